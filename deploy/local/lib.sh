@@ -1,0 +1,143 @@
+# Shared shell functions of tests/run.sh and deploy/local/demo.sh: install what is missing,
+# build, start a private redis-server and the local Kafka broker on loopback, and stop
+# everything that was started when the calling script exits.
+#
+# Source it from bash after setting VITRINE_ROOT to the checkout.
+
+VITRINE_PACKAGES=(build-essential cmake pkg-config libmicrohttpd-dev libhiredis-dev
+                  librdkafka-dev libcjson-dev libcriterion-dev redis-server redis-tools curl)
+
+# PIDs of the processes this script started, stopped in reverse order on exit.
+VITRINE_STARTED_PIDS=()
+
+vitrine_log() {
+    printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2
+}
+
+vitrine_die() {
+    printf 'error: %s\n' "$*" >&2
+    exit 1
+}
+
+# Install the Debian packages that are missing. Needs root (or sudo) only when something
+# is missing.
+vitrine_install_dependencies() {
+    local missing=()
+    local pkg
+    for pkg in "${VITRINE_PACKAGES[@]}"; do
+        if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed"; then
+            missing+=("$pkg")
+        fi
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+
+    vitrine_log "installing: ${missing[*]}"
+    local sudo=()
+    if [ "$(id -u)" -ne 0 ]; then
+        command -v sudo >/dev/null || vitrine_die "missing packages ${missing[*]}; run as root or install them"
+        sudo=(sudo)
+    fi
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q >/dev/null ||
+        vitrine_die "apt-get update failed"
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+        "${missing[@]}" >/dev/null || vitrine_die "apt-get install ${missing[*]} failed"
+}
+
+# vitrine_build BUILD_DIR [cmake options...]
+vitrine_build() {
+    local dir=$1
+    shift
+    cmake -S "$VITRINE_ROOT" -B "$dir" -DVITRINE_WERROR=ON "$@" >/dev/null ||
+        vitrine_die "cmake configure failed for $dir"
+    cmake --build "$dir" -j "$(nproc)" >"$dir/build.log" 2>&1 || {
+        tail -n 40 "$dir/build.log" >&2
+        vitrine_die "build failed in $dir (full log: $dir/build.log)"
+    }
+}
+
+vitrine_stop_started() {
+    local i pid
+    for ((i = ${#VITRINE_STARTED_PIDS[@]} - 1; i >= 0; i--)); do
+        pid=${VITRINE_STARTED_PIDS[$i]}
+        if kill -0 "$pid" 2>/dev/null; then
+            kill -TERM "$pid" 2>/dev/null || true
+            for _ in $(seq 1 100); do
+                kill -0 "$pid" 2>/dev/null || break
+                sleep 0.1
+            done
+            kill -KILL "$pid" 2>/dev/null || true
+        fi
+        wait "$pid" 2>/dev/null || true
+    done
+    VITRINE_STARTED_PIDS=()
+}
+
+# A TCP port on 127.0.0.1 that nothing listens on right now.
+vitrine_free_port() {
+    local port
+    for _ in $(seq 1 100); do
+        port=$((20000 + RANDOM % 40000))
+        if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+            echo "$port"
+            return 0
+        fi
+    done
+    vitrine_die "no free TCP port found on 127.0.0.1"
+}
+
+# vitrine_start_redis WORK_DIR: sets VITRINE_REDIS_PORT.
+vitrine_start_redis() {
+    local dir=$1 port pid
+    for _ in 1 2 3; do
+        port=$(vitrine_free_port)
+        redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no \
+            --dir "$dir" --logfile "$dir/redis.log" &
+        pid=$!
+        for _ in $(seq 1 50); do
+            if redis-cli -p "$port" ping 2>/dev/null | grep -q PONG; then
+                VITRINE_STARTED_PIDS+=("$pid")
+                VITRINE_REDIS_PORT=$port
+                vitrine_log "redis-server on 127.0.0.1:$port (pid $pid)"
+                return 0
+            fi
+            kill -0 "$pid" 2>/dev/null || break
+            sleep 0.1
+        done
+        kill "$pid" 2>/dev/null || true
+    done
+    vitrine_die "redis-server did not start (see $dir/redis.log)"
+}
+
+# vitrine_start_kafka BUILD_DIR WORK_DIR [--topic name:partitions ...]: sets VITRINE_BROKERS.
+vitrine_start_kafka() {
+    local build=$1 dir=$2 pid
+    shift 2
+    rm -f "$dir/bootstrap"
+    "$build/vitrine-kafka-local" --bootstrap-file "$dir/bootstrap" "$@" \
+        >"$dir/kafka.out" 2>"$dir/kafka.log" &
+    pid=$!
+    for _ in $(seq 1 100); do
+        if [ -s "$dir/bootstrap" ]; then
+            VITRINE_STARTED_PIDS+=("$pid")
+            VITRINE_BROKERS=$(cat "$dir/bootstrap")
+            vitrine_log "local Kafka broker at $VITRINE_BROKERS (pid $pid)"
+            return 0
+        fi
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    cat "$dir/kafka.log" >&2
+    vitrine_die "local Kafka broker did not start (see $dir/kafka.log)"
+}
+
+# vitrine_wait_http URL SECONDS: wait until URL answers 200.
+vitrine_wait_http() {
+    local url=$1 seconds=$2
+    for _ in $(seq 1 $((seconds * 10))); do
+        if curl -fsS -o /dev/null "$url" 2>/dev/null; then
+            return 0
+        fi
+        sleep 0.1
+    done
+    return 1
+}

@@ -1,0 +1,73 @@
+/*
+ * vitrine: process metrics, rendered in the Prometheus text format at /metrics.
+ *
+ * The registry is process-wide state with fixed label sets known at compile time. Any
+ * thread may update it (relaxed atomic adds, no locks); the HTTP worker serving /metrics
+ * reads it. Counters are monotonic; gauges (lag, assigned partitions) are set by the
+ * ingest thread.
+ */
+#ifndef VITRINE_METRICS_H
+#define VITRINE_METRICS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "vitrine/decode.h"
+#include "vitrine/event.h"
+#include "vitrine/util.h"
+
+/* HTTP routes, the `route` label. */
+enum vt_route {
+    VT_ROUTE_SEGMENT = 0,
+    VT_ROUTE_RECOMMENDATIONS,
+    VT_ROUTE_PROFILE_GET,
+    VT_ROUTE_PROFILE_DELETE,
+    VT_ROUTE_HEALTHZ,
+    VT_ROUTE_READYZ,
+    VT_ROUTE_METRICS,
+    VT_ROUTE_OPENAPI,
+    VT_ROUTE_OTHER, /* no route matched */
+    VT_ROUTE_COUNT
+};
+
+const char *vt_route_name(enum vt_route route);
+
+/* What happened to a consumed record, the `outcome` label. */
+enum vt_event_outcome {
+    VT_OUTCOME_APPLIED = 0, /* changed its profile */
+    VT_OUTCOME_DUPLICATE,   /* redelivered (partition, offset) already applied */
+    VT_OUTCOME_SKIPPED,     /* decoded, but carries nothing for profiles */
+    VT_OUTCOME_DEAD_LETTER, /* could not be decoded; sent to the dead-letter topic */
+    VT_OUTCOME_COUNT
+};
+
+enum vt_redis_origin { VT_REDIS_INGEST = 0, VT_REDIS_HTTP, VT_REDIS_ORIGIN_COUNT };
+
+/* Partitions whose lag is exported; higher partition numbers are summed into lag_total
+ * only. */
+#define VT_METRICS_PARTITIONS_MAX 256
+
+void vt_metrics_http(enum vt_route route, int status, uint64_t duration_ns);
+void vt_metrics_event(enum vt_event_type type, enum vt_event_outcome outcome);
+/* For records that did not decode, the type is unknown. */
+void vt_metrics_event_undecoded(enum vt_event_outcome outcome);
+void vt_metrics_decode_error(enum vt_decode_status status);
+void vt_metrics_items_dropped(uint64_t n);
+void vt_metrics_redis_error(enum vt_redis_origin origin);
+void vt_metrics_kafka_error(void);
+void vt_metrics_dead_letter_failed(void);
+void vt_metrics_batch(size_t records, uint64_t duration_ns);
+void vt_metrics_catalog(size_t products, size_t rejected);
+
+/* Consumer lag of one partition (-1: not assigned to this instance). */
+void vt_metrics_set_lag(int32_t partition, int64_t lag);
+void vt_metrics_clear_lag(void);
+
+/* Events applied so far (all types), for tests and the demo's wait loop. */
+uint64_t vt_metrics_events_applied(void);
+
+/* Append the whole registry in the Prometheus text format (version 0.0.4). */
+void vt_metrics_render(struct vt_buf *out);
+
+#endif

@@ -1,0 +1,158 @@
+/*
+ * vitrine: the session profile, its decay math and gender inference.
+ *
+ * A profile lives in Redis (see store.h for the keys). This header defines
+ *   - struct vt_profile: a profile as read back for one request;
+ *   - struct vt_profile_delta: what one event changes, computed in the ingest thread from
+ *     the enriched event and applied by the store in one atomic script call;
+ *   - the math both sides share.
+ *
+ * Time decay uses forward decay in the log domain. An interaction of weight w at time t
+ * (seconds since the Unix epoch) contributes the log-score
+ *
+ *     x = ln(w) + t * ln2 / H          (H: half-life in seconds)
+ *
+ * and an affinity entry stores the log of the sum of its contributions,
+ * combined with log-add-exp. Addition commutes, so the stored value does not depend on the
+ * order in which events arrive; ranking entries by log-score ranks them by their decayed
+ * value at any common time; and the value at time `now` is exp(score - now * ln2 / H).
+ * Scores grow linearly with time (about 10^7 after 60 years at a one-minute half-life), so
+ * nothing overflows and the relative rounding error of a double stays below 1e-8.
+ */
+#ifndef VITRINE_PROFILE_H
+#define VITRINE_PROFILE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "vitrine/catalog.h"
+#include "vitrine/config.h"
+#include "vitrine/event.h"
+#include "vitrine/limits.h"
+
+/* ---- decay math ---- */
+
+/* Log-score of one contribution of weight w > 0 at time ts_ms. */
+double vt_decay_log_score(double weight, int64_t ts_ms, double half_life_s);
+
+/* ln(exp(a) + exp(b)) without overflow. */
+double vt_decay_log_add(double a, double b);
+
+/* Decayed value at now_ms of an entry with this log-score. */
+double vt_decay_value(double log_score, int64_t now_ms, double half_life_s);
+
+/* ---- gender ---- */
+
+enum vt_segment { VT_SEGMENT_UNKNOWN = 0, VT_SEGMENT_FEMALE, VT_SEGMENT_MALE };
+
+const char *vt_segment_name(enum vt_segment segment);
+
+struct vt_gender_estimate {
+    enum vt_segment segment;
+    double p_female;    /* probability the visitor shops for women's products */
+    double probability; /* probability of the reported segment (p_female, 1 - p_female,
+                           or max of both when unknown) */
+};
+
+/* Turn accumulated log-odds evidence (positive: female) into a segment. The segment is
+ * female or male only when its probability reaches cfg->gender_threshold and at least
+ * cfg->gender_min_evidence gendered interactions were seen. */
+void vt_gender_estimate(double log_odds, int64_t evidence, const struct vt_config *cfg,
+                        struct vt_gender_estimate *out);
+
+/* Gender target of a product from its name and category names under the configured
+ * keyword lists (whole words, case-insensitive). Both lists matching gives UNISEX. */
+enum vt_gender vt_gender_from_text(const struct vt_config *cfg, const char *text,
+                                   size_t len);
+
+/* ---- profile read model ---- */
+
+struct vt_scored_name {
+    char name[VT_NAME_MAX + 1];
+    double log_score; /* as stored */
+    double value;     /* decayed to the time of the read */
+};
+
+struct vt_timed_id {
+    char id[VT_PRODUCT_ID_MAX + 1];
+    int64_t ts_ms;
+};
+
+struct vt_cart_line {
+    char id[VT_PRODUCT_ID_MAX + 1];
+    int64_t quantity;
+};
+
+struct vt_profile {
+    bool exists; /* false: no event seen for this id (cold start) */
+    char user_id[VT_ID_MAX + 1];
+    int64_t first_seen_ms;
+    int64_t last_seen_ms;
+    int64_t events;
+    int64_t count_by_type[VT_EV_TYPE_COUNT];
+    double revenue;
+    double gender_log_odds;
+    int64_t gender_evidence;
+    int64_t ttl_s; /* remaining time to live, -1 when unknown */
+
+    size_t n_categories, n_brands, n_tiers;
+    struct vt_scored_name categories[VT_PROFILE_TOP_MAX]; /* strongest first */
+    struct vt_scored_name brands[VT_PROFILE_TOP_MAX];
+    struct vt_scored_name tiers[VT_TIER_COUNT];
+
+    size_t n_recent, n_cart, n_purchased;
+    struct vt_timed_id recent[VT_PROFILE_RECENT_MAX]; /* newest first */
+    struct vt_cart_line cart[VT_PROFILE_CART_MAX];
+    struct vt_timed_id purchased[VT_PROFILE_PURCHASED_MAX]; /* newest first */
+};
+
+void vt_profile_clear(struct vt_profile *p);
+
+/* ---- profile delta: what one event changes ---- */
+
+struct vt_named_score {
+    char name[VT_NAME_MAX + 1];
+    double log_score;
+};
+
+struct vt_quantity_line {
+    char id[VT_PRODUCT_ID_MAX + 1];
+    int64_t quantity;
+};
+
+#define VT_DELTA_NAMES_MAX (VT_EVENT_ITEMS_MAX * VT_ITEM_CATEGORIES_MAX)
+
+struct vt_profile_delta {
+    char profile_id[VT_ID_MAX + 1]; /* session id, or user id under profile.key=user */
+    char user_id[VT_ID_MAX + 1];
+    int32_t partition;
+    int64_t offset;
+    int64_t ts_ms;
+    enum vt_event_type type;
+    double revenue;     /* purchase value added, 0 otherwise */
+    double gender_step; /* log-odds added; positive: female */
+    int64_t gender_evidence;
+
+    size_t n_categories, n_brands, n_tiers;
+    struct vt_named_score categories[VT_DELTA_NAMES_MAX];
+    struct vt_named_score brands[VT_EVENT_ITEMS_MAX];
+    struct vt_named_score tiers[VT_TIER_COUNT];
+
+    size_t n_viewed, n_cart_add, n_cart_remove, n_purchased;
+    char viewed[VT_EVENT_ITEMS_MAX][VT_PRODUCT_ID_MAX + 1];
+    struct vt_quantity_line cart_add[VT_EVENT_ITEMS_MAX];
+    char cart_remove[VT_EVENT_ITEMS_MAX][VT_PRODUCT_ID_MAX + 1];
+    char purchased[VT_EVENT_ITEMS_MAX][VT_PRODUCT_ID_MAX + 1];
+};
+
+/*
+ * Compute what an enriched event changes in its profile: intent-weighted affinity
+ * contributions per category, brand and price tier (merged per name), gender evidence,
+ * recently viewed products, cart lines and purchases. partition and offset identify the
+ * Kafka record for the redelivery check.
+ */
+void vt_profile_delta_build(const struct vt_config *cfg, const struct vt_event *ev,
+                            int32_t partition, int64_t offset, struct vt_profile_delta *out);
+
+#endif

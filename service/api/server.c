@@ -1,0 +1,629 @@
+/*
+ * vitrine: the HTTP server: libmicrohttpd set-up, routing, authentication, reply helpers,
+ * and the operational endpoints (/healthz, /readyz, /metrics, /openapi.yaml).
+ *
+ * Threads: the request callback runs on a worker of libmicrohttpd's thread pool (epoll).
+ * Each worker keeps its own Redis connection and response buffer in thread-specific
+ * storage, released when the worker exits.
+ */
+#include "vitrine/api.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "api_internal.h"
+#include "vitrine/log.h"
+#include "vitrine/util.h"
+
+/* Largest request body accepted; no endpoint of this version takes one. */
+#define REQUEST_BODY_MAX (64 * 1024)
+/* Largest /metrics page. */
+#define METRICS_MAX (1024 * 1024)
+/* Memory libmicrohttpd may use per connection for the request line and headers; a request
+ * whose headers do not fit is answered 431 by libmicrohttpd. */
+#define CONNECTION_MEMORY 32768
+
+/* ---- per-worker state ---- */
+
+struct worker_state {
+    struct vt_store *store;
+    char buffer[VT_RESPONSE_MAX];
+};
+
+static pthread_key_t worker_key;
+static pthread_once_t worker_key_once = PTHREAD_ONCE_INIT;
+
+static void worker_state_free(void *p)
+{
+    struct worker_state *ws = p;
+
+    vt_store_free(ws->store);
+    free(ws);
+}
+
+
+static void worker_key_create(void)
+{
+    pthread_key_create(&worker_key, worker_state_free);
+}
+
+
+static struct worker_state *worker_state(void)
+{
+    struct worker_state *ws;
+
+    pthread_once(&worker_key_once, worker_key_create);
+    ws = pthread_getspecific(worker_key);
+    if (ws == NULL) {
+        ws = calloc(1, sizeof *ws);
+        if (ws == NULL)
+            return NULL;
+        pthread_setspecific(worker_key, ws);
+    }
+    return ws;
+}
+
+
+struct vt_store *vt_api_worker_store(struct vt_api *api, char *err, size_t errsize)
+{
+    struct worker_state *ws = worker_state();
+
+    if (ws == NULL) {
+        vt_strlcpy(err, "out of memory", errsize);
+        return NULL;
+    }
+    if (ws->store == NULL)
+        ws->store = vt_store_connect(api->cfg, api->cfg->redis_timeout_ms, err, errsize);
+    return ws->store;
+}
+
+
+void vt_api_worker_store_reset(void)
+{
+    struct worker_state *ws = worker_state();
+
+    if (ws != NULL && ws->store != NULL) {
+        vt_store_free(ws->store);
+        ws->store = NULL;
+    }
+}
+
+
+char *vt_api_worker_buffer(void)
+{
+    struct worker_state *ws = worker_state();
+    return ws ? ws->buffer : NULL;
+}
+
+
+/* ---- replies ---- */
+
+static enum MHD_Result queue(struct vt_request *req, int status, struct MHD_Response *resp)
+{
+    enum MHD_Result r;
+
+    if (resp == NULL)
+        return MHD_NO;
+    req->status = status;
+    r = MHD_queue_response(req->conn, (unsigned)status, resp);
+    MHD_destroy_response(resp);
+    return r;
+}
+
+
+enum MHD_Result vt_reply_json(struct vt_request *req, int status, const char *body, size_t len)
+{
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
+
+    if (resp == NULL)
+        return MHD_NO;
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    if (status == MHD_HTTP_SERVICE_UNAVAILABLE)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, "1");
+    if (status == MHD_HTTP_UNAUTHORIZED)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
+    return queue(req, status, resp);
+}
+
+
+enum MHD_Result vt_reply_error(struct vt_request *req, int status, const char *code,
+                               bool retriable, const char *fmt, ...)
+{
+    char message[512];
+    char body[1024];
+    struct vt_jsonw w;
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(message, sizeof message, fmt, ap);
+    va_end(ap);
+
+    vt_jsonw_init(&w, body, sizeof body);
+    vt_jsonw_object_begin(&w);
+    vt_jsonw_key(&w, "error");
+    vt_jsonw_object_begin(&w);
+    vt_jsonw_key(&w, "code");
+    vt_jsonw_string(&w, code);
+    vt_jsonw_key(&w, "message");
+    vt_jsonw_string(&w, message);
+    vt_jsonw_key(&w, "retriable");
+    vt_jsonw_bool(&w, retriable);
+    vt_jsonw_object_end(&w);
+    vt_jsonw_object_end(&w);
+    int64_t len = vt_jsonw_finish(&w);
+    if (len < 0)
+        return MHD_NO;
+    return vt_reply_json(req, status, body, (size_t)len);
+}
+
+
+enum MHD_Result vt_reply_writer(struct vt_request *req, int status, struct vt_jsonw *w)
+{
+    int64_t len = vt_jsonw_finish(w);
+
+    if (len < 0) {
+        VT_ERROR("HTTP", "response of route %s exceeds %d bytes", vt_route_name(req->route),
+                 VT_RESPONSE_MAX);
+        return vt_reply_error(req, MHD_HTTP_INTERNAL_SERVER_ERROR, "INTERNAL", false,
+                              "the response exceeds the server's limit of %d bytes",
+                              VT_RESPONSE_MAX);
+    }
+    return vt_reply_json(req, status, w->buf, (size_t)len);
+}
+
+
+const char *vt_query(const struct vt_request *req, const char *name)
+{
+    return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+
+static enum MHD_Result reply_text(struct vt_request *req, int status, const char *type,
+                                  const char *body, size_t len, enum MHD_ResponseMemoryMode mode)
+{
+    struct MHD_Response *resp = MHD_create_response_from_buffer(len, (void *)body, mode);
+
+    if (resp == NULL)
+        return MHD_NO;
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+    return queue(req, status, resp);
+}
+
+
+/* ---- operational endpoints ---- */
+
+static enum MHD_Result handle_healthz(struct vt_request *req)
+{
+    static const char body[] = "{\"status\":\"ok\"}";
+    return vt_reply_json(req, MHD_HTTP_OK, body, sizeof body - 1);
+}
+
+
+static enum MHD_Result handle_readyz(struct vt_request *req)
+{
+    char body[1024], redis_state[256], kafka_state[256], catalog_state[128];
+    struct vt_jsonw w;
+    bool ready = true;
+    struct vt_store *st = vt_api_worker_store(req->api, redis_state, sizeof redis_state);
+
+    if (st != NULL && vt_store_ping(st, redis_state, sizeof redis_state) == 0) {
+        vt_strlcpy(redis_state, "ok", sizeof redis_state);
+    } else {
+        ready = false;
+        vt_api_worker_store_reset();
+    }
+    if (req->api->ingest == NULL || vt_ingest_ready(req->api->ingest, kafka_state,
+                                                    sizeof kafka_state)) {
+        vt_strlcpy(kafka_state, req->api->ingest ? "ok" : "disabled", sizeof kafka_state);
+    } else {
+        ready = false;
+    }
+    snprintf(catalog_state, sizeof catalog_state, "ok (%zu products)",
+             vt_catalog_size(req->api->cat));
+
+    vt_jsonw_init(&w, body, sizeof body);
+    vt_jsonw_object_begin(&w);
+    vt_jsonw_key(&w, "status");
+    vt_jsonw_string(&w, ready ? "ready" : "not_ready");
+    vt_jsonw_key(&w, "checks");
+    vt_jsonw_object_begin(&w);
+    vt_jsonw_key(&w, "redis");
+    vt_jsonw_string(&w, redis_state);
+    vt_jsonw_key(&w, "kafka");
+    vt_jsonw_string(&w, kafka_state);
+    vt_jsonw_key(&w, "catalog");
+    vt_jsonw_string(&w, catalog_state);
+    vt_jsonw_object_end(&w);
+    vt_jsonw_object_end(&w);
+    return vt_reply_writer(req, ready ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE, &w);
+}
+
+
+static enum MHD_Result handle_metrics(struct vt_request *req)
+{
+    struct vt_buf out;
+    enum MHD_Result r;
+
+    vt_buf_init(&out, METRICS_MAX);
+    vt_metrics_render(&out);
+    if (out.overflow) {
+        vt_buf_free(&out);
+        return vt_reply_error(req, MHD_HTTP_INTERNAL_SERVER_ERROR, "INTERNAL", false,
+                              "the metrics page exceeds %d bytes", METRICS_MAX);
+    }
+    /* The response takes ownership of the buffer and frees it. */
+    r = reply_text(req, MHD_HTTP_OK, "text/plain; version=0.0.4; charset=utf-8", out.data,
+                   out.len, MHD_RESPMEM_MUST_FREE);
+    if (r == MHD_NO && req->status == 0)
+        vt_buf_free(&out);
+    return r;
+}
+
+
+static enum MHD_Result handle_openapi(struct vt_request *req)
+{
+    if (req->api->openapi == NULL)
+        return vt_reply_error(req, MHD_HTTP_NOT_FOUND, "NOT_FOUND", false,
+                              "the OpenAPI file %s could not be read at start",
+                              req->api->cfg->openapi_path);
+    return reply_text(req, MHD_HTTP_OK, "application/yaml", req->api->openapi,
+                      req->api->openapi_len, MHD_RESPMEM_PERSISTENT);
+}
+
+
+/* ---- routing ---- */
+
+enum access { ACCESS_PUBLIC, ACCESS_STOREFRONT, ACCESS_ANALYST };
+
+typedef enum MHD_Result (*route_handler)(struct vt_request *req);
+
+struct route {
+    const char *path; /* template; "{id}" stands for one path segment */
+    const char *method;
+    enum vt_route metric;
+    enum access access;
+    route_handler handler;
+};
+
+static const struct route routes[] = {
+    {"/v1/sessions/{id}/segment", "GET", VT_ROUTE_SEGMENT, ACCESS_STOREFRONT,
+     vt_handle_segment},
+    {"/v1/sessions/{id}/recommendations", "GET", VT_ROUTE_RECOMMENDATIONS, ACCESS_STOREFRONT,
+     vt_handle_recommendations},
+    {"/v1/profiles/{id}", "GET", VT_ROUTE_PROFILE_GET, ACCESS_ANALYST, vt_handle_profile_get},
+    {"/v1/profiles/{id}", "DELETE", VT_ROUTE_PROFILE_DELETE, ACCESS_ANALYST,
+     vt_handle_profile_delete},
+    {"/healthz", "GET", VT_ROUTE_HEALTHZ, ACCESS_PUBLIC, handle_healthz},
+    {"/readyz", "GET", VT_ROUTE_READYZ, ACCESS_PUBLIC, handle_readyz},
+    {"/metrics", "GET", VT_ROUTE_METRICS, ACCESS_PUBLIC, handle_metrics},
+    {"/openapi.yaml", "GET", VT_ROUTE_OPENAPI, ACCESS_PUBLIC, handle_openapi},
+};
+
+#define ROUTE_COUNT (sizeof routes / sizeof routes[0])
+
+size_t vt_api_route_count(void)
+{
+    return ROUTE_COUNT;
+}
+
+
+struct vt_api_route_info vt_api_route_at(size_t i)
+{
+    struct vt_api_route_info info = {routes[i].path, routes[i].method};
+    return info;
+}
+
+/* Does url match the route's shape? On a match with an id, *id and *id_len point into url.
+ * The id segment may be empty or invalid here; the handler validates it. */
+static bool route_matches(const struct route *rt, const char *url, const char **id,
+                          size_t *id_len)
+{
+    const char *hole = strstr(rt->path, "{id}");
+    size_t plen;
+
+    if (hole == NULL)
+        return strcmp(url, rt->path) == 0;
+    plen = (size_t)(hole - rt->path);
+    if (strncmp(url, rt->path, plen) != 0)
+        return false;
+
+    const char *start = url + plen;
+    const char *slash = strchr(start, '/');
+    size_t len = slash ? (size_t)(slash - start) : strlen(start);
+    const char *rest = start + len;
+
+    if (strcmp(rest, hole + 4) != 0)
+        return false;
+    *id = start;
+    *id_len = len;
+    return true;
+}
+
+
+static bool method_is(const char *method, const char *expected)
+{
+    /* HEAD is served like GET; libmicrohttpd drops the body. */
+    if (strcmp(expected, "GET") == 0 && strcmp(method, "HEAD") == 0)
+        return true;
+    return strcmp(method, expected) == 0;
+}
+
+
+/* Compare two strings in time independent of where they differ. */
+static bool secret_equal(const char *given, size_t given_len, const char *secret)
+{
+    size_t slen = strlen(secret);
+    unsigned char diff = (unsigned char)(given_len != slen);
+
+    for (size_t i = 0; i < slen; i++)
+        diff |= (unsigned char)(secret[i] ^ (i < given_len ? given[i] : 0));
+    return diff == 0;
+}
+
+
+static bool authorized(const struct vt_request *req, enum access access)
+{
+    const struct vt_config *cfg = req->api->cfg;
+    const char *storefront = cfg->http_token_storefront;
+    const char *analyst = cfg->http_token_analyst;
+    const char *header;
+    size_t len;
+
+    if (access == ACCESS_PUBLIC)
+        return true;
+    if (access == ACCESS_STOREFRONT && storefront[0] == '\0')
+        return true;
+    if (access == ACCESS_ANALYST && analyst[0] == '\0')
+        return true;
+
+    header = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND,
+                                         MHD_HTTP_HEADER_AUTHORIZATION);
+    if (header == NULL || strncmp(header, "Bearer ", 7) != 0)
+        return false;
+    header += 7;
+    len = strlen(header);
+
+    /* The analyst token also opens storefront endpoints, for the dashboard. */
+    bool ok = analyst[0] != '\0' && secret_equal(header, len, analyst);
+    if (access == ACCESS_STOREFRONT && storefront[0] != '\0')
+        ok |= secret_equal(header, len, storefront);
+    return ok;
+}
+
+
+static enum MHD_Result dispatch(struct vt_request *req, const char *url)
+{
+    char allow[64] = "";
+    bool path_known = false;
+
+    for (size_t i = 0; i < ROUTE_COUNT; i++) {
+        const struct route *rt = &routes[i];
+        const char *id = NULL;
+        size_t id_len = 0;
+
+        if (!route_matches(rt, url, &id, &id_len))
+            continue;
+        path_known = true;
+        req->route = rt->metric;
+        if (!method_is(req->method, rt->method)) {
+            size_t o = strlen(allow);
+            snprintf(allow + o, sizeof allow - o, "%s%s", o ? ", " : "", rt->method);
+            continue;
+        }
+        if (!authorized(req, rt->access))
+            return vt_reply_error(req, MHD_HTTP_UNAUTHORIZED, "UNAUTHENTICATED", false,
+                                  "missing or invalid bearer token; send Authorization: "
+                                  "Bearer <token>");
+        req->id = id;
+        req->id_len = id_len;
+        return rt->handler(req);
+    }
+
+    if (path_known) {
+        struct MHD_Response *resp;
+        char body[256];
+        struct vt_jsonw w;
+
+        vt_jsonw_init(&w, body, sizeof body);
+        vt_jsonw_object_begin(&w);
+        vt_jsonw_key(&w, "error");
+        vt_jsonw_object_begin(&w);
+        vt_jsonw_key(&w, "code");
+        vt_jsonw_string(&w, "METHOD_NOT_ALLOWED");
+        vt_jsonw_key(&w, "message");
+        vt_jsonw_string(&w, "method not allowed on this path; see the Allow header");
+        vt_jsonw_key(&w, "retriable");
+        vt_jsonw_bool(&w, false);
+        vt_jsonw_object_end(&w);
+        vt_jsonw_object_end(&w);
+        int64_t len = vt_jsonw_finish(&w);
+        resp = MHD_create_response_from_buffer(len > 0 ? (size_t)len : 0, body,
+                                               MHD_RESPMEM_MUST_COPY);
+        if (resp == NULL)
+            return MHD_NO;
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, allow);
+        return queue(req, MHD_HTTP_METHOD_NOT_ALLOWED, resp);
+    }
+    req->route = VT_ROUTE_OTHER;
+    return vt_reply_error(req, MHD_HTTP_NOT_FOUND, "NOT_FOUND", false,
+                          "no endpoint at this path; see /openapi.yaml for the API");
+}
+
+
+/* Per-request state, kept in libmicrohttpd's con_cls between callbacks. */
+struct request_state {
+    uint64_t started_ns;
+    size_t body_len;
+    bool body_too_large;
+};
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version,
+                                  const char *upload_data, size_t *upload_data_size,
+                                  void **con_cls)
+{
+    struct vt_api *api = cls;
+    struct request_state *rs = *con_cls;
+    struct vt_request req = {.api = api, .conn = conn, .method = method,
+                             .route = VT_ROUTE_OTHER};
+    enum MHD_Result r;
+
+    (void)version;
+    /* First call: headers are in; the body, if any, follows in later calls. */
+    if (rs == NULL) {
+        rs = calloc(1, sizeof *rs);
+        if (rs == NULL)
+            return MHD_NO;
+        rs->started_ns = vt_monotonic_ns();
+        *con_cls = rs;
+        return MHD_YES;
+    }
+    if (*upload_data_size > 0) {
+        (void)upload_data;
+        rs->body_len += *upload_data_size;
+        if (rs->body_len > REQUEST_BODY_MAX)
+            rs->body_too_large = true;
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+
+    if (rs->body_too_large)
+        r = vt_reply_error(&req, MHD_HTTP_CONTENT_TOO_LARGE, "PAYLOAD_TOO_LARGE", false,
+                           "request body exceeds %d bytes", REQUEST_BODY_MAX);
+    else
+        r = dispatch(&req, url);
+    vt_metrics_http(req.route, req.status ? req.status : 500,
+                    vt_monotonic_ns() - rs->started_ns);
+    return r;
+}
+
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    (void)cls;
+    (void)conn;
+    (void)toe;
+    free(*con_cls);
+    *con_cls = NULL;
+}
+
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    char line[512];
+
+    (void)cls;
+    vsnprintf(line, sizeof line, fmt, ap);
+    VT_WARN("HTTP", "%s", line);
+}
+
+
+static char *read_file(const char *path, size_t *len_out)
+{
+    FILE *f = fopen(path, "rb");
+    struct vt_buf b;
+    char chunk[8192];
+    size_t n;
+
+    if (f == NULL)
+        return NULL;
+    vt_buf_init(&b, 4 * 1024 * 1024);
+    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
+        vt_buf_append(&b, chunk, n);
+    fclose(f);
+    if (b.overflow || b.data == NULL) {
+        vt_buf_free(&b);
+        return NULL;
+    }
+    *len_out = b.len;
+    return b.data;
+}
+
+
+struct vt_api *vt_api_start(const struct vt_config *cfg, const struct vt_catalog *cat,
+                            const struct vt_ingest *ingest, char *err, size_t errsize)
+{
+    struct vt_api *api = calloc(1, sizeof *api);
+    struct sockaddr_storage addr;
+    unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG |
+                         MHD_USE_ITC;
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    unsigned int threads = cfg->http_threads > 0 ? (unsigned)cfg->http_threads
+                                                 : (unsigned)(cpus > 0 ? cpus : 1);
+
+    if (api == NULL) {
+        snprintf(err, errsize, "out of memory");
+        return NULL;
+    }
+    api->cfg = cfg;
+    api->cat = cat;
+    api->ingest = ingest;
+    api->openapi = read_file(cfg->openapi_path, &api->openapi_len);
+    if (api->openapi == NULL)
+        VT_WARN("HTTP", "cannot read OpenAPI file %s (set http.openapi_path); /openapi.yaml "
+                "will answer 404", cfg->openapi_path);
+
+    memset(&addr, 0, sizeof addr);
+    struct sockaddr_in *a4 = (struct sockaddr_in *)&addr;
+    struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&addr;
+    if (inet_pton(AF_INET, cfg->http_bind, &a4->sin_addr) == 1) {
+        a4->sin_family = AF_INET;
+        a4->sin_port = htons((uint16_t)cfg->http_port);
+    } else if (inet_pton(AF_INET6, cfg->http_bind, &a6->sin6_addr) == 1) {
+        a6->sin6_family = AF_INET6;
+        a6->sin6_port = htons((uint16_t)cfg->http_port);
+        flags |= MHD_USE_IPv6;
+    } else {
+        snprintf(err, errsize, "invalid value \"%s\" for setting http.bind: expected an IPv4 "
+                 "or IPv6 address such as 127.0.0.1, 0.0.0.0 or ::", cfg->http_bind);
+        goto fail;
+    }
+
+    api->daemon = MHD_start_daemon(
+        flags, (uint16_t)cfg->http_port, NULL, NULL, on_request, api,
+        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
+        MHD_OPTION_THREAD_POOL_SIZE, threads,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned int)cfg->http_connection_limit,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)cfg->http_timeout_s,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONNECTION_MEMORY,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
+        MHD_OPTION_END);
+    if (api->daemon == NULL) {
+        snprintf(err, errsize, "cannot listen on %s port %lld: %s (is the port in use? set "
+                 "VITRINE_HTTP_PORT)", cfg->http_bind, (long long)cfg->http_port,
+                 strerror(errno));
+        goto fail;
+    }
+    VT_INFO("HTTP", "listening on %s port %lld with %u worker threads", cfg->http_bind,
+            (long long)cfg->http_port, threads);
+    return api;
+
+fail:
+    free(api->openapi);
+    free(api);
+    return NULL;
+}
+
+
+void vt_api_stop(struct vt_api *api)
+{
+    if (api == NULL)
+        return;
+    MHD_quiesce_daemon(api->daemon);
+    MHD_stop_daemon(api->daemon);
+    free(api->openapi);
+    free(api);
+    VT_INFO("HTTP", "stopped");
+}

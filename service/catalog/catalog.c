@@ -1,0 +1,988 @@
+/*
+ * vitrine: the product catalog, loaded from JSON Lines (see include/vitrine/catalog.h).
+ *
+ * Each line is parsed with cJSON into a struct vt_product. Strings live in an arena of
+ * fixed-size blocks, so pointers to them stay valid while the product array grows. Product
+ * ids, brand names and category names are kept in open-addressing hash tables with
+ * power-of-two slot counts and linear probing, at most half full. Brand and category names
+ * compare case-insensitively in ASCII. After the last line, all products are sorted once by
+ * popularity, and the per-brand and per-category lists are filled by walking that order,
+ * so they share it without sorting again.
+ */
+#include "vitrine/catalog.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "vitrine/log.h"
+#include "vitrine/util.h"
+
+/* Longest accepted line in bytes, without the line break. Longer lines are rejected. */
+#define LINE_MAX_BYTES (64 * 1024)
+
+/* Invalid lines logged one by one. The rest are summarized in one line at the end. */
+#define INVALID_LINES_LOGGED 10
+
+/* Largest product count. Category lists hold up to VT_ITEM_CATEGORIES_MAX entries per
+ * product in uint32_t offsets, and VT_CATALOG_NONE must stay out of range. */
+#define PRODUCTS_MAX (UINT32_MAX / (2 * VT_ITEM_CATEGORIES_MAX))
+
+/* Bytes per arena block. A longer string gets a block of its own. */
+#define ARENA_BLOCK_BYTES (256 * 1024)
+
+/* Bound for numeric ids: 2^53, the largest integer up to which a double is exact. */
+#define ID_NUMBER_MAX 9007199254740992.0
+
+#define TABLE_SLOTS_MIN 64
+
+struct arena_block {
+    struct arena_block *next;
+    size_t used;
+    size_t size;
+    char data[];
+};
+
+/* One slot of a hash table: the index of a product or name, and the key's hash. */
+struct slot {
+    uint32_t index;
+    uint32_t hash;
+};
+
+/* Brand or category names with their lookup table and product lists. */
+struct name_table {
+    const char **names; /* display names: the first spelling seen */
+    uint32_t *lengths;
+    uint32_t count;
+    uint32_t capacity;
+    struct slot *slots;
+    size_t mask; /* slot count - 1 */
+    /* The products of name i are members[offsets[i]] .. members[offsets[i + 1] - 1]. */
+    uint32_t *offsets;
+    uint32_t *members;
+};
+
+struct vt_catalog {
+    struct vt_catalog_stats stats;
+    struct vt_product *products;
+    uint32_t *id_lengths;
+    size_t count;
+    size_t capacity;
+    struct slot *id_slots;
+    size_t id_mask;
+    uint32_t *popular;
+    double max_popularity;
+    struct name_table brands;
+    struct name_table categories;
+    struct arena_block *arena;
+};
+
+/* State of one load: where the lines come from and how many were logged. */
+struct loader {
+    struct vt_catalog *cat;
+    const struct vt_config *cfg;
+    const char *name;
+    size_t line_number;
+    size_t invalid_logged;
+};
+
+/* Returned by the accessors for an empty list, so that callers never get NULL. */
+static const uint32_t empty_list[1] = {VT_CATALOG_NONE};
+
+
+static char *arena_alloc(struct vt_catalog *cat, size_t size)
+{
+    struct arena_block *block = cat->arena;
+
+    if (block == NULL || block->size - block->used < size) {
+        size_t block_size = size > ARENA_BLOCK_BYTES ? size : ARENA_BLOCK_BYTES;
+
+        block = malloc(sizeof *block + block_size);
+        if (block == NULL)
+            return NULL;
+        block->size = block_size;
+        block->used = 0;
+        block->next = cat->arena;
+        cat->arena = block;
+    }
+
+    char *p = block->data + block->used;
+    block->used += size;
+    return p;
+}
+
+
+static const char *arena_strndup(struct vt_catalog *cat, const char *s, size_t len)
+{
+    char *copy = arena_alloc(cat, len + 1);
+
+    if (copy == NULL)
+        return NULL;
+    memcpy(copy, s, len);
+    copy[len] = '\0';
+    return copy;
+}
+
+
+static unsigned char ascii_lower(unsigned char c)
+{
+    return c >= 'A' && c <= 'Z' ? (unsigned char)(c + 32) : c;
+}
+
+
+/* FNV-1a over the ASCII-lowercased bytes, so that case variants of a name collide. */
+static uint32_t hash_name(const char *s, size_t len)
+{
+    uint32_t h = 2166136261u;
+
+    for (size_t i = 0; i < len; i++) {
+        h ^= ascii_lower((unsigned char)s[i]);
+        h *= 16777619u;
+    }
+    return h;
+}
+
+
+static uint32_t hash_id(const char *s, size_t len)
+{
+    uint64_t h = vt_hash64(s, len);
+
+    return (uint32_t)(h ^ (h >> 32));
+}
+
+
+static size_t slot_start(uint32_t hash, size_t mask)
+{
+    return (size_t)(hash ^ (hash >> 15)) & mask;
+}
+
+
+/* Allocate a table of `count` empty slots (count is a power of two). */
+static struct slot *slots_new(size_t count)
+{
+    struct slot *slots = malloc(count * sizeof *slots);
+
+    if (slots == NULL)
+        return NULL;
+    for (size_t i = 0; i < count; i++) {
+        slots[i].index = VT_CATALOG_NONE;
+        slots[i].hash = 0;
+    }
+    return slots;
+}
+
+
+/* Double a table's slot count and reinsert its entries by their stored hashes. */
+static int slots_grow(struct slot **slots, size_t *mask)
+{
+    size_t old_count = *mask + 1;
+    size_t new_mask = old_count * 2 - 1;
+    struct slot *grown = slots_new(old_count * 2);
+
+    if (grown == NULL)
+        return -1;
+    for (size_t i = 0; i < old_count; i++) {
+        struct slot s = (*slots)[i];
+        if (s.index == VT_CATALOG_NONE)
+            continue;
+        size_t k = slot_start(s.hash, new_mask);
+        while (grown[k].index != VT_CATALOG_NONE)
+            k = (k + 1) & new_mask;
+        grown[k] = s;
+    }
+    free(*slots);
+    *slots = grown;
+    *mask = new_mask;
+    return 0;
+}
+
+
+/* Strip ASCII spaces, tabs and line breaks from both ends of s[0..*len). */
+static const char *trim(const char *s, size_t *len)
+{
+    while (*len > 0 && (*s == ' ' || *s == '\t' || *s == '\r' || *s == '\n')) {
+        s++;
+        (*len)--;
+    }
+    while (*len > 0 && (s[*len - 1] == ' ' || s[*len - 1] == '\t' || s[*len - 1] == '\r' ||
+                        s[*len - 1] == '\n'))
+        (*len)--;
+    return s;
+}
+
+
+/* Trim a brand or category name and cut it to VT_NAME_MAX bytes at a UTF-8 character
+ * boundary, the same way for loading and for lookups, so that both see the same key. */
+static const char *normalize_name(const char *s, size_t *len)
+{
+    s = trim(s, len);
+    if (*len > VT_NAME_MAX) {
+        size_t n = VT_NAME_MAX;
+        while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
+            n--;
+        *len = n;
+    }
+    return s;
+}
+
+
+static uint32_t name_lookup(const struct name_table *t, const char *name, size_t len)
+{
+    if (t->slots == NULL)
+        return VT_CATALOG_NONE;
+    name = normalize_name(name, &len);
+    if (len == 0)
+        return VT_CATALOG_NONE;
+
+    uint32_t hash = hash_name(name, len);
+    for (size_t k = slot_start(hash, t->mask);; k = (k + 1) & t->mask) {
+        const struct slot *s = &t->slots[k];
+        if (s->index == VT_CATALOG_NONE)
+            return VT_CATALOG_NONE;
+        if (s->hash == hash && t->lengths[s->index] == len &&
+            vt_strncaseeq(t->names[s->index], name, len))
+            return s->index;
+    }
+}
+
+
+/* Index of a brand or category name, adding it when new. Returns VT_CATALOG_NONE for an
+ * empty name, and also when memory runs out, which sets *oom. */
+static uint32_t name_intern(struct vt_catalog *cat, struct name_table *t, const char *name,
+                            size_t len, bool *oom)
+{
+    name = normalize_name(name, &len);
+    if (len == 0)
+        return VT_CATALOG_NONE;
+
+    uint32_t found = name_lookup(t, name, len);
+    if (found != VT_CATALOG_NONE)
+        return found;
+
+    if (t->slots == NULL) {
+        t->slots = slots_new(TABLE_SLOTS_MIN);
+        t->mask = TABLE_SLOTS_MIN - 1;
+        if (t->slots == NULL)
+            goto oom;
+    }
+    if ((size_t)(t->count + 1) * 2 > t->mask + 1 && slots_grow(&t->slots, &t->mask) != 0)
+        goto oom;
+    if (t->count == t->capacity) {
+        uint32_t capacity = t->capacity ? t->capacity * 2 : 64;
+        const char **names = realloc(t->names, capacity * sizeof *names);
+        if (names == NULL)
+            goto oom;
+        t->names = names;
+        uint32_t *lengths = realloc(t->lengths, capacity * sizeof *lengths);
+        if (lengths == NULL)
+            goto oom;
+        t->lengths = lengths;
+        t->capacity = capacity;
+    }
+
+    const char *copy = arena_strndup(cat, name, len);
+    if (copy == NULL)
+        goto oom;
+    uint32_t index = t->count++;
+    t->names[index] = copy;
+    t->lengths[index] = (uint32_t)len;
+
+    uint32_t hash = hash_name(name, len);
+    size_t k = slot_start(hash, t->mask);
+    while (t->slots[k].index != VT_CATALOG_NONE)
+        k = (k + 1) & t->mask;
+    t->slots[k].index = index;
+    t->slots[k].hash = hash;
+    return index;
+
+oom:
+    *oom = true;
+    return VT_CATALOG_NONE;
+}
+
+
+static void name_table_free(struct name_table *t)
+{
+    free(t->names);
+    free(t->lengths);
+    free(t->slots);
+    free(t->offsets);
+    free(t->members);
+    memset(t, 0, sizeof *t);
+}
+
+
+/* Slot of the product with this id, or of the empty slot where it would go. */
+static size_t id_slot(const struct vt_catalog *cat, const char *id, size_t len, uint32_t hash)
+{
+    for (size_t k = slot_start(hash, cat->id_mask);; k = (k + 1) & cat->id_mask) {
+        const struct slot *s = &cat->id_slots[k];
+        if (s->index == VT_CATALOG_NONE)
+            return k;
+        if (s->hash == hash && cat->id_lengths[s->index] == len &&
+            memcmp(cat->products[s->index].id, id, len) == 0)
+            return k;
+    }
+}
+
+
+/* Format the reason of a rejected line into reason and return -1. */
+static int reject(char *reason, size_t reason_size, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int reject(char *reason, size_t reason_size, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(reason, reason_size, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+
+/* Read the "id" member, a string or a whole number, into buf. */
+static int read_id(const cJSON *obj, char *buf, size_t bufsize, size_t *len, char *reason,
+                   size_t reason_size)
+{
+    const cJSON *item = cJSON_GetObjectItemCaseSensitive(obj, "id");
+
+    if (item == NULL || cJSON_IsNull(item))
+        return reject(reason, reason_size, "missing \"id\"");
+
+    if (cJSON_IsString(item)) {
+        *len = strlen(item->valuestring);
+        if (*len == 0 || *len >= bufsize)
+            return reject(reason, reason_size, "\"id\" must be 1 to %d bytes long",
+                          VT_PRODUCT_ID_MAX);
+        memcpy(buf, item->valuestring, *len + 1);
+    } else if (cJSON_IsNumber(item)) {
+        double v = item->valuedouble;
+        if (v != floor(v) || v < 0 || v > ID_NUMBER_MAX)
+            return reject(reason, reason_size,
+                          "numeric \"id\" must be a whole number from 0 to 2^53");
+        int n = snprintf(buf, bufsize, "%lld", (long long)v);
+        *len = n > 0 ? (size_t)n : 0;
+    } else {
+        return reject(reason, reason_size, "\"id\" must be a string or a number");
+    }
+
+    for (size_t i = 0; i < *len; i++) {
+        unsigned char c = (unsigned char)buf[i];
+        if (c < 0x20 || c == 0x7F)
+            return reject(reason, reason_size, "\"id\" contains a control character");
+    }
+    return 0;
+}
+
+
+/* Read an optional string member. Absent and null give *out = NULL. */
+static int read_string(const cJSON *obj, const char *field, const char **out, char *reason,
+                       size_t reason_size)
+{
+    const cJSON *item = cJSON_GetObjectItemCaseSensitive(obj, field);
+
+    *out = NULL;
+    if (item == NULL || cJSON_IsNull(item))
+        return 0;
+    if (!cJSON_IsString(item))
+        return reject(reason, reason_size, "\"%s\" must be a string", field);
+    *out = item->valuestring;
+    return 0;
+}
+
+
+/* Read an optional number member >= 0. Absent and null leave *out unchanged. With
+ * whole_number set, the value must also be an integer. */
+static int read_number(const cJSON *obj, const char *field, bool whole_number, double *out,
+                       char *reason, size_t reason_size)
+{
+    const cJSON *item = cJSON_GetObjectItemCaseSensitive(obj, field);
+
+    if (item == NULL || cJSON_IsNull(item))
+        return 0;
+    if (!cJSON_IsNumber(item))
+        return reject(reason, reason_size, "\"%s\" must be a number", field);
+
+    double v = item->valuedouble;
+    if (!isfinite(v) || v < 0)
+        return reject(reason, reason_size, "\"%s\" must be a number >= 0", field);
+    if (whole_number && (v != floor(v) || v > ID_NUMBER_MAX))
+        return reject(reason, reason_size, "\"%s\" must be a whole number >= 0", field);
+    *out = v;
+    return 0;
+}
+
+
+/* Collect the "categories" member, an array of strings or one string, into names. Empty
+ * strings are skipped, and entries past VT_ITEM_CATEGORIES_MAX are ignored. */
+static int read_categories(const cJSON *obj, const char *names[VT_ITEM_CATEGORIES_MAX],
+                           size_t *count, char *reason, size_t reason_size)
+{
+    const cJSON *item = cJSON_GetObjectItemCaseSensitive(obj, "categories");
+    const cJSON *entry;
+
+    *count = 0;
+    if (item == NULL || cJSON_IsNull(item))
+        return 0;
+    if (cJSON_IsString(item)) {
+        names[(*count)++] = item->valuestring;
+        return 0;
+    }
+    if (!cJSON_IsArray(item))
+        return reject(reason, reason_size,
+                      "\"categories\" must be an array of strings or a string");
+
+    cJSON_ArrayForEach(entry, item) {
+        if (!cJSON_IsString(entry))
+            return reject(reason, reason_size, "\"categories\" must contain only strings");
+        if (*count < VT_ITEM_CATEGORIES_MAX && entry->valuestring[0] != '\0')
+            names[(*count)++] = entry->valuestring;
+    }
+    return 0;
+}
+
+
+/* Fields of one line, checked and not yet stored. */
+struct line_fields {
+    char id[VT_PRODUCT_ID_MAX + 1];
+    size_t id_length;
+    const char *name;
+    const char *brand;
+    const char *categories[VT_ITEM_CATEGORIES_MAX];
+    size_t n_categories;
+    const char *gender;
+    double price;
+    double stock;
+    double popularity;
+};
+
+
+static int read_fields(const cJSON *obj, struct line_fields *f, char *reason,
+                       size_t reason_size)
+{
+    f->price = -1;
+    f->stock = -1;
+    f->popularity = 0;
+
+    if (!cJSON_IsObject(obj))
+        return reject(reason, reason_size, "the line is not a JSON object");
+    if (read_id(obj, f->id, sizeof f->id, &f->id_length, reason, reason_size) != 0)
+        return -1;
+    if (read_string(obj, "name", &f->name, reason, reason_size) != 0)
+        return -1;
+    if (read_string(obj, "brand", &f->brand, reason, reason_size) != 0)
+        return -1;
+    if (read_categories(obj, f->categories, &f->n_categories, reason, reason_size) != 0)
+        return -1;
+    if (read_string(obj, "gender", &f->gender, reason, reason_size) != 0)
+        return -1;
+    if (read_number(obj, "price", false, &f->price, reason, reason_size) != 0)
+        return -1;
+    if (read_number(obj, "stock", true, &f->stock, reason, reason_size) != 0)
+        return -1;
+    if (read_number(obj, "popularity", false, &f->popularity, reason, reason_size) != 0)
+        return -1;
+    return 0;
+}
+
+
+/* Make room for one more product and grow the id table when it would pass half full. */
+static int reserve_product(struct vt_catalog *cat)
+{
+    if (cat->count == cat->capacity) {
+        size_t capacity = cat->capacity ? cat->capacity * 2 : 1024;
+        struct vt_product *products = realloc(cat->products, capacity * sizeof *products);
+        if (products == NULL)
+            return -1;
+        cat->products = products;
+        uint32_t *lengths = realloc(cat->id_lengths, capacity * sizeof *lengths);
+        if (lengths == NULL)
+            return -1;
+        cat->id_lengths = lengths;
+        cat->capacity = capacity;
+    }
+    if ((cat->count + 1) * 2 > cat->id_mask + 1)
+        return slots_grow(&cat->id_slots, &cat->id_mask);
+    return 0;
+}
+
+
+/* Store checked fields as a new product or in place of the one with the same id. Returns 0,
+ * or -1 when memory runs out. */
+static int store_product(struct loader *ld, const struct line_fields *f)
+{
+    struct vt_catalog *cat = ld->cat;
+    struct vt_product p;
+    bool oom = false;
+
+    memset(&p, 0, sizeof p);
+    p.name = "";
+    if (f->name != NULL) {
+        p.name = arena_strndup(cat, f->name, strlen(f->name));
+        if (p.name == NULL)
+            return -1;
+    }
+    p.brand = VT_CATALOG_NONE;
+    if (f->brand != NULL)
+        p.brand = name_intern(cat, &cat->brands, f->brand, strlen(f->brand), &oom);
+    for (size_t i = 0; i < f->n_categories; i++) {
+        uint32_t c = name_intern(cat, &cat->categories, f->categories[i],
+                                 strlen(f->categories[i]), &oom);
+        bool seen = c == VT_CATALOG_NONE;
+        for (size_t k = 0; k < p.n_categories && !seen; k++)
+            seen = p.categories[k] == c;
+        if (!seen)
+            p.categories[p.n_categories++] = c;
+    }
+    if (oom)
+        return -1;
+    for (size_t i = p.n_categories; i < VT_ITEM_CATEGORIES_MAX; i++)
+        p.categories[i] = VT_CATALOG_NONE;
+
+    p.gender = f->gender != NULL ? vt_gender_parse(f->gender, strlen(f->gender))
+                                 : VT_GENDER_UNKNOWN;
+    p.price = f->price;
+    p.tier = VT_TIER_DRUGSTORE;
+    if (f->price >= 0 && ld->cfg != NULL)
+        p.tier = vt_config_price_tier(ld->cfg, f->price);
+    p.stock = (int64_t)f->stock;
+    p.popularity = f->popularity;
+
+    /* A later line with a known id replaces the product and keeps its index and id. */
+    uint32_t hash = hash_id(f->id, f->id_length);
+    size_t k = id_slot(cat, f->id, f->id_length, hash);
+    if (cat->id_slots[k].index != VT_CATALOG_NONE) {
+        uint32_t index = cat->id_slots[k].index;
+        p.id = cat->products[index].id;
+        cat->products[index] = p;
+        cat->stats.duplicates++;
+        return 0;
+    }
+
+    p.id = arena_strndup(cat, f->id, f->id_length);
+    if (p.id == NULL)
+        return -1;
+    uint32_t index = (uint32_t)cat->count++;
+    cat->products[index] = p;
+    cat->id_lengths[index] = (uint32_t)f->id_length;
+    cat->id_slots[k].index = index;
+    cat->id_slots[k].hash = hash;
+    return 0;
+}
+
+
+static void log_invalid_line(struct loader *ld, const char *reason)
+{
+    ld->cat->stats.rejected++;
+    if (ld->invalid_logged < INVALID_LINES_LOGGED) {
+        VT_WARN("CATALOG", "%s line %zu skipped: %s", ld->name, ld->line_number, reason);
+        ld->invalid_logged++;
+    }
+}
+
+
+/* Parse and store one non-empty line. Returns 0 (stored or rejected) or -1 when memory
+ * runs out. */
+static int load_line(struct loader *ld, const char *line, size_t len)
+{
+    struct line_fields fields;
+    char reason[160];
+    const char *end = NULL;
+
+    if (ld->cat->count >= PRODUCTS_MAX) {
+        snprintf(reason, sizeof reason, "the catalog already holds the maximum of %zu products",
+                 (size_t)PRODUCTS_MAX);
+        log_invalid_line(ld, reason);
+        return 0;
+    }
+
+    cJSON *obj = cJSON_ParseWithLengthOpts(line, len, &end, false);
+    if (obj == NULL) {
+        size_t offset = end != NULL && end >= line ? (size_t)(end - line) : 0;
+        snprintf(reason, sizeof reason, "invalid JSON near byte %zu", offset + 1);
+        log_invalid_line(ld, reason);
+        return 0;
+    }
+    size_t rest = len - (size_t)(end - line);
+    trim(end, &rest);
+    if (rest > 0) {
+        snprintf(reason, sizeof reason, "unexpected text after the JSON value at byte %zu",
+                 (size_t)(end - line) + 1);
+        log_invalid_line(ld, reason);
+        cJSON_Delete(obj);
+        return 0;
+    }
+
+    int rc = 0;
+    if (read_fields(obj, &fields, reason, sizeof reason) != 0)
+        log_invalid_line(ld, reason);
+    else if (reserve_product(ld->cat) != 0 || store_product(ld, &fields) != 0)
+        rc = -1;
+    cJSON_Delete(obj);
+    return rc;
+}
+
+
+/* Read one line into buf (without its line break) and return 1, or return 0 at the end of
+ * the input. A line longer than maxlen bytes sets *too_long and is read to its end. */
+static int read_line(FILE *in, char *buf, size_t maxlen, size_t *len, bool *too_long)
+{
+    int c = EOF;
+    size_t n = 0;
+
+    *too_long = false;
+    while ((c = getc_unlocked(in)) != EOF && c != '\n') {
+        if (n < maxlen)
+            buf[n++] = (char)c;
+        else
+            *too_long = true;
+    }
+    if (c == EOF && n == 0 && !*too_long)
+        return 0;
+    if (n > 0 && buf[n - 1] == '\r')
+        n--;
+    buf[n] = '\0';
+    *len = n;
+    return 1;
+}
+
+
+static int compare_by_popularity(const void *a, const void *b, void *arg)
+{
+    const struct vt_catalog *cat = arg;
+    const struct vt_product *x = &cat->products[*(const uint32_t *)a];
+    const struct vt_product *y = &cat->products[*(const uint32_t *)b];
+
+    if (x->popularity != y->popularity)
+        return x->popularity > y->popularity ? -1 : 1;
+    return strcmp(x->id, y->id);
+}
+
+
+/* Fill the per-name product lists of t by walking the popularity order, so that each list
+ * keeps that order. With categories set, a product joins each of its categories. */
+static int build_member_lists(struct vt_catalog *cat, struct name_table *t, bool categories)
+{
+    size_t total = 0;
+
+    t->offsets = calloc((size_t)t->count + 1, sizeof *t->offsets);
+    if (t->offsets == NULL)
+        return -1;
+    for (size_t i = 0; i < cat->count; i++) {
+        const struct vt_product *p = &cat->products[i];
+        if (categories) {
+            for (uint8_t k = 0; k < p->n_categories; k++)
+                t->offsets[p->categories[k] + 1]++;
+            total += p->n_categories;
+        } else if (p->brand != VT_CATALOG_NONE) {
+            t->offsets[p->brand + 1]++;
+            total++;
+        }
+    }
+    for (uint32_t i = 0; i < t->count; i++)
+        t->offsets[i + 1] += t->offsets[i];
+
+    t->members = malloc((total > 0 ? total : 1) * sizeof *t->members);
+    uint32_t *fill = malloc(((size_t)t->count + 1) * sizeof *fill);
+    if (t->members == NULL || fill == NULL) {
+        free(fill);
+        return -1;
+    }
+    memcpy(fill, t->offsets, ((size_t)t->count + 1) * sizeof *fill);
+    for (size_t i = 0; i < cat->count; i++) {
+        uint32_t index = cat->popular[i];
+        const struct vt_product *p = &cat->products[index];
+        if (categories) {
+            for (uint8_t k = 0; k < p->n_categories; k++)
+                t->members[fill[p->categories[k]]++] = index;
+        } else if (p->brand != VT_CATALOG_NONE) {
+            t->members[fill[p->brand]++] = index;
+        }
+    }
+    free(fill);
+    return 0;
+}
+
+
+/* Build the popularity order and the brand and category lists once all lines are read. */
+static int build_indexes(struct vt_catalog *cat)
+{
+    cat->popular = malloc((cat->count > 0 ? cat->count : 1) * sizeof *cat->popular);
+    if (cat->popular == NULL)
+        return -1;
+    for (size_t i = 0; i < cat->count; i++)
+        cat->popular[i] = (uint32_t)i;
+    qsort_r(cat->popular, cat->count, sizeof *cat->popular, compare_by_popularity, cat);
+    cat->max_popularity = cat->count > 0 ? cat->products[cat->popular[0]].popularity : 0;
+
+    if (build_member_lists(cat, &cat->brands, false) != 0)
+        return -1;
+    if (build_member_lists(cat, &cat->categories, true) != 0)
+        return -1;
+
+    cat->stats.products = cat->count;
+    cat->stats.brands = cat->brands.count;
+    cat->stats.categories = cat->categories.count;
+    return 0;
+}
+
+
+static struct vt_catalog *catalog_new(void)
+{
+    struct vt_catalog *cat = calloc(1, sizeof *cat);
+
+    if (cat == NULL)
+        return NULL;
+    cat->id_slots = slots_new(TABLE_SLOTS_MIN);
+    cat->id_mask = TABLE_SLOTS_MIN - 1;
+    if (cat->id_slots == NULL) {
+        free(cat);
+        return NULL;
+    }
+    return cat;
+}
+
+
+static void log_summary(const struct vt_catalog *cat, const char *name, uint64_t start_ns)
+{
+    double ms = (double)(vt_monotonic_ns() - start_ns) / 1e6;
+
+    VT_INFO("CATALOG",
+            "loaded %s: %zu products, %zu brands, %zu categories, %zu lines rejected, "
+            "%zu duplicate ids replaced, %.1f ms",
+            name, cat->stats.products, cat->stats.brands, cat->stats.categories,
+            cat->stats.rejected, cat->stats.duplicates, ms);
+}
+
+
+struct vt_catalog *vt_catalog_load_stream(FILE *in, const char *name,
+                                          const struct vt_config *cfg, char *err,
+                                          size_t errsize)
+{
+    uint64_t start_ns = vt_monotonic_ns();
+    struct vt_catalog *cat = catalog_new();
+    char *line = malloc(LINE_MAX_BYTES + 1);
+    struct loader ld = {.cat = cat, .cfg = cfg, .name = name != NULL ? name : "catalog"};
+    size_t len = 0;
+    bool too_long = false;
+
+    if (cat == NULL || line == NULL) {
+        snprintf(err, errsize, "out of memory while loading catalog %s", ld.name);
+        goto fail;
+    }
+    if (in == NULL) {
+        snprintf(err, errsize, "no input stream given for catalog %s", ld.name);
+        goto fail;
+    }
+
+    flockfile(in);
+    while (read_line(in, line, LINE_MAX_BYTES, &len, &too_long) == 1) {
+        ld.line_number++;
+        if (too_long) {
+            char reason[96];
+            cat->stats.lines++;
+            snprintf(reason, sizeof reason, "line longer than the maximum of %d bytes",
+                     LINE_MAX_BYTES);
+            log_invalid_line(&ld, reason);
+            continue;
+        }
+        const char *text = trim(line, &len);
+        if (len == 0)
+            continue;
+        cat->stats.lines++;
+        if (load_line(&ld, text, len) != 0) {
+            funlockfile(in);
+            snprintf(err, errsize, "out of memory while loading catalog %s at line %zu",
+                     ld.name, ld.line_number);
+            goto fail;
+        }
+    }
+    funlockfile(in);
+
+    if (ferror(in)) {
+        snprintf(err, errsize, "reading catalog %s failed after line %zu: %s", ld.name,
+                 ld.line_number, strerror(errno));
+        goto fail;
+    }
+    if (cat->stats.rejected > ld.invalid_logged)
+        VT_WARN("CATALOG", "%s: %zu more invalid lines skipped (only the first %d are logged)",
+                ld.name, cat->stats.rejected - ld.invalid_logged, INVALID_LINES_LOGGED);
+    if (build_indexes(cat) != 0) {
+        snprintf(err, errsize, "out of memory while indexing catalog %s", ld.name);
+        goto fail;
+    }
+
+    free(line);
+    log_summary(cat, ld.name, start_ns);
+    return cat;
+
+fail:
+    free(line);
+    vt_catalog_free(cat);
+    return NULL;
+}
+
+
+struct vt_catalog *vt_catalog_load(const char *path, const struct vt_config *cfg, char *err,
+                                   size_t errsize)
+{
+    if (path == NULL || path[0] == '\0') {
+        uint64_t start_ns = vt_monotonic_ns();
+        struct vt_catalog *cat = catalog_new();
+
+        if (cat == NULL || build_indexes(cat) != 0) {
+            snprintf(err, errsize, "out of memory while creating an empty catalog");
+            vt_catalog_free(cat);
+            return NULL;
+        }
+        log_summary(cat, "(no catalog file set)", start_ns);
+        return cat;
+    }
+
+    FILE *in = fopen(path, "r");
+    if (in == NULL) {
+        snprintf(err, errsize, "cannot open catalog file %s: %s", path, strerror(errno));
+        return NULL;
+    }
+    struct vt_catalog *cat = vt_catalog_load_stream(in, path, cfg, err, errsize);
+    fclose(in);
+    return cat;
+}
+
+
+void vt_catalog_free(struct vt_catalog *cat)
+{
+    if (cat == NULL)
+        return;
+
+    struct arena_block *block = cat->arena;
+    while (block != NULL) {
+        struct arena_block *next = block->next;
+        free(block);
+        block = next;
+    }
+    name_table_free(&cat->brands);
+    name_table_free(&cat->categories);
+    free(cat->products);
+    free(cat->id_lengths);
+    free(cat->id_slots);
+    free(cat->popular);
+    free(cat);
+}
+
+
+const struct vt_catalog_stats *vt_catalog_stats(const struct vt_catalog *cat)
+{
+    static const struct vt_catalog_stats no_stats;
+
+    return cat != NULL ? &cat->stats : &no_stats;
+}
+
+
+size_t vt_catalog_size(const struct vt_catalog *cat)
+{
+    return cat != NULL ? cat->count : 0;
+}
+
+
+const struct vt_product *vt_catalog_get(const struct vt_catalog *cat, uint32_t index)
+{
+    if (cat == NULL || index >= cat->count)
+        return NULL;
+    return &cat->products[index];
+}
+
+
+uint32_t vt_catalog_find(const struct vt_catalog *cat, const char *id, size_t len)
+{
+    if (cat == NULL || id == NULL || len == 0 || len > VT_PRODUCT_ID_MAX)
+        return VT_CATALOG_NONE;
+    return cat->id_slots[id_slot(cat, id, len, hash_id(id, len))].index;
+}
+
+
+const char *vt_catalog_brand_name(const struct vt_catalog *cat, uint32_t brand)
+{
+    if (cat == NULL || brand >= cat->brands.count)
+        return NULL;
+    return cat->brands.names[brand];
+}
+
+
+uint32_t vt_catalog_brand_find(const struct vt_catalog *cat, const char *name, size_t len)
+{
+    if (cat == NULL || name == NULL)
+        return VT_CATALOG_NONE;
+    return name_lookup(&cat->brands, name, len);
+}
+
+
+const char *vt_catalog_category_name(const struct vt_catalog *cat, uint32_t category)
+{
+    if (cat == NULL || category >= cat->categories.count)
+        return NULL;
+    return cat->categories.names[category];
+}
+
+
+uint32_t vt_catalog_category_find(const struct vt_catalog *cat, const char *name,
+                                  size_t len)
+{
+    if (cat == NULL || name == NULL)
+        return VT_CATALOG_NONE;
+    return name_lookup(&cat->categories, name, len);
+}
+
+
+const uint32_t *vt_catalog_popular(const struct vt_catalog *cat, size_t *n)
+{
+    if (cat == NULL || cat->count == 0) {
+        *n = 0;
+        return empty_list;
+    }
+    *n = cat->count;
+    return cat->popular;
+}
+
+
+static const uint32_t *member_list(const struct name_table *t, uint32_t index, size_t *n)
+{
+    if (index >= t->count || t->offsets == NULL) {
+        *n = 0;
+        return empty_list;
+    }
+    *n = t->offsets[index + 1] - t->offsets[index];
+    return *n > 0 ? t->members + t->offsets[index] : empty_list;
+}
+
+
+const uint32_t *vt_catalog_by_brand(const struct vt_catalog *cat, uint32_t brand, size_t *n)
+{
+    if (cat == NULL) {
+        *n = 0;
+        return empty_list;
+    }
+    return member_list(&cat->brands, brand, n);
+}
+
+
+const uint32_t *vt_catalog_by_category(const struct vt_catalog *cat, uint32_t category,
+                                       size_t *n)
+{
+    if (cat == NULL) {
+        *n = 0;
+        return empty_list;
+    }
+    return member_list(&cat->categories, category, n);
+}
+
+
+double vt_catalog_max_popularity(const struct vt_catalog *cat)
+{
+    return cat != NULL ? cat->max_popularity : 0;
+}

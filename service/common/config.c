@@ -1,0 +1,766 @@
+/*
+ * vitrine: the typed settings table and its loader (see include/vitrine/config.h).
+ */
+#include "vitrine/config.h"
+
+#include <ctype.h>
+#include <math.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vitrine/util.h"
+
+enum setting_type {
+    SETTING_STRING,
+    SETTING_SECRET, /* a string that is never printed */
+    SETTING_INT,
+    SETTING_DOUBLE,
+    SETTING_CHOICE, /* a string from a fixed list, stored as text */
+};
+
+struct setting;
+typedef int (*setting_hook)(struct vt_config *cfg, const struct setting *s, const char *value,
+                            char *err, size_t errsize);
+
+struct setting {
+    const char *name;
+    enum setting_type type;
+    size_t offset;
+    size_t size; /* buffer size for strings */
+    const char *def;
+    double min, max;     /* numbers: accepted range */
+    const char *choices; /* SETTING_CHOICE: "a|b|c" */
+    const char *help;
+    setting_hook hook; /* runs after the value was stored; may parse it further */
+};
+
+static int hook_log_level(struct vt_config *cfg, const struct setting *s, const char *value,
+                          char *err, size_t errsize);
+static int hook_profile_key(struct vt_config *cfg, const struct setting *s, const char *value,
+                            char *err, size_t errsize);
+static int hook_price_tiers(struct vt_config *cfg, const struct setting *s, const char *value,
+                            char *err, size_t errsize);
+static int hook_mapp_param(struct vt_config *cfg, const struct setting *s, const char *value,
+                           char *err, size_t errsize);
+static int hook_redis_prefix(struct vt_config *cfg, const struct setting *s,
+                             const char *value, char *err, size_t errsize);
+static int hook_kafka_properties(struct vt_config *cfg, const struct setting *s,
+                                 const char *value, char *err, size_t errsize);
+
+#define STR(field) offsetof(struct vt_config, field), sizeof(((struct vt_config *)0)->field)
+#define NUM(field) offsetof(struct vt_config, field), 0
+#define WEIGHT(type) offsetof(struct vt_config, intent_weight[type]), 0
+
+static const struct setting settings[] = {
+    {"log.level", SETTING_CHOICE, NUM(log_level), "info", 0, 0, "error|warn|info|debug",
+     "Lowest level of log lines written to stderr.", hook_log_level},
+
+    {"http.bind", SETTING_STRING, STR(http_bind), "127.0.0.1", 0, 0, NULL,
+     "IPv4 or IPv6 address the HTTP API listens on; 0.0.0.0 or :: for all interfaces.",
+     NULL},
+    {"http.port", SETTING_INT, NUM(http_port), "8080", 1, 65535, NULL,
+     "TCP port of the HTTP API.", NULL},
+    {"http.threads", SETTING_INT, NUM(http_threads), "0", 0, 256, NULL,
+     "HTTP worker threads, each with its own Redis connection; 0 means one per CPU.", NULL},
+    {"http.connection_limit", SETTING_INT, NUM(http_connection_limit), "1024", 1, 65536, NULL,
+     "Maximum concurrent HTTP connections; further ones are refused.", NULL},
+    {"http.timeout_s", SETTING_INT, NUM(http_timeout_s), "30", 1, 3600, NULL,
+     "Seconds an idle HTTP connection is kept open.", NULL},
+    {"http.token_storefront", SETTING_SECRET, STR(http_token_storefront), "", 0, 0, NULL,
+     "Bearer token required on storefront endpoints (/v1/sessions/...); empty: no check.",
+     NULL},
+    {"http.token_analyst", SETTING_SECRET, STR(http_token_analyst), "", 0, 0, NULL,
+     "Bearer token required on analyst endpoints (/v1/profiles/...); empty: no check.", NULL},
+    {"http.openapi_path", SETTING_STRING, STR(openapi_path), VITRINE_OPENAPI_PATH, 0, 0, NULL,
+     "File served at /openapi.yaml.", NULL},
+
+    {"redis.host", SETTING_STRING, STR(redis_host), "127.0.0.1", 0, 0, NULL,
+     "Redis host name or address.", NULL},
+    {"redis.port", SETTING_INT, NUM(redis_port), "6379", 1, 65535, NULL, "Redis TCP port.",
+     NULL},
+    {"redis.password", SETTING_SECRET, STR(redis_password), "", 0, 0, NULL,
+     "Redis password (AUTH); empty: none.", NULL},
+    {"redis.db", SETTING_INT, NUM(redis_db), "0", 0, 1023, NULL,
+     "Redis database number (SELECT).", NULL},
+    {"redis.timeout_ms", SETTING_INT, NUM(redis_timeout_ms), "250", 1, 60000, NULL,
+     "Milliseconds an HTTP request waits for Redis before it answers 503.", NULL},
+    {"redis.prefix", SETTING_STRING, STR(redis_prefix), "vt:", 0, 0, NULL,
+     "Prefix of every Redis key vitrine writes (letters, digits, : _ . -; at most 31 bytes).",
+     hook_redis_prefix},
+
+    {"kafka.brokers", SETTING_STRING, STR(kafka_brokers), "127.0.0.1:9092", 0, 0, NULL,
+     "Kafka bootstrap servers, comma-separated host:port.", NULL},
+    {"kafka.topic", SETTING_STRING, STR(kafka_topic), "events", 0, 0, NULL,
+     "Topic of the tracking events (Mapp Data Streams records or canonical events).", NULL},
+    {"kafka.group", SETTING_STRING, STR(kafka_group), "vitrine", 0, 0, NULL,
+     "Consumer group id; instances in one group share the topic's partitions.", NULL},
+    {"kafka.dead_letter_topic", SETTING_STRING, STR(kafka_dead_letter_topic),
+     "events.dead-letter", 0, 0, NULL,
+     "Topic that receives records which could not be decoded, with the reason in headers.",
+     NULL},
+    {"kafka.offset_reset", SETTING_CHOICE, STR(kafka_offset_reset), "earliest", 0, 0,
+     "earliest|latest", "Where a new consumer group starts reading a partition.", NULL},
+    {"kafka.security_protocol", SETTING_CHOICE, STR(kafka_security_protocol), "plaintext", 0,
+     0, "plaintext|ssl|sasl_plaintext|sasl_ssl",
+     "Kafka security.protocol; Mapp Data Streams uses sasl_ssl.", NULL},
+    {"kafka.sasl_mechanism", SETTING_CHOICE, STR(kafka_sasl_mechanism), "SCRAM-SHA-512", 0, 0,
+     "PLAIN|SCRAM-SHA-256|SCRAM-SHA-512",
+     "Kafka sasl.mechanisms, used when the security protocol is sasl_*.", NULL},
+    {"kafka.sasl_username", SETTING_STRING, STR(kafka_sasl_username), "", 0, 0, NULL,
+     "Kafka SASL user name.", NULL},
+    {"kafka.sasl_password", SETTING_SECRET, STR(kafka_sasl_password), "", 0, 0, NULL,
+     "Kafka SASL password.", NULL},
+    {"kafka.ssl_ca_location", SETTING_STRING, STR(kafka_ssl_ca_location), "", 0, 0, NULL,
+     "File or directory of CA certificates for TLS; empty: the system's default.", NULL},
+    {"kafka.properties", SETTING_STRING, STR(kafka_properties), "", 0, 0, NULL,
+     "Further librdkafka properties as key=value pairs separated by commas, passed to the "
+     "consumer and the dead-letter producer as they are.",
+     hook_kafka_properties},
+
+    {"ingest.batch_size", SETTING_INT, NUM(ingest_batch_size), "500", 1, 10000, NULL,
+     "Maximum records per batch; one batch is one Redis round trip.", NULL},
+    {"ingest.batch_wait_ms", SETTING_INT, NUM(ingest_batch_wait_ms), "50", 1, 10000, NULL,
+     "Milliseconds the consumer waits to fill a batch before it applies what it has.", NULL},
+    {"ingest.retry_backoff_max_ms", SETTING_INT, NUM(ingest_retry_backoff_max_ms), "5000",
+     10, 600000, NULL,
+     "Longest wait between retries of a batch after a Redis failure (the wait doubles from "
+     "10 ms up to this).",
+     NULL},
+
+    {"catalog.path", SETTING_STRING, STR(catalog_path), "", 0, 0, NULL,
+     "Catalog file, JSON Lines (see docs/catalog.md); empty: start with no products.", NULL},
+
+    {"profile.key", SETTING_CHOICE, NUM(profile_key), "session", 0, 0, "session|user",
+     "Which id keys a profile: the session id, or the user id (falling back to the session "
+     "id when an event has none).",
+     hook_profile_key},
+    {"profile.ttl_s", SETTING_INT, NUM(profile_ttl_s), "604800", 60, 31536000, NULL,
+     "Seconds a profile lives after its last event.", NULL},
+    {"profile.half_life_s", SETTING_DOUBLE, NUM(profile_half_life_s), "3600", 1, 31536000,
+     NULL, "Half-life in seconds of category, brand and price-tier affinity.", NULL},
+    {"profile.categories_max", SETTING_INT, NUM(profile_categories_max), "20", 1,
+     VT_PROFILE_TOP_MAX, NULL, "Categories kept per profile (the strongest).", NULL},
+    {"profile.brands_max", SETTING_INT, NUM(profile_brands_max), "20", 1, VT_PROFILE_TOP_MAX,
+     NULL, "Brands kept per profile (the strongest).", NULL},
+    {"profile.recent_max", SETTING_INT, NUM(profile_recent_max), "20", 1,
+     VT_PROFILE_RECENT_MAX, NULL, "Recently viewed products kept per profile.", NULL},
+    {"profile.price_tiers", SETTING_STRING, STR(profile_price_tiers), "15,50,120", 0, 0, NULL,
+     "Three ascending unit prices separating the tiers drugstore, mid, premium and luxury.",
+     hook_price_tiers},
+    {"profile.weight.product_view", SETTING_DOUBLE, WEIGHT(VT_EV_PRODUCT_VIEW), "1", 0, 100,
+     NULL, "Intent weight of a product view.", NULL},
+    {"profile.weight.product_image_view", SETTING_DOUBLE, WEIGHT(VT_EV_PRODUCT_IMAGE_VIEW),
+     "1.2", 0, 100, NULL, "Intent weight of a product image view.", NULL},
+    {"profile.weight.click", SETTING_DOUBLE, WEIGHT(VT_EV_CLICK), "1.5", 0, 100, NULL,
+     "Intent weight of a click on a listed or recommended product.", NULL},
+    {"profile.weight.add_to_wishlist", SETTING_DOUBLE, WEIGHT(VT_EV_ADD_TO_WISHLIST), "2", 0,
+     100, NULL, "Intent weight of adding to the wishlist.", NULL},
+    {"profile.weight.add_to_cart", SETTING_DOUBLE, WEIGHT(VT_EV_ADD_TO_CART), "3", 0, 100,
+     NULL, "Intent weight of adding to the cart.", NULL},
+    {"profile.weight.checkout", SETTING_DOUBLE, WEIGHT(VT_EV_CHECKOUT), "3", 0, 100, NULL,
+     "Intent weight of reaching checkout with a product.", NULL},
+    {"profile.weight.purchase", SETTING_DOUBLE, WEIGHT(VT_EV_PURCHASE), "5", 0, 100, NULL,
+     "Intent weight of a purchase.", NULL},
+
+    {"gender.threshold", SETTING_DOUBLE, NUM(gender_threshold), "0.7", 0.5, 1, NULL,
+     "Probability a segment (female or male) needs before it is reported.", NULL},
+    {"gender.min_evidence", SETTING_INT, NUM(gender_min_evidence), "2", 0, 1000000, NULL,
+     "Interactions with gendered products needed before a segment is reported.", NULL},
+    {"gender.step", SETTING_DOUBLE, NUM(gender_step), "0.6", 0.01, 10, NULL,
+     "Log-odds added per unit of intent weight of an interaction with a gendered product.",
+     NULL},
+    {"gender.prior", SETTING_DOUBLE, NUM(gender_prior), "0", -5, 5, NULL,
+     "Log-odds of the female segment before any evidence (0: even).", NULL},
+    {"gender.keywords_female", SETTING_STRING, STR(gender_keywords_female),
+     "women,woman,womens,women's,female,ladies,lady,damen,frauen,femme,pour femme,for her",
+     0, 0, NULL,
+     "Comma-separated words that mark a product name or category as made for women.", NULL},
+    {"gender.keywords_male", SETTING_STRING, STR(gender_keywords_male),
+     "men,man,mens,men's,male,gentlemen,herren,maenner,homme,pour homme,for him", 0, 0, NULL,
+     "Comma-separated words that mark a product name or category as made for men.", NULL},
+
+    {"mapp.brand_param", SETTING_STRING, STR(mapp_brand_param), "", 0, 0, NULL,
+     "Mapp parameter carrying the brand: ca<N> (product category N) or cb<N> (e-commerce "
+     "parameter N); empty: brand from the catalog only.",
+     hook_mapp_param},
+    {"mapp.category_param", SETTING_STRING, STR(mapp_category_param), "", 0, 0, NULL,
+     "Mapp parameter carrying the product category (ca<N> or cb<N>).", hook_mapp_param},
+    {"mapp.gender_param", SETTING_STRING, STR(mapp_gender_param), "", 0, 0, NULL,
+     "Mapp parameter carrying the product's gender target (ca<N> or cb<N>).",
+     hook_mapp_param},
+
+    {"rec.limit_default", SETTING_INT, NUM(rec_limit_default), "10", 1, VT_REC_LIMIT_MAX, NULL,
+     "Products per recommendation response when the request gives no limit.", NULL},
+    {"rec.max_per_brand", SETTING_INT, NUM(rec_max_per_brand), "3", 1, VT_REC_LIMIT_MAX, NULL,
+     "Most products of one brand in one recommendation list.", NULL},
+    {"rec.candidates", SETTING_INT, NUM(rec_candidates), "60", 1, 10000, NULL,
+     "Candidates taken from each of the profile's top categories and brands.", NULL},
+};
+
+#define SETTINGS_COUNT (sizeof settings / sizeof settings[0])
+
+static const struct setting *setting_find(const char *name)
+{
+    for (size_t i = 0; i < SETTINGS_COUNT; i++) {
+        if (strcmp(settings[i].name, name) == 0)
+            return &settings[i];
+    }
+    return NULL;
+}
+
+
+/* "http.port" -> "VITRINE_HTTP_PORT" */
+static void env_name(const char *name, char *out, size_t outsize)
+{
+    size_t o = vt_strlcpy(out, "VITRINE_", outsize);
+
+    for (const char *p = name; *p != '\0' && o + 1 < outsize; p++, o++)
+        out[o] = *p == '.' ? '_' : (char)toupper((unsigned char)*p);
+    out[o < outsize ? o : outsize - 1] = '\0';
+}
+
+
+/* "http.port" -> "--http-port" */
+static void flag_name(const char *name, char *out, size_t outsize)
+{
+    size_t o = vt_strlcpy(out, "--", outsize);
+
+    for (const char *p = name; *p != '\0' && o + 1 < outsize; p++, o++)
+        out[o] = (*p == '.' || *p == '_') ? '-' : *p;
+    out[o < outsize ? o : outsize - 1] = '\0';
+}
+
+
+static bool choice_valid(const char *choices, const char *value)
+{
+    size_t n = strlen(value);
+    const char *p = choices;
+
+    while (*p != '\0') {
+        const char *bar = strchr(p, '|');
+        size_t len = bar ? (size_t)(bar - p) : strlen(p);
+        if (len == n && memcmp(p, value, n) == 0)
+            return true;
+        p += len + (bar ? 1 : 0);
+    }
+    return false;
+}
+
+
+/* Describe the accepted values of a setting for an error message. */
+static void describe_range(const struct setting *s, char *out, size_t outsize)
+{
+    switch (s->type) {
+    case SETTING_INT:
+        snprintf(out, outsize, "an integer from %.0f to %.0f", s->min, s->max);
+        break;
+    case SETTING_DOUBLE:
+        snprintf(out, outsize, "a number from %g to %g", s->min, s->max);
+        break;
+    case SETTING_CHOICE:
+        snprintf(out, outsize, "one of %s", s->choices);
+        break;
+    default:
+        snprintf(out, outsize, "text of at most %zu bytes", s->size - 1);
+        break;
+    }
+}
+
+
+static int setting_apply(struct vt_config *cfg, const struct setting *s, const char *value,
+                         char *err, size_t errsize)
+{
+    char *base = (char *)cfg;
+    char range[160];
+    char shown[80];
+    bool ok = true;
+
+    describe_range(s, range, sizeof range);
+    /* Never echo a secret back, also not in an error message. */
+    if (s->type == SETTING_SECRET)
+        vt_strlcpy(shown, "(secret)", sizeof shown);
+    else
+        vt_copy_utf8(shown, sizeof shown, value, strlen(value));
+
+    switch (s->type) {
+    case SETTING_INT: {
+        int64_t v;
+        ok = vt_parse_int64(value, (int64_t)s->min, (int64_t)s->max, &v) == 0;
+        if (ok)
+            memcpy(base + s->offset, &v, sizeof v);
+        break;
+    }
+    case SETTING_DOUBLE: {
+        double v;
+        ok = vt_parse_double(value, s->min, s->max, &v) == 0;
+        if (ok)
+            memcpy(base + s->offset, &v, sizeof v);
+        break;
+    }
+    case SETTING_CHOICE:
+        ok = choice_valid(s->choices, value);
+        /* Choices backed by a C enum have size 0 and are stored by their hook. */
+        if (ok && s->size > 0)
+            vt_strlcpy(base + s->offset, value, s->size);
+        break;
+    case SETTING_STRING:
+    case SETTING_SECRET:
+        ok = strlen(value) < s->size;
+        if (ok)
+            vt_strlcpy(base + s->offset, value, s->size);
+        break;
+    }
+    if (!ok) {
+        snprintf(err, errsize, "invalid value \"%s\" for setting %s: expected %s", shown,
+                 s->name, range);
+        return -1;
+    }
+    if (s->hook != NULL)
+        return s->hook(cfg, s, value, err, errsize);
+    return 0;
+}
+
+
+static int hook_log_level(struct vt_config *cfg, const struct setting *s, const char *value,
+                          char *err, size_t errsize)
+{
+    (void)s;
+    (void)err;
+    (void)errsize;
+    return vt_log_level_parse(value, &cfg->log_level);
+}
+
+
+static int hook_profile_key(struct vt_config *cfg, const struct setting *s, const char *value,
+                            char *err, size_t errsize)
+{
+    (void)s;
+    (void)err;
+    (void)errsize;
+    cfg->profile_key = strcmp(value, "user") == 0 ? VT_PROFILE_KEY_USER : VT_PROFILE_KEY_SESSION;
+    return 0;
+}
+
+
+static int hook_price_tiers(struct vt_config *cfg, const struct setting *s, const char *value,
+                            char *err, size_t errsize)
+{
+    double limits[VT_TIER_COUNT - 1];
+    const char *p = value;
+
+    for (int i = 0; i < VT_TIER_COUNT - 1; i++) {
+        char part[32];
+        const char *comma = strchr(p, ',');
+        size_t len = comma ? (size_t)(comma - p) : strlen(p);
+        bool last = i == VT_TIER_COUNT - 2;
+
+        if ((comma == NULL) != last || len == 0 || len >= sizeof part)
+            goto invalid;
+        memcpy(part, p, len);
+        part[len] = '\0';
+        if (vt_parse_double(part, 0, 1e9, &limits[i]) != 0)
+            goto invalid;
+        if (i > 0 && limits[i] <= limits[i - 1])
+            goto invalid;
+        p += len + 1;
+    }
+    memcpy(cfg->price_tier_limits, limits, sizeof limits);
+    return 0;
+
+invalid:
+    snprintf(err, errsize,
+             "invalid value \"%s\" for setting %s: expected three ascending prices separated "
+             "by commas, such as 15,50,120",
+             value, s->name);
+    return -1;
+}
+
+
+static int parse_mapp_param(const char *value, struct vt_mapp_param *out)
+{
+    int64_t number;
+
+    out->kind = 0;
+    out->number = 0;
+    if (value[0] == '\0')
+        return 0;
+    if (value[0] != 'c' || (value[1] != 'a' && value[1] != 'b'))
+        return -1;
+    if (vt_parse_int64(value + 2, 1, 1000000, &number) != 0)
+        return -1;
+    out->kind = value[1];
+    out->number = (int)number;
+    return 0;
+}
+
+
+static int hook_mapp_param(struct vt_config *cfg, const struct setting *s, const char *value,
+                           char *err, size_t errsize)
+{
+    struct vt_mapp_param *target = &cfg->mapp_brand;
+
+    if (strcmp(s->name, "mapp.category_param") == 0)
+        target = &cfg->mapp_category;
+    else if (strcmp(s->name, "mapp.gender_param") == 0)
+        target = &cfg->mapp_gender;
+
+    if (parse_mapp_param(value, target) != 0) {
+        snprintf(err, errsize,
+                 "invalid value \"%s\" for setting %s: expected ca<N> (product category N), "
+                 "cb<N> (e-commerce parameter N) or empty, such as ca1",
+                 value, s->name);
+        return -1;
+    }
+    return 0;
+}
+
+
+static int hook_redis_prefix(struct vt_config *cfg, const struct setting *s,
+                             const char *value, char *err, size_t errsize)
+{
+    (void)cfg;
+    for (const char *p = value; *p != '\0'; p++) {
+        if (!isalnum((unsigned char)*p) && strchr(":_.-", *p) == NULL) {
+            snprintf(err, errsize,
+                     "invalid value \"%s\" for setting %s: use only letters, digits and : _ . -",
+                     value, s->name);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+
+static int hook_kafka_properties(struct vt_config *cfg, const struct setting *s,
+                                 const char *value, char *err, size_t errsize)
+{
+    const char *p = value;
+
+    (void)cfg;
+    while (*p != '\0') {
+        const char *comma = strchr(p, ',');
+        size_t len = comma ? (size_t)(comma - p) : strlen(p);
+        const char *eq = memchr(p, '=', len);
+
+        if (eq == NULL || eq == p) {
+            snprintf(err, errsize,
+                     "invalid value for setting %s: \"%.*s\" is not key=value; separate "
+                     "pairs with commas, such as fetch.wait.max.ms=10,client.id=shop",
+                     s->name, (int)(len > 60 ? 60 : len), p);
+            return -1;
+        }
+        p += len + (comma ? 1 : 0);
+    }
+    return 0;
+}
+
+
+void vt_config_defaults(struct vt_config *cfg)
+{
+    char err[256];
+
+    memset(cfg, 0, sizeof *cfg);
+    for (size_t i = 0; i < SETTINGS_COUNT; i++) {
+        if (setting_apply(cfg, &settings[i], settings[i].def, err, sizeof err) != 0) {
+            /* A default outside its own range is a programming error. */
+            fprintf(stderr, "vitrine: built-in default is invalid: %s\n", err);
+            abort();
+        }
+    }
+}
+
+
+int vt_config_set(struct vt_config *cfg, const char *name, const char *value, char *err,
+                  size_t errsize)
+{
+    const struct setting *s = setting_find(name);
+
+    if (s == NULL) {
+        snprintf(err, errsize, "unknown setting \"%s\"; run vitrine --help for the list", name);
+        return -1;
+    }
+    return setting_apply(cfg, s, value, err, errsize);
+}
+
+
+static void print_version(FILE *out)
+{
+    fprintf(out, "vitrine %s\n", VITRINE_VERSION);
+}
+
+
+void vt_config_print_help(FILE *out)
+{
+    fprintf(out,
+            "Usage: vitrine [--setting value | --setting=value]...\n"
+            "\n"
+            "Real-time personalization service: consumes tracking events from Kafka, keeps\n"
+            "session profiles in Redis and serves segments and recommendations over HTTP.\n"
+            "\n"
+            "Every setting can also be given as an environment variable; flags win over\n"
+            "the environment, which wins over the default.\n"
+            "\n"
+            "  -h, --help      print this help and exit\n"
+            "  --version       print the version and exit\n"
+            "\n"
+            "Settings:\n");
+    for (size_t i = 0; i < SETTINGS_COUNT; i++) {
+        const struct setting *s = &settings[i];
+        char flag[96], env[96], range[160];
+        const char *type = s->type == SETTING_INT      ? "integer"
+                           : s->type == SETTING_DOUBLE ? "number"
+                           : s->type == SETTING_CHOICE ? "choice"
+                                                       : "text";
+
+        flag_name(s->name, flag, sizeof flag);
+        env_name(s->name, env, sizeof env);
+        describe_range(s, range, sizeof range);
+        fprintf(out, "\n  %s (%s)\n      env %s\n", flag, type, env);
+        if (s->type == SETTING_SECRET)
+            fprintf(out, "      default: empty (secret, never printed)\n");
+        else
+            fprintf(out, "      default: \"%s\"; accepts %s\n", s->def, range);
+        fprintf(out, "      %s\n", s->help);
+    }
+}
+
+
+/* Find the setting named by a flag ("--http-port"); the flag spelling treats "-", "_" and
+ * "." alike. */
+static const struct setting *setting_find_flag(const char *flag, size_t len)
+{
+    for (size_t i = 0; i < SETTINGS_COUNT; i++) {
+        char expected[96];
+        flag_name(settings[i].name, expected, sizeof expected);
+        if (strlen(expected) != len)
+            continue;
+        bool same = true;
+        for (size_t k = 0; k < len && same; k++) {
+            char a = flag[k] == '.' || flag[k] == '_' ? '-' : flag[k];
+            same = a == expected[k];
+        }
+        if (same)
+            return &settings[i];
+    }
+    return NULL;
+}
+
+
+static enum vt_config_result load_env(struct vt_config *cfg, char *const *envp, char *err,
+                                      size_t errsize)
+{
+    if (envp == NULL)
+        return VT_CONFIG_OK;
+    for (size_t i = 0; i < SETTINGS_COUNT; i++) {
+        char env[96];
+        size_t n;
+
+        env_name(settings[i].name, env, sizeof env);
+        n = strlen(env);
+        for (char *const *e = envp; *e != NULL; e++) {
+            if (strncmp(*e, env, n) == 0 && (*e)[n] == '=') {
+                if (setting_apply(cfg, &settings[i], *e + n + 1, err, errsize) != 0) {
+                    /* Name the variable, which is what the operator set. */
+                    char inner[512];
+                    vt_strlcpy(inner, err, sizeof inner);
+                    snprintf(err, errsize, "%s (from %s)", inner, env);
+                    return VT_CONFIG_ERROR;
+                }
+            }
+        }
+    }
+    return VT_CONFIG_OK;
+}
+
+
+static enum vt_config_result load_args(struct vt_config *cfg, int argc, char **argv,
+                                       FILE *out, char *err, size_t errsize)
+{
+    for (int i = 1; i < argc; i++) {
+        const char *arg = argv[i];
+        const char *eq;
+        const char *value;
+        const struct setting *s;
+
+        if (strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0) {
+            vt_config_print_help(out);
+            return VT_CONFIG_EXIT;
+        }
+        if (strcmp(arg, "--version") == 0) {
+            print_version(out);
+            return VT_CONFIG_EXIT;
+        }
+        if (strncmp(arg, "--", 2) != 0) {
+            snprintf(err, errsize, "unexpected argument \"%s\"; settings are given as "
+                     "--name value, see vitrine --help", arg);
+            return VT_CONFIG_ERROR;
+        }
+        eq = strchr(arg, '=');
+        s = setting_find_flag(arg, eq ? (size_t)(eq - arg) : strlen(arg));
+        if (s == NULL) {
+            snprintf(err, errsize, "unknown option \"%.*s\"; run vitrine --help for the list",
+                     (int)(eq ? eq - arg : (long)strlen(arg)), arg);
+            return VT_CONFIG_ERROR;
+        }
+        if (eq != NULL) {
+            value = eq + 1;
+        } else if (i + 1 < argc) {
+            value = argv[++i];
+        } else {
+            snprintf(err, errsize, "option %s needs a value", arg);
+            return VT_CONFIG_ERROR;
+        }
+        if (setting_apply(cfg, s, value, err, errsize) != 0)
+            return VT_CONFIG_ERROR;
+    }
+    return VT_CONFIG_OK;
+}
+
+
+/* Checks that involve more than one setting. */
+static enum vt_config_result check_relations(const struct vt_config *cfg, char *err,
+                                             size_t errsize)
+{
+    bool sasl = strncmp(cfg->kafka_security_protocol, "sasl_", 5) == 0;
+
+    if (sasl && (cfg->kafka_sasl_username[0] == '\0' || cfg->kafka_sasl_password[0] == '\0')) {
+        snprintf(err, errsize,
+                 "setting kafka.security_protocol is %s but kafka.sasl_username or "
+                 "kafka.sasl_password is empty; set both (VITRINE_KAFKA_SASL_USERNAME, "
+                 "VITRINE_KAFKA_SASL_PASSWORD)",
+                 cfg->kafka_security_protocol);
+        return VT_CONFIG_ERROR;
+    }
+    if (strcmp(cfg->kafka_dead_letter_topic, cfg->kafka_topic) == 0) {
+        snprintf(err, errsize,
+                 "setting kafka.dead_letter_topic must differ from kafka.topic (both are "
+                 "\"%s\"), or rejected records would be consumed again",
+                 cfg->kafka_topic);
+        return VT_CONFIG_ERROR;
+    }
+    if (cfg->kafka_topic[0] == '\0' || cfg->kafka_group[0] == '\0' ||
+        cfg->kafka_brokers[0] == '\0') {
+        snprintf(err, errsize, "settings kafka.brokers, kafka.topic and kafka.group must not "
+                 "be empty");
+        return VT_CONFIG_ERROR;
+    }
+    return VT_CONFIG_OK;
+}
+
+
+/* Warn about VITRINE_* variables that name no setting: most likely a typo. Kubernetes adds
+ * VITRINE_SERVICE_* and VITRINE_PORT* for a Service named "vitrine"; those are skipped. */
+static void warn_unknown_env(char *const *envp)
+{
+    if (envp == NULL)
+        return;
+    for (char *const *e = envp; *e != NULL; e++) {
+        const char *eq = strchr(*e, '=');
+        bool known = false;
+
+        if (strncmp(*e, "VITRINE_", 8) != 0 || eq == NULL)
+            continue;
+        if (strncmp(*e, "VITRINE_SERVICE_", 16) == 0 || strncmp(*e, "VITRINE_PORT", 12) == 0)
+            continue;
+        for (size_t i = 0; i < SETTINGS_COUNT && !known; i++) {
+            char env[96];
+            env_name(settings[i].name, env, sizeof env);
+            known = strlen(env) == (size_t)(eq - *e) && strncmp(*e, env, strlen(env)) == 0;
+        }
+        if (!known)
+            VT_WARN("CONFIG", "environment variable %.*s names no setting and is ignored; "
+                    "run vitrine --help for the list", (int)(eq - *e), *e);
+    }
+}
+
+
+enum vt_config_result vt_config_load(struct vt_config *cfg, int argc, char **argv,
+                                     char *const *envp, FILE *out, char *err,
+                                     size_t errsize)
+{
+    enum vt_config_result r;
+
+    vt_config_defaults(cfg);
+    warn_unknown_env(envp);
+    r = load_env(cfg, envp, err, errsize);
+    if (r != VT_CONFIG_OK)
+        return r;
+    r = load_args(cfg, argc, argv, out, err, errsize);
+    if (r != VT_CONFIG_OK)
+        return r;
+    return check_relations(cfg, err, errsize);
+}
+
+
+void vt_config_log(const struct vt_config *cfg)
+{
+    const char *base = (const char *)cfg;
+
+    for (size_t i = 0; i < SETTINGS_COUNT; i++) {
+        const struct setting *s = &settings[i];
+        const void *field = base + s->offset;
+
+        switch (s->type) {
+        case SETTING_INT: {
+            int64_t v;
+            memcpy(&v, field, sizeof v);
+            VT_INFO("CONFIG", "%s = %lld", s->name, (long long)v);
+            break;
+        }
+        case SETTING_DOUBLE: {
+            double v;
+            memcpy(&v, field, sizeof v);
+            VT_INFO("CONFIG", "%s = %g", s->name, v);
+            break;
+        }
+        case SETTING_SECRET:
+            VT_INFO("CONFIG", "%s = %s", s->name, ((const char *)field)[0] ? "(set)" : "(empty)");
+            break;
+        case SETTING_CHOICE:
+            if (s->size == 0) {
+                /* Stored as a C enum: print through its own name function. */
+                if (strcmp(s->name, "log.level") == 0)
+                    VT_INFO("CONFIG", "%s = %s", s->name, vt_log_level_name(cfg->log_level));
+                else
+                    VT_INFO("CONFIG", "%s = %s", s->name,
+                            cfg->profile_key == VT_PROFILE_KEY_USER ? "user" : "session");
+                break;
+            }
+            /* fall through */
+        case SETTING_STRING:
+            VT_INFO("CONFIG", "%s = \"%s\"", s->name, (const char *)field);
+            break;
+        }
+    }
+}
+
+
+static const char *const tier_names[VT_TIER_COUNT] = {"drugstore", "mid", "premium", "luxury"};
+
+const char *vt_price_tier_name(enum vt_price_tier tier)
+{
+    return (unsigned)tier < VT_TIER_COUNT ? tier_names[tier] : "unknown";
+}
+
+
+int vt_price_tier_parse(const char *s, size_t len, enum vt_price_tier *out)
+{
+    for (int i = 0; i < VT_TIER_COUNT; i++) {
+        if (strlen(tier_names[i]) == len && memcmp(tier_names[i], s, len) == 0) {
+            *out = (enum vt_price_tier)i;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+
+enum vt_price_tier vt_config_price_tier(const struct vt_config *cfg, double price)
+{
+    for (int i = 0; i < VT_TIER_COUNT - 1; i++) {
+        if (price < cfg->price_tier_limits[i])
+            return (enum vt_price_tier)i;
+    }
+    return VT_TIER_LUXURY;
+}

@@ -1,0 +1,745 @@
+/*
+ * vitrine: the ingest thread (see include/vitrine/ingest.h).
+ *
+ * One batch goes through these steps:
+ *   1. consume up to ingest.batch_size records (or what arrived within batch_wait_ms);
+ *   2. decode, enrich and turn each record into a profile delta queued on the Redis
+ *      pipeline; produce undecodable records to the dead-letter topic;
+ *   3. send the pipeline and read every reply; on failure retry the whole batch with
+ *      backoff (deltas carry their Kafka partition and offset, so repeating one is a no-op);
+ *   4. wait until the dead-letter records are delivered;
+ *   5. store the next offset of every partition in the batch; librdkafka commits stored
+ *      offsets every auto.commit.interval.ms, on rebalance and on close.
+ * A crash anywhere before step 5 leaves the offsets behind, so the records come again and
+ * the redelivery check keeps their effect single.
+ */
+#include "vitrine/ingest.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <librdkafka/rdkafka.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "vitrine/decode.h"
+#include "vitrine/enrich.h"
+#include "vitrine/log.h"
+#include "vitrine/metrics.h"
+#include "vitrine/profile.h"
+#include "vitrine/store.h"
+#include "vitrine/util.h"
+
+/* Milliseconds Redis may take for one batch before the ingest thread gives up on it. */
+#define INGEST_REDIS_TIMEOUT_MS 5000
+/* How often consumer lag is refreshed, and broker reachability checked while down. */
+#define LAG_INTERVAL_NS 1000000000ull
+/* Dead-letter delivery: attempts per record before it is logged and counted as lost. */
+#define DEAD_LETTER_ATTEMPTS 3
+#define DEAD_LETTER_FLUSH_MS 10000
+
+/* What step 2 decided for one record of the batch. */
+enum record_state {
+    RECORD_APPLY = 0,  /* queued on the Redis pipeline */
+    RECORD_SKIP,       /* decoded, nothing to apply */
+    RECORD_DEAD_LETTER,
+    RECORD_KAFKA_ERROR, /* an error event from the consumer, not a record */
+};
+
+struct record {
+    enum record_state state;
+    enum vt_event_type type;
+    enum vt_decode_status status;
+    atomic_int dead_letter_result; /* 0 pending, 1 delivered, -1 failed */
+    char reason[256];
+};
+
+struct vt_ingest {
+    const struct vt_config *cfg;
+    const struct vt_catalog *cat;
+    rd_kafka_t *consumer;
+    rd_kafka_queue_t *queue;
+    rd_kafka_t *dead_letter;
+    pthread_t thread;
+    bool thread_started;
+
+    atomic_bool stop;
+    atomic_bool kafka_up;  /* an assignment was received or the broker answered metadata */
+    atomic_bool redis_up;  /* the last Redis batch succeeded (or none was needed yet) */
+
+    /* Owned by the ingest thread. */
+    struct vt_store *store;
+    rd_kafka_message_t **messages;
+    struct record *records;
+    int *applied;
+    size_t batch_max;
+    struct vt_event event;
+    struct vt_profile_delta delta;
+    uint64_t last_lag_ns;
+};
+
+/* ---- librdkafka callbacks (they run on librdkafka's own threads or inside poll) ---- */
+
+static void kafka_log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+{
+    (void)rk;
+    VT_LOG(vt_log_level_from_syslog(level), "KAFKA", "%s: %s", fac, buf);
+}
+
+
+static void kafka_error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
+{
+    struct vt_ingest *in = opaque;
+
+    (void)rk;
+    vt_metrics_kafka_error();
+    if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN && in != NULL)
+        atomic_store(&in->kafka_up, false);
+    VT_WARN("KAFKA", "%s: %s", rd_kafka_err2name(err), reason);
+}
+
+
+static void dead_letter_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque)
+{
+    struct record *rec = msg->_private;
+
+    (void)rk;
+    (void)opaque;
+    if (rec != NULL)
+        atomic_store(&rec->dead_letter_result, msg->err ? -1 : 1);
+    if (msg->err)
+        VT_WARN("INGEST", "dead-letter delivery failed: %s", rd_kafka_err2str(msg->err));
+}
+
+
+static void log_partitions(const char *what, const rd_kafka_topic_partition_list_t *parts)
+{
+    char list[512];
+    size_t o = 0;
+
+    list[0] = '\0';
+    for (int i = 0; i < parts->cnt && o < sizeof list - 16; i++) {
+        int n = snprintf(list + o, sizeof list - o, "%s%s[%" PRId32 "]", i ? " " : "",
+                         parts->elems[i].topic, parts->elems[i].partition);
+        if (n > 0)
+            o += (size_t)n;
+    }
+    VT_INFO("INGEST", "partitions %s: %s", what, parts->cnt ? list : "(none)");
+}
+
+
+static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                         rd_kafka_topic_partition_list_t *parts, void *opaque)
+{
+    struct vt_ingest *in = opaque;
+    bool cooperative = strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
+    rd_kafka_error_t *error = NULL;
+    rd_kafka_resp_err_t rerr = RD_KAFKA_RESP_ERR_NO_ERROR;
+
+    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        log_partitions("assigned", parts);
+        atomic_store(&in->kafka_up, true);
+        if (cooperative)
+            error = rd_kafka_incremental_assign(rk, parts);
+        else
+            rerr = rd_kafka_assign(rk, parts);
+    } else {
+        log_partitions("revoked", parts);
+        /* Everything consumed so far was applied and stored before the consumer was
+         * polled again, so commit it now, while the partitions are still ours. */
+        rd_kafka_resp_err_t cerr = rd_kafka_commit(rk, NULL, 0);
+        if (cerr != RD_KAFKA_RESP_ERR_NO_ERROR && cerr != RD_KAFKA_RESP_ERR__NO_OFFSET)
+            VT_WARN("INGEST", "commit before revoke failed: %s", rd_kafka_err2str(cerr));
+        if (cooperative)
+            error = rd_kafka_incremental_unassign(rk, parts);
+        else
+            rerr = rd_kafka_assign(rk, NULL);
+        vt_metrics_clear_lag();
+    }
+    if (error != NULL) {
+        VT_ERROR("INGEST", "partition assignment failed: %s", rd_kafka_error_string(error));
+        rd_kafka_error_destroy(error);
+    } else if (rerr != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        VT_ERROR("INGEST", "partition assignment failed: %s", rd_kafka_err2str(rerr));
+    }
+}
+
+
+/* ---- configuration ---- */
+
+static int conf_set(rd_kafka_conf_t *conf, const char *name, const char *value, char *err,
+                    size_t errsize)
+{
+    char kerr[256];
+
+    if (rd_kafka_conf_set(conf, name, value, kerr, sizeof kerr) != RD_KAFKA_CONF_OK) {
+        snprintf(err, errsize, "invalid Kafka property %s: %s", name, kerr);
+        return -1;
+    }
+    return 0;
+}
+
+
+/* Settings shared by the consumer and the dead-letter producer: brokers, security, and
+ * the pass-through properties (applied last, so they win). */
+static rd_kafka_conf_t *conf_common(const struct vt_config *cfg, char *err, size_t errsize)
+{
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    bool sasl = strncmp(cfg->kafka_security_protocol, "sasl_", 5) == 0;
+
+    if (conf_set(conf, "bootstrap.servers", cfg->kafka_brokers, err, errsize) != 0 ||
+        conf_set(conf, "client.id", "vitrine", err, errsize) != 0 ||
+        conf_set(conf, "security.protocol", cfg->kafka_security_protocol, err, errsize) != 0)
+        goto fail;
+    if (sasl && (conf_set(conf, "sasl.mechanisms", cfg->kafka_sasl_mechanism, err, errsize) ||
+                 conf_set(conf, "sasl.username", cfg->kafka_sasl_username, err, errsize) ||
+                 conf_set(conf, "sasl.password", cfg->kafka_sasl_password, err, errsize)))
+        goto fail;
+    if (cfg->kafka_ssl_ca_location[0] != '\0' &&
+        conf_set(conf, "ssl.ca.location", cfg->kafka_ssl_ca_location, err, errsize) != 0)
+        goto fail;
+
+    const char *p = cfg->kafka_properties;
+    while (*p != '\0') {
+        char pair[512];
+        const char *comma = strchr(p, ',');
+        size_t len = comma ? (size_t)(comma - p) : strlen(p);
+        char *eq;
+
+        if (len >= sizeof pair) {
+            snprintf(err, errsize, "setting kafka.properties: pair \"%.40s...\" is longer "
+                     "than %zu bytes", p, sizeof pair - 1);
+            goto fail;
+        }
+        memcpy(pair, p, len);
+        pair[len] = '\0';
+        eq = strchr(pair, '=');
+        if (eq != NULL) {
+            *eq = '\0';
+            if (conf_set(conf, pair, eq + 1, err, errsize) != 0)
+                goto fail;
+        }
+        p += len + (comma ? 1 : 0);
+    }
+
+    rd_kafka_conf_set_log_cb(conf, kafka_log_cb);
+    return conf;
+
+fail:
+    rd_kafka_conf_destroy(conf);
+    return NULL;
+}
+
+
+static rd_kafka_t *consumer_new(struct vt_ingest *in, char *err, size_t errsize)
+{
+    const struct vt_config *cfg = in->cfg;
+    rd_kafka_conf_t *conf = conf_common(cfg, err, errsize);
+    rd_kafka_t *rk;
+    char kerr[512];
+
+    if (conf == NULL)
+        return NULL;
+    if (conf_set(conf, "group.id", cfg->kafka_group, err, errsize) != 0 ||
+        conf_set(conf, "enable.auto.commit", "true", err, errsize) != 0 ||
+        conf_set(conf, "enable.auto.offset.store", "false", err, errsize) != 0 ||
+        conf_set(conf, "auto.offset.reset", cfg->kafka_offset_reset, err, errsize) != 0 ||
+        conf_set(conf, "enable.partition.eof", "false", err, errsize) != 0) {
+        rd_kafka_conf_destroy(conf);
+        return NULL;
+    }
+    rd_kafka_conf_set_opaque(conf, in);
+    rd_kafka_conf_set_error_cb(conf, kafka_error_cb);
+    rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
+
+    rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, kerr, sizeof kerr);
+    if (rk == NULL) {
+        rd_kafka_conf_destroy(conf);
+        snprintf(err, errsize, "cannot create Kafka consumer: %s", kerr);
+        return NULL;
+    }
+    rd_kafka_poll_set_consumer(rk);
+    return rk;
+}
+
+
+static rd_kafka_t *dead_letter_new(struct vt_ingest *in, char *err, size_t errsize)
+{
+    rd_kafka_conf_t *conf = conf_common(in->cfg, err, errsize);
+    rd_kafka_t *rk;
+    char kerr[512];
+
+    if (conf == NULL)
+        return NULL;
+    if (conf_set(conf, "acks", "all", err, errsize) != 0 ||
+        conf_set(conf, "enable.idempotence", "true", err, errsize) != 0 ||
+        conf_set(conf, "linger.ms", "5", err, errsize) != 0 ||
+        conf_set(conf, "message.timeout.ms", "30000", err, errsize) != 0) {
+        rd_kafka_conf_destroy(conf);
+        return NULL;
+    }
+    rd_kafka_conf_set_opaque(conf, NULL);
+    rd_kafka_conf_set_error_cb(conf, kafka_error_cb);
+    rd_kafka_conf_set_dr_msg_cb(conf, dead_letter_dr_cb);
+
+    rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, kerr, sizeof kerr);
+    if (rk == NULL) {
+        rd_kafka_conf_destroy(conf);
+        snprintf(err, errsize, "cannot create Kafka dead-letter producer: %s", kerr);
+        return NULL;
+    }
+    return rk;
+}
+
+
+/* ---- one batch ---- */
+
+static void produce_dead_letter(struct vt_ingest *in, const rd_kafka_message_t *m,
+                                struct record *rec)
+{
+    char partition[16], offset[24];
+    const char *status = vt_decode_status_name(rec->status);
+    rd_kafka_resp_err_t err;
+
+    snprintf(partition, sizeof partition, "%" PRId32, m->partition);
+    snprintf(offset, sizeof offset, "%" PRId64, m->offset);
+    atomic_store(&rec->dead_letter_result, 0);
+
+    for (;;) {
+        err = rd_kafka_producev(
+            in->dead_letter, RD_KAFKA_V_TOPIC(in->cfg->kafka_dead_letter_topic),
+            RD_KAFKA_V_KEY(m->key, m->key_len), RD_KAFKA_V_VALUE(m->payload, m->len),
+            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+            RD_KAFKA_V_HEADER("vitrine.reason", status, -1),
+            RD_KAFKA_V_HEADER("vitrine.message", rec->reason, -1),
+            RD_KAFKA_V_HEADER("vitrine.topic", rd_kafka_topic_name(m->rkt), -1),
+            RD_KAFKA_V_HEADER("vitrine.partition", partition, -1),
+            RD_KAFKA_V_HEADER("vitrine.offset", offset, -1), RD_KAFKA_V_OPAQUE(rec),
+            RD_KAFKA_V_END);
+        if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL)
+            break;
+        rd_kafka_poll(in->dead_letter, 100);
+    }
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        atomic_store(&rec->dead_letter_result, -1);
+        VT_WARN("INGEST", "dead-letter produce failed for %s[%" PRId32 "]@%" PRId64 ": %s",
+                rd_kafka_topic_name(m->rkt), m->partition, m->offset, rd_kafka_err2str(err));
+    }
+}
+
+
+/* Decode, enrich and build the delta of one record; returns its state. */
+static enum record_state prepare_record(struct vt_ingest *in, const rd_kafka_message_t *m,
+                                        struct record *rec)
+{
+    if (m->err) {
+        rec->state = RECORD_KAFKA_ERROR;
+        return rec->state;
+    }
+
+    rec->status = vt_decode_event(m->payload, m->len, in->cfg, &in->event, rec->reason,
+                                  sizeof rec->reason);
+    if (rec->status == VT_DECODE_SKIP) {
+        rec->state = RECORD_SKIP;
+        rec->type = in->event.type;
+        return rec->state;
+    }
+    if (rec->status != VT_DECODE_OK) {
+        rec->state = RECORD_DEAD_LETTER;
+        return rec->state;
+    }
+
+    rec->type = in->event.type;
+    vt_event_enrich(&in->event, in->cat, in->cfg);
+    vt_profile_delta_build(in->cfg, &in->event, m->partition, m->offset, &in->delta);
+    rec->state = RECORD_APPLY;
+    return rec->state;
+}
+
+
+/* Step 2 for the first attempt: classify every record and queue the deltas. */
+static void prepare_batch(struct vt_ingest *in, size_t n)
+{
+    vt_store_batch_begin(in->store);
+    for (size_t i = 0; i < n; i++) {
+        const rd_kafka_message_t *m = in->messages[i];
+        struct record *rec = &in->records[i];
+
+        switch (prepare_record(in, m, rec)) {
+        case RECORD_APPLY:
+            vt_metrics_items_dropped(in->event.n_items_dropped);
+            vt_store_batch_add(in->store, &in->delta);
+            break;
+        case RECORD_DEAD_LETTER:
+            vt_metrics_decode_error(rec->status);
+            VT_DEBUG("INGEST", "record %s[%" PRId32 "]@%" PRId64 " rejected: %s",
+                     rd_kafka_topic_name(m->rkt), m->partition, m->offset, rec->reason);
+            produce_dead_letter(in, m, rec);
+            break;
+        case RECORD_KAFKA_ERROR:
+            vt_metrics_kafka_error();
+            VT_WARN("INGEST", "consumer error: %s", rd_kafka_message_errstr(m));
+            break;
+        case RECORD_SKIP:
+            break;
+        }
+    }
+}
+
+
+/* Queue the deltas again for a retry; dead letters were produced already. */
+static void requeue_batch(struct vt_ingest *in, size_t n)
+{
+    vt_store_batch_begin(in->store);
+    for (size_t i = 0; i < n; i++) {
+        if (in->records[i].state != RECORD_APPLY)
+            continue;
+        prepare_record(in, in->messages[i], &in->records[i]);
+        vt_store_batch_add(in->store, &in->delta);
+    }
+}
+
+
+static size_t count_state(const struct vt_ingest *in, size_t n, enum record_state state)
+{
+    size_t k = 0;
+
+    for (size_t i = 0; i < n; i++)
+        k += in->records[i].state == state;
+    return k;
+}
+
+
+static void sleep_ms(int64_t ms)
+{
+    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+}
+
+
+/* Step 3: commit the pipeline, retrying with backoff until Redis acknowledges it or the
+ * ingest is stopped. Returns 0 when acknowledged. */
+static int apply_batch(struct vt_ingest *in, size_t n)
+{
+    size_t queued;
+    int64_t backoff_ms = 10;
+    unsigned attempt = 0;
+    char err[512];
+
+    prepare_batch(in, n);
+    queued = count_state(in, n, RECORD_APPLY);
+    for (;;) {
+        if (vt_store_batch_commit(in->store, in->applied, queued, err, sizeof err) == 0) {
+            if (!atomic_load(&in->redis_up))
+                VT_INFO("INGEST", "redis is back after %u failed attempts; resuming", attempt);
+            atomic_store(&in->redis_up, true);
+            return 0;
+        }
+
+        attempt++;
+        vt_metrics_redis_error(VT_REDIS_INGEST);
+        atomic_store(&in->redis_up, false);
+        VT_WARN("INGEST", "redis batch of %zu records failed (attempt %u), retrying in %" PRId64
+                " ms: %s", queued, attempt, backoff_ms, err);
+        for (int64_t waited = 0; waited < backoff_ms; waited += 50) {
+            if (atomic_load(&in->stop))
+                return -1;
+            sleep_ms(50 < backoff_ms - waited ? 50 : backoff_ms - waited);
+        }
+        backoff_ms *= 2;
+        if (backoff_ms > in->cfg->ingest_retry_backoff_max_ms)
+            backoff_ms = in->cfg->ingest_retry_backoff_max_ms;
+        requeue_batch(in, n);
+    }
+}
+
+
+/* Step 4: wait for the dead-letter deliveries of this batch; re-produce failed ones a few
+ * times, then count them as lost to the dead-letter topic (their profiles are unaffected:
+ * they never decoded). */
+static void finish_dead_letters(struct vt_ingest *in, size_t n)
+{
+    if (count_state(in, n, RECORD_DEAD_LETTER) == 0)
+        return;
+
+    for (int attempt = 1; attempt <= DEAD_LETTER_ATTEMPTS; attempt++) {
+        size_t failed = 0;
+
+        rd_kafka_flush(in->dead_letter, DEAD_LETTER_FLUSH_MS);
+        for (size_t i = 0; i < n; i++) {
+            struct record *rec = &in->records[i];
+            if (rec->state != RECORD_DEAD_LETTER || atomic_load(&rec->dead_letter_result) == 1)
+                continue;
+            if (attempt == DEAD_LETTER_ATTEMPTS) {
+                const rd_kafka_message_t *m = in->messages[i];
+                vt_metrics_dead_letter_failed();
+                VT_ERROR("INGEST", "record %s[%" PRId32 "]@%" PRId64 " could not be written "
+                         "to dead-letter topic %s after %d attempts; it is skipped",
+                         rd_kafka_topic_name(m->rkt), m->partition, m->offset,
+                         in->cfg->kafka_dead_letter_topic, DEAD_LETTER_ATTEMPTS);
+                continue;
+            }
+            failed++;
+            produce_dead_letter(in, in->messages[i], rec);
+        }
+        if (failed == 0)
+            return;
+    }
+}
+
+
+/* Step 5: store the offset after the last handled record of each partition. */
+static void store_offsets(struct vt_ingest *in, size_t n)
+{
+    rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(8);
+    rd_kafka_resp_err_t err;
+
+    for (size_t i = 0; i < n; i++) {
+        const rd_kafka_message_t *m = in->messages[i];
+        rd_kafka_topic_partition_t *tp;
+
+        if (m->err)
+            continue;
+        tp = rd_kafka_topic_partition_list_find(list, rd_kafka_topic_name(m->rkt), m->partition);
+        if (tp == NULL)
+            tp = rd_kafka_topic_partition_list_add(list, rd_kafka_topic_name(m->rkt),
+                                                   m->partition);
+        if (m->offset + 1 > tp->offset)
+            tp->offset = m->offset + 1;
+    }
+    if (list->cnt > 0) {
+        err = rd_kafka_offsets_store(in->consumer, list);
+        /* A partition revoked meanwhile reports an error: its new owner re-reads the
+         * records and the redelivery check skips what was applied here. */
+        if (err != RD_KAFKA_RESP_ERR_NO_ERROR)
+            VT_DEBUG("INGEST", "offsets store: %s", rd_kafka_err2str(err));
+    }
+    rd_kafka_topic_partition_list_destroy(list);
+}
+
+
+static void count_outcomes(struct vt_ingest *in, size_t n)
+{
+    size_t applied_index = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        const struct record *rec = &in->records[i];
+
+        switch (rec->state) {
+        case RECORD_APPLY:
+            vt_metrics_event(rec->type, in->applied[applied_index++] ? VT_OUTCOME_APPLIED
+                                                                     : VT_OUTCOME_DUPLICATE);
+            break;
+        case RECORD_SKIP:
+            vt_metrics_event(rec->type, VT_OUTCOME_SKIPPED);
+            break;
+        case RECORD_DEAD_LETTER:
+            vt_metrics_event_undecoded(VT_OUTCOME_DEAD_LETTER);
+            break;
+        case RECORD_KAFKA_ERROR:
+            break;
+        }
+    }
+}
+
+
+static void process_batch(struct vt_ingest *in, size_t n)
+{
+    uint64_t started = vt_monotonic_ns();
+
+    if (apply_batch(in, n) != 0)
+        return; /* stopped while Redis was down: nothing stored, the records come again */
+    finish_dead_letters(in, n);
+    store_offsets(in, n);
+    count_outcomes(in, n);
+    vt_metrics_batch(n, vt_monotonic_ns() - started);
+}
+
+
+/* Refresh the lag gauges from the consumer position and the cached high watermarks. */
+static void update_lag(struct vt_ingest *in)
+{
+    rd_kafka_topic_partition_list_t *parts = NULL;
+    uint64_t now = vt_monotonic_ns();
+
+    if (now - in->last_lag_ns < LAG_INTERVAL_NS)
+        return;
+    in->last_lag_ns = now;
+
+    if (rd_kafka_assignment(in->consumer, &parts) != RD_KAFKA_RESP_ERR_NO_ERROR)
+        return;
+    rd_kafka_position(in->consumer, parts);
+    for (int i = 0; i < parts->cnt; i++) {
+        rd_kafka_topic_partition_t *tp = &parts->elems[i];
+        int64_t low = -1, high = -1, lag;
+
+        if (rd_kafka_get_watermark_offsets(in->consumer, tp->topic, tp->partition, &low,
+                                           &high) != RD_KAFKA_RESP_ERR_NO_ERROR ||
+            high < 0)
+            continue;
+        /* Before the first fetch the position is unknown: count from the low watermark. */
+        lag = tp->offset >= 0 ? high - tp->offset : high - (low >= 0 ? low : 0);
+        vt_metrics_set_lag(tp->partition, lag < 0 ? 0 : lag);
+    }
+    rd_kafka_topic_partition_list_destroy(parts);
+
+    /* Without an assignment, tell readiness whether the brokers answer at all. */
+    if (!atomic_load(&in->kafka_up)) {
+        const struct rd_kafka_metadata *md = NULL;
+        if (rd_kafka_metadata(in->consumer, 0, NULL, &md, 1000) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+            atomic_store(&in->kafka_up, true);
+            rd_kafka_metadata_destroy(md);
+        }
+    }
+}
+
+
+static void *ingest_main(void *arg)
+{
+    struct vt_ingest *in = arg;
+    char err[512];
+    uint64_t records = 0;
+
+    VT_INFO("INGEST", "consuming topic %s as group %s from %s", in->cfg->kafka_topic,
+            in->cfg->kafka_group, in->cfg->kafka_brokers);
+
+    while (!atomic_load(&in->stop)) {
+        ssize_t n;
+
+        if (in->store == NULL) {
+            in->store = vt_store_connect(in->cfg, INGEST_REDIS_TIMEOUT_MS, err, sizeof err);
+            if (in->store == NULL) {
+                vt_metrics_redis_error(VT_REDIS_INGEST);
+                atomic_store(&in->redis_up, false);
+                VT_WARN("INGEST", "%s; retrying in 1 s", err);
+                sleep_ms(1000);
+                continue;
+            }
+            atomic_store(&in->redis_up, true);
+        }
+
+        n = rd_kafka_consume_batch_queue(in->queue, (int)in->cfg->ingest_batch_wait_ms,
+                                         in->messages, in->batch_max);
+        if (n < 0) {
+            vt_metrics_kafka_error();
+            VT_WARN("INGEST", "consume failed: %s", rd_kafka_err2str(rd_kafka_last_error()));
+            sleep_ms(100);
+            continue;
+        }
+        if (n > 0) {
+            process_batch(in, (size_t)n);
+            records += (uint64_t)n;
+            for (ssize_t i = 0; i < n; i++)
+                rd_kafka_message_destroy(in->messages[i]);
+        }
+        update_lag(in);
+    }
+
+    VT_INFO("INGEST", "stopping after %" PRIu64 " records; closing the consumer", records);
+    rd_kafka_resp_err_t cerr = rd_kafka_consumer_close(in->consumer);
+    if (cerr != RD_KAFKA_RESP_ERR_NO_ERROR)
+        VT_WARN("INGEST", "consumer close: %s", rd_kafka_err2str(cerr));
+    rd_kafka_flush(in->dead_letter, DEAD_LETTER_FLUSH_MS);
+    return NULL;
+}
+
+
+static void ingest_free(struct vt_ingest *in)
+{
+    if (in == NULL)
+        return;
+    if (in->queue != NULL)
+        rd_kafka_queue_destroy(in->queue);
+    if (in->consumer != NULL)
+        rd_kafka_destroy(in->consumer);
+    if (in->dead_letter != NULL)
+        rd_kafka_destroy(in->dead_letter);
+    vt_store_free(in->store);
+    free(in->messages);
+    free(in->records);
+    free(in->applied);
+    free(in);
+}
+
+
+struct vt_ingest *vt_ingest_start(const struct vt_config *cfg, const struct vt_catalog *cat,
+                                  char *err, size_t errsize)
+{
+    struct vt_ingest *in = calloc(1, sizeof *in);
+    rd_kafka_topic_partition_list_t *topics;
+    rd_kafka_resp_err_t rerr;
+
+    if (in == NULL) {
+        snprintf(err, errsize, "out of memory");
+        return NULL;
+    }
+    in->cfg = cfg;
+    in->cat = cat;
+    in->batch_max = (size_t)cfg->ingest_batch_size;
+    in->messages = calloc(in->batch_max, sizeof *in->messages);
+    in->records = calloc(in->batch_max, sizeof *in->records);
+    in->applied = calloc(in->batch_max, sizeof *in->applied);
+    if (in->messages == NULL || in->records == NULL || in->applied == NULL) {
+        snprintf(err, errsize, "out of memory");
+        goto fail;
+    }
+    atomic_store(&in->redis_up, true);
+
+    in->consumer = consumer_new(in, err, errsize);
+    if (in->consumer == NULL)
+        goto fail;
+    in->dead_letter = dead_letter_new(in, err, errsize);
+    if (in->dead_letter == NULL)
+        goto fail;
+    in->queue = rd_kafka_queue_get_consumer(in->consumer);
+
+    topics = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(topics, cfg->kafka_topic, RD_KAFKA_PARTITION_UA);
+    rerr = rd_kafka_subscribe(in->consumer, topics);
+    rd_kafka_topic_partition_list_destroy(topics);
+    if (rerr != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        snprintf(err, errsize, "cannot subscribe to topic %s: %s", cfg->kafka_topic,
+                 rd_kafka_err2str(rerr));
+        goto fail;
+    }
+
+    if (pthread_create(&in->thread, NULL, ingest_main, in) != 0) {
+        snprintf(err, errsize, "cannot start the ingest thread");
+        goto fail;
+    }
+    in->thread_started = true;
+    return in;
+
+fail:
+    ingest_free(in);
+    return NULL;
+}
+
+
+void vt_ingest_stop(struct vt_ingest *in)
+{
+    if (in == NULL)
+        return;
+    atomic_store(&in->stop, true);
+    if (in->thread_started)
+        pthread_join(in->thread, NULL);
+    ingest_free(in);
+    VT_INFO("INGEST", "stopped");
+}
+
+
+bool vt_ingest_ready(const struct vt_ingest *in, char *why, size_t whysize)
+{
+    if (!atomic_load(&in->kafka_up)) {
+        vt_strlcpy(why, "kafka: no broker has answered yet", whysize);
+        return false;
+    }
+    if (!atomic_load(&in->redis_up)) {
+        vt_strlcpy(why, "redis: the ingest connection is failing", whysize);
+        return false;
+    }
+    return true;
+}

@@ -1,0 +1,84 @@
+/*
+ * vitrine: the daemon's entry point.
+ *
+ * Start-up order: configuration, catalog, ingest thread, HTTP server. Then the main thread
+ * waits for SIGTERM or SIGINT and stops in reverse order: HTTP first (no new decisions),
+ * then ingest (finish the batch, store and commit offsets, leave the consumer group).
+ */
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vitrine/api.h"
+#include "vitrine/catalog.h"
+#include "vitrine/config.h"
+#include "vitrine/ingest.h"
+#include "vitrine/log.h"
+#include "vitrine/metrics.h"
+
+extern char **environ;
+
+int main(int argc, char **argv)
+{
+    static struct vt_config cfg; /* owned by main, read-only once threads start */
+    char err[1024];
+    struct vt_catalog *cat = NULL;
+    struct vt_ingest *ingest = NULL;
+    struct vt_api *api = NULL;
+    sigset_t signals;
+    int sig = 0;
+    int status = EXIT_FAILURE;
+
+    switch (vt_config_load(&cfg, argc, argv, environ, stdout, err, sizeof err)) {
+    case VT_CONFIG_EXIT:
+        return EXIT_SUCCESS;
+    case VT_CONFIG_ERROR:
+        fprintf(stderr, "vitrine: %s\n", err);
+        return 2;
+    case VT_CONFIG_OK:
+        break;
+    }
+    vt_log_threshold = cfg.log_level;
+
+    /* Block the stop signals in every thread; the main thread waits for them below. */
+    sigemptyset(&signals);
+    sigaddset(&signals, SIGTERM);
+    sigaddset(&signals, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &signals, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    VT_INFO("MAIN", "vitrine %s starting", VITRINE_VERSION);
+    vt_config_log(&cfg);
+
+    cat = vt_catalog_load(cfg.catalog_path, &cfg, err, sizeof err);
+    if (cat == NULL) {
+        VT_ERROR("MAIN", "cannot load the catalog: %s", err);
+        goto out;
+    }
+    vt_metrics_catalog(vt_catalog_size(cat), vt_catalog_stats(cat)->rejected);
+
+    ingest = vt_ingest_start(&cfg, cat, err, sizeof err);
+    if (ingest == NULL) {
+        VT_ERROR("MAIN", "cannot start ingestion: %s", err);
+        goto out;
+    }
+    api = vt_api_start(&cfg, cat, ingest, err, sizeof err);
+    if (api == NULL) {
+        VT_ERROR("MAIN", "cannot start the HTTP server: %s", err);
+        goto out;
+    }
+    VT_INFO("MAIN", "running; stop with SIGTERM or SIGINT");
+
+    sigwait(&signals, &sig);
+    VT_INFO("MAIN", "received %s, shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+    status = EXIT_SUCCESS;
+
+out:
+    vt_api_stop(api);
+    vt_ingest_stop(ingest);
+    vt_catalog_free(cat);
+    VT_INFO("MAIN", "stopped");
+    return status;
+}

@@ -1,0 +1,268 @@
+/*
+ * vitrine: profile math: forward decay in the log domain, gender inference, and the delta
+ * one event applies to its profile (see include/vitrine/profile.h).
+ */
+#include "vitrine/profile.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "vitrine/util.h"
+
+/* Largest |log-odds| kept: beyond this the probability is 1 to double precision anyway. */
+#define GENDER_LOG_ODDS_LIMIT 30.0
+
+/* Quantity a single cart line may add; larger values in an event are clamped. */
+#define CART_QUANTITY_MAX 1000
+
+double vt_decay_log_score(double weight, int64_t ts_ms, double half_life_s)
+{
+    return log(weight) + ((double)ts_ms / 1000.0) * M_LN2 / half_life_s;
+}
+
+
+double vt_decay_log_add(double a, double b)
+{
+    double hi = a > b ? a : b;
+    double lo = a > b ? b : a;
+
+    if (isinf(lo) && lo < 0)
+        return hi;
+    return hi + log1p(exp(lo - hi));
+}
+
+
+double vt_decay_value(double log_score, int64_t now_ms, double half_life_s)
+{
+    return exp(log_score - ((double)now_ms / 1000.0) * M_LN2 / half_life_s);
+}
+
+
+const char *vt_segment_name(enum vt_segment segment)
+{
+    switch (segment) {
+    case VT_SEGMENT_FEMALE:
+        return "female";
+    case VT_SEGMENT_MALE:
+        return "male";
+    default:
+        return "unknown";
+    }
+}
+
+
+void vt_gender_estimate(double log_odds, int64_t evidence, const struct vt_config *cfg,
+                        struct vt_gender_estimate *out)
+{
+    double lo = cfg->gender_prior + log_odds;
+    bool enough = evidence >= cfg->gender_min_evidence;
+
+    if (!isfinite(lo))
+        lo = 0;
+    if (lo > GENDER_LOG_ODDS_LIMIT)
+        lo = GENDER_LOG_ODDS_LIMIT;
+    if (lo < -GENDER_LOG_ODDS_LIMIT)
+        lo = -GENDER_LOG_ODDS_LIMIT;
+
+    out->p_female = 1.0 / (1.0 + exp(-lo));
+    if (enough && out->p_female >= cfg->gender_threshold) {
+        out->segment = VT_SEGMENT_FEMALE;
+        out->probability = out->p_female;
+    } else if (enough && 1.0 - out->p_female >= cfg->gender_threshold) {
+        out->segment = VT_SEGMENT_MALE;
+        out->probability = 1.0 - out->p_female;
+    } else {
+        out->segment = VT_SEGMENT_UNKNOWN;
+        out->probability = out->p_female > 0.5 ? out->p_female : 1.0 - out->p_female;
+    }
+}
+
+
+static bool is_word_byte(unsigned char c)
+{
+    /* Bytes of multi-byte UTF-8 characters count as letters, so "männer" is one word. */
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           c >= 0x80;
+}
+
+
+/* True when keyword kw (kwlen bytes) occurs in text as a whole word or phrase. */
+static bool contains_word(const char *text, size_t len, const char *kw, size_t kwlen)
+{
+    if (kwlen == 0 || kwlen > len)
+        return false;
+    for (size_t i = 0; i + kwlen <= len; i++) {
+        if (!vt_strncaseeq(text + i, kw, kwlen))
+            continue;
+        bool starts = i == 0 || !is_word_byte((unsigned char)text[i - 1]);
+        bool ends = i + kwlen == len || !is_word_byte((unsigned char)text[i + kwlen]);
+        if (starts && ends)
+            return true;
+    }
+    return false;
+}
+
+
+/* True when any keyword of a comma-separated list occurs in text. */
+static bool matches_any(const char *list, const char *text, size_t len)
+{
+    const char *p = list;
+
+    while (*p != '\0') {
+        const char *comma = strchr(p, ',');
+        size_t kwlen = comma ? (size_t)(comma - p) : strlen(p);
+        const char *kw = p;
+
+        while (kwlen > 0 && *kw == ' ') {
+            kw++;
+            kwlen--;
+        }
+        while (kwlen > 0 && kw[kwlen - 1] == ' ')
+            kwlen--;
+        if (contains_word(text, len, kw, kwlen))
+            return true;
+        p += (comma ? (size_t)(comma - p) + 1 : strlen(p));
+    }
+    return false;
+}
+
+
+enum vt_gender vt_gender_from_text(const struct vt_config *cfg, const char *text, size_t len)
+{
+    bool female = matches_any(cfg->gender_keywords_female, text, len);
+    bool male = matches_any(cfg->gender_keywords_male, text, len);
+
+    if (female && male)
+        return VT_GENDER_UNISEX;
+    if (female)
+        return VT_GENDER_FEMALE;
+    if (male)
+        return VT_GENDER_MALE;
+    return VT_GENDER_UNKNOWN;
+}
+
+
+void vt_profile_clear(struct vt_profile *p)
+{
+    p->exists = false;
+    p->user_id[0] = '\0';
+    p->first_seen_ms = -1;
+    p->last_seen_ms = -1;
+    p->events = 0;
+    memset(p->count_by_type, 0, sizeof p->count_by_type);
+    p->revenue = 0;
+    p->gender_log_odds = 0;
+    p->gender_evidence = 0;
+    p->ttl_s = -1;
+    p->n_categories = p->n_brands = p->n_tiers = 0;
+    p->n_recent = p->n_cart = p->n_purchased = 0;
+}
+
+
+/* Add a log-score contribution to a list of names, merging equal names. */
+static void add_named(struct vt_named_score *list, size_t *n, size_t max, const char *name,
+                      double log_score)
+{
+    for (size_t i = 0; i < *n; i++) {
+        if (strcmp(list[i].name, name) == 0) {
+            list[i].log_score = vt_decay_log_add(list[i].log_score, log_score);
+            return;
+        }
+    }
+    if (*n >= max)
+        return;
+    vt_strlcpy(list[*n].name, name, sizeof list[*n].name);
+    list[*n].log_score = log_score;
+    (*n)++;
+}
+
+
+static bool is_view(enum vt_event_type type)
+{
+    return type == VT_EV_PRODUCT_VIEW || type == VT_EV_PRODUCT_IMAGE_VIEW ||
+           type == VT_EV_CLICK;
+}
+
+
+static void delta_reset(struct vt_profile_delta *d)
+{
+    d->profile_id[0] = '\0';
+    d->user_id[0] = '\0';
+    d->revenue = 0;
+    d->gender_step = 0;
+    d->gender_evidence = 0;
+    d->n_categories = d->n_brands = d->n_tiers = 0;
+    d->n_viewed = d->n_cart_add = d->n_cart_remove = d->n_purchased = 0;
+}
+
+
+/* Affinity and gender contributions of one product interaction of weight w > 0. */
+static void add_interest(const struct vt_config *cfg, const struct vt_event_item *item,
+                         double w, int64_t ts_ms, struct vt_profile_delta *d)
+{
+    double x = vt_decay_log_score(w, ts_ms, cfg->profile_half_life_s);
+
+    for (size_t c = 0; c < item->n_categories; c++) {
+        if (item->categories[c][0] != '\0')
+            add_named(d->categories, &d->n_categories, VT_DELTA_NAMES_MAX, item->categories[c], x);
+    }
+    if (item->brand[0] != '\0')
+        add_named(d->brands, &d->n_brands, VT_EVENT_ITEMS_MAX, item->brand, x);
+    if (item->price >= 0 && isfinite(item->price)) {
+        enum vt_price_tier tier = vt_config_price_tier(cfg, item->price);
+        add_named(d->tiers, &d->n_tiers, VT_TIER_COUNT, vt_price_tier_name(tier), x);
+    }
+
+    if (item->gender == VT_GENDER_FEMALE) {
+        d->gender_step += w * cfg->gender_step;
+        d->gender_evidence++;
+    } else if (item->gender == VT_GENDER_MALE) {
+        d->gender_step -= w * cfg->gender_step;
+        d->gender_evidence++;
+    }
+}
+
+
+void vt_profile_delta_build(const struct vt_config *cfg, const struct vt_event *ev,
+                            int32_t partition, int64_t offset, struct vt_profile_delta *d)
+{
+    double w = cfg->intent_weight[ev->type];
+    double revenue = 0;
+
+    delta_reset(d);
+    if (cfg->profile_key == VT_PROFILE_KEY_USER && ev->user_id[0] != '\0')
+        vt_strlcpy(d->profile_id, ev->user_id, sizeof d->profile_id);
+    else
+        vt_strlcpy(d->profile_id, ev->session_id, sizeof d->profile_id);
+    vt_strlcpy(d->user_id, ev->user_id, sizeof d->user_id);
+    d->partition = partition;
+    d->offset = offset;
+    d->ts_ms = ev->ts_ms;
+    d->type = ev->type;
+
+    for (size_t i = 0; i < ev->n_items; i++) {
+        const struct vt_event_item *item = &ev->items[i];
+
+        if (w > 0)
+            add_interest(cfg, item, w, ev->ts_ms, d);
+
+        if (is_view(ev->type)) {
+            vt_strlcpy(d->viewed[d->n_viewed++], item->id, VT_PRODUCT_ID_MAX + 1);
+        } else if (ev->type == VT_EV_ADD_TO_CART) {
+            int64_t q = item->quantity > 0 ? item->quantity : 1;
+            struct vt_quantity_line *line = &d->cart_add[d->n_cart_add++];
+            vt_strlcpy(line->id, item->id, sizeof line->id);
+            line->quantity = q > CART_QUANTITY_MAX ? CART_QUANTITY_MAX : q;
+        } else if (ev->type == VT_EV_REMOVE_FROM_CART) {
+            vt_strlcpy(d->cart_remove[d->n_cart_remove++], item->id, VT_PRODUCT_ID_MAX + 1);
+        } else if (ev->type == VT_EV_PURCHASE) {
+            vt_strlcpy(d->purchased[d->n_purchased++], item->id, VT_PRODUCT_ID_MAX + 1);
+            if (item->price > 0 && isfinite(item->price))
+                revenue += item->price * (item->quantity > 0 ? item->quantity : 1);
+        }
+    }
+
+    if (ev->type == VT_EV_PURCHASE)
+        d->revenue = ev->order_value >= 0 && isfinite(ev->order_value) ? ev->order_value
+                                                                       : revenue;
+}

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Build vitrine and run every test suite: criterion unit tests, then integration tests
+# against a private redis-server and the local Kafka broker on loopback. Installs the
+# Debian packages it needs (as root), builds twice (a release build and an
+# AddressSanitizer/UndefinedBehaviorSanitizer build that runs the tests), and stops
+# everything it started.
+#
+#   tests/run.sh            all suites
+#   tests/run.sh unit       unit tests only (no servers)
+set -euo pipefail
+
+VITRINE_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+source "$VITRINE_ROOT/deploy/local/lib.sh"
+suites=${1:-all}
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/vitrine-tests.XXXXXX")
+cleanup() {
+    vitrine_stop_started
+    rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+vitrine_install_dependencies
+
+vitrine_log "release build (-Werror)"
+vitrine_build "$VITRINE_ROOT/build/release" -DCMAKE_BUILD_TYPE=Release
+vitrine_log "sanitizer build (ASan + UBSan)"
+vitrine_build "$VITRINE_ROOT/build/asan" -DCMAKE_BUILD_TYPE=Debug -DVITRINE_SANITIZE=ON
+build="$VITRINE_ROOT/build/asan"
+
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+export LSAN_OPTIONS="suppressions=$VITRINE_ROOT/tests/lsan.supp"
+export VITRINE_TEST_DATA="$VITRINE_ROOT/../shared/data/real"
+
+vitrine_log "unit tests"
+"$build/unit_tests" --jobs 2
+
+if [ "$suites" = unit ]; then
+    exit 0
+fi
+
+vitrine_start_redis "$work"
+vitrine_start_kafka "$build" "$work"
+export VITRINE_TEST_REDIS_PORT=$VITRINE_REDIS_PORT
+export VITRINE_TEST_BROKERS=$VITRINE_BROKERS
+export VITRINE_TEST_WORK="$work"
+
+vitrine_log "integration tests (redis 127.0.0.1:$VITRINE_REDIS_PORT, kafka $VITRINE_BROKERS)"
+"$build/integration_tests" --jobs 2
+
+vitrine_log "all suites passed"

@@ -77,6 +77,13 @@ VITRINE_STARTED_PIDS+=("$!")
 vitrine_wait_http "http://127.0.0.1:$port/readyz" 60 ||
     { tail -n 30 "$work/vitrine.log" >&2; vitrine_die "vitrine did not become ready"; }
 
+# Wait for the consumer group to assign the partitions, so the timing below measures
+# ingestion and not the group join.
+for _ in $(seq 1 300); do
+    curl -fsS "http://127.0.0.1:$port/metrics" | grep -q '^vitrine_consumer_lag{' && break
+    sleep 0.1
+done
+
 vitrine_log "replaying the REES46 events as Mapp Data Streams records (speed $speed)"
 started=$(date +%s.%N)
 "$bin/vitrine-replay" --brokers "$VITRINE_BROKERS" --topic events --format mapp \
@@ -97,8 +104,9 @@ finished=$(date +%s.%N)
 [ "$handled" -ge "$records" ] || vitrine_die "only $handled of $records records were handled; see $work/vitrine.log"
 rate=$(awk -v n="$records" -v a="$started" -v b="$finished" 'BEGIN { printf "%.0f", n / (b - a) }')
 
-# The busiest real session of the replayed files.
-session=$(awk -F, 'FNR > 1 && $6 != "" { n[$6]++ } END { for (s in n) if (n[s] > best) { best = n[s]; top = s } print top }' \
+# The real session with the most views, carts and purchases in the replayed files.
+session=$(awk -F, 'FNR > 1 && $6 != "" && $2 != "remove_from_cart" { n[$6]++ }
+                   END { for (s in n) if (n[s] > best) { best = n[s]; top = s } print top }' \
     "$data"/rees46_cosmetics/customer_data_*.csv)
 
 show() {
@@ -115,7 +123,11 @@ printf 'records replayed:          %s (%s rows)\n' "$records" \
 printf 'records handled by vitrine: %s, applied %s, dead-lettered %s\n' "$handled" \
     "$(curl -fsS "http://127.0.0.1:$port/metrics" | awk '/^vitrine_events_total\{.*outcome="applied"/ { s += $2 } END { printf "%d", s }')" \
     "$(curl -fsS "http://127.0.0.1:$port/metrics" | awk '/^vitrine_events_total\{.*outcome="dead_letter"/ { s += $2 } END { printf "%d", s }')"
-printf 'replay to profiles:        %s records per second, end to end\n' "$rate"
+printf 'replay to profiles:        %s records per second, from the first record produced to the last applied\n' "$rate"
+printf 'ingest batches:            %s\n' "$(curl -fsS "http://127.0.0.1:$port/metrics" |
+    awk '/^vitrine_ingest_batches_total/ { b = $2 } /^vitrine_ingest_batch_records_total/ { r = $2 }
+         /^vitrine_ingest_batch_seconds_total/ { t = $2 }
+         END { printf "%d batches, %d records, %.3f s in batches (%.0f records per second of batch time)", b, r, t, (t > 0 ? r / t : 0) }')"
 printf 'logs and data:             %s\n' "$work"
 
 if $exit_after; then

@@ -71,7 +71,7 @@ enum vt_gender vt_gender_from_text(const struct vt_config *cfg, const char *text
 struct vt_scored_name {
     char name[VT_NAME_MAX + 1];
     double log_score; /* as stored */
-    double value;     /* decayed to the time of the read */
+    double value;     /* decayed to the profile's last event (last_seen_ms) */
 };
 
 struct vt_timed_id {

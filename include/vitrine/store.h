@@ -59,8 +59,9 @@ void vt_store_batch_add(struct vt_store *st, const struct vt_profile_delta *delt
 int vt_store_batch_commit(struct vt_store *st, int *applied, size_t n, char *err,
                           size_t errsize);
 
-/* Read a profile in one round trip. A profile that does not exist gives 0 with
- * p->exists == false. Returns -1 with a message when Redis failed. */
+/* Read a profile in one round trip. Affinity values are decayed to the profile's last
+ * event; now_ms is used only for a profile without one. A profile that does not exist
+ * gives 0 with p->exists == false. Returns -1 with a message when Redis failed. */
 int vt_store_profile_read(struct vt_store *st, const char *id, size_t id_len, int64_t now_ms,
                           struct vt_profile *p, char *err, size_t errsize);
 

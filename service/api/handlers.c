@@ -387,7 +387,8 @@ static void write_explain(struct vt_jsonw *w, const struct vt_config *cfg)
     vt_jsonw_object_begin(w);
     vt_jsonw_key(w, "affinity");
     vt_jsonw_string(w, "score = sum over interactions of intent weight * "
-                       "2^(-(now - time) / half_life); share = score / sum of the list");
+                       "2^(-(last_seen - time) / half_life), that is decayed to the "
+                       "profile's last event; share = score / sum of the list");
     vt_jsonw_key(w, "half_life_s");
     vt_jsonw_double(w, cfg->profile_half_life_s);
     vt_jsonw_key(w, "intent_weights");

@@ -536,7 +536,7 @@ static void parse_profile_hash(const redisReply *r, struct vt_profile *p)
 
 
 static size_t parse_scored(const redisReply *r, struct vt_scored_name *out, size_t max,
-                           int64_t now_ms, double half_life_s)
+                           int64_t ref_ms, double half_life_s)
 {
     size_t n = 0;
 
@@ -545,7 +545,7 @@ static size_t parse_scored(const redisReply *r, struct vt_scored_name *out, size
     for (size_t i = 0; i + 1 < r->elements && n < max; i += 2) {
         copy_reply_string(out[n].name, sizeof out[n].name, r->element[i]);
         out[n].log_score = reply_double(r->element[i + 1]);
-        out[n].value = vt_decay_value(out[n].log_score, now_ms, half_life_s);
+        out[n].value = vt_decay_value(out[n].log_score, ref_ms, half_life_s);
         n++;
     }
     return n;
@@ -640,11 +640,15 @@ int vt_store_profile_read(struct vt_store *st, const char *id, size_t id_len, in
     }
 
     parse_profile_hash(replies[0], p);
-    p->n_categories = parse_scored(replies[1], p->categories, VT_PROFILE_TOP_MAX, now_ms,
+    /* Values are decayed to the profile's last event, not to the wall clock: the shares
+     * and the ranking are the same either way, and an idle or replayed profile keeps
+     * readable values instead of underflowing to zero. */
+    int64_t ref_ms = p->last_seen_ms > 0 ? p->last_seen_ms : now_ms;
+    p->n_categories = parse_scored(replies[1], p->categories, VT_PROFILE_TOP_MAX, ref_ms,
                                    cfg->profile_half_life_s);
-    p->n_brands = parse_scored(replies[2], p->brands, VT_PROFILE_TOP_MAX, now_ms,
+    p->n_brands = parse_scored(replies[2], p->brands, VT_PROFILE_TOP_MAX, ref_ms,
                                cfg->profile_half_life_s);
-    p->n_tiers = parse_scored(replies[3], p->tiers, VT_TIER_COUNT, now_ms,
+    p->n_tiers = parse_scored(replies[3], p->tiers, VT_TIER_COUNT, ref_ms,
                               cfg->profile_half_life_s);
     p->n_recent = parse_timed(replies[4], p->recent, VT_PROFILE_RECENT_MAX);
     p->n_cart = parse_cart(replies[5], p->cart, VT_PROFILE_CART_MAX);

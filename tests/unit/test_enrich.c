@@ -17,7 +17,7 @@ static const char enrich_catalog_text[] =
     "{\"id\":\"homme\",\"name\":\"Eau de Toilette pour Homme\",\"categories\":[\"perfume\"]}\n"
     "{\"id\":\"by-category\",\"name\":\"Shampoo\",\"categories\":[\"hair\",\"Herren Pflege\"]}\n"
     "{\"id\":\"plain\",\"name\":\"Hand cream\",\"categories\":[\"skin\"]}\n"
-    "{\"id\":42,\"brand\":\"Irisk\",\"price\":0}\n";
+    "{\"id\":42,\"brand\":\"Orvena\",\"price\":0}\n";
 
 struct enrich_fixture {
     struct vt_config cfg;
@@ -104,7 +104,7 @@ Test(enrich, zero_price_from_catalog_is_kept)
 
     vt_event_enrich(&f.ev, f.cat, &f.cfg);
     cr_assert_float_eq(item->price, 0, 1e-9, "a free product has price 0, not unknown");
-    cr_assert_str_eq(item->brand, "Irisk");
+    cr_assert_str_eq(item->brand, "Orvena");
     vt_catalog_free(f.cat);
 }
 

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -128,6 +129,9 @@ void harness_start(struct harness *h, const char *const *extra_env)
     pid = fork();
     cr_assert(pid >= 0, "fork: %s", strerror(errno));
     if (pid == 0) {
+        /* A failed assertion ends the test process without harness_stop; take vitrine
+         * down with it. */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
         int fd = open(h->log_path, O_WRONLY | O_CREAT | O_APPEND, 0644);
         if (fd >= 0) {
             dup2(fd, STDOUT_FILENO);

@@ -32,7 +32,17 @@ build="$VITRINE_ROOT/build/asan"
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 export LSAN_OPTIONS="suppressions=$VITRINE_ROOT/tests/lsan.supp"
-export VITRINE_TEST_DATA="$VITRINE_ROOT/../shared/data/real"
+# The real data is read where it lies, never copied into the project; some unit tests and
+# the demo need it.
+export VITRINE_TEST_DATA=${VITRINE_DATA:-$VITRINE_ROOT/../shared/data/real}
+[ -d "$VITRINE_TEST_DATA/rees46_cosmetics" ] ||
+    vitrine_die "real data not found at $VITRINE_TEST_DATA; set VITRINE_DATA to the folder with rees46_cosmetics/"
+export VITRINE_TEST_CATALOG="$work/catalog.jsonl"
+"$build/vitrine-catalog" --rees46-items "$VITRINE_TEST_DATA/rees46_cosmetics/item.csv" \
+    $(for f in "$VITRINE_TEST_DATA"/rees46_cosmetics/customer_data_*.csv; do printf -- '--rees46-events %s ' "$f"; done) \
+    --noon "$VITRINE_TEST_DATA/perfume_catalogs/noon_perfumes.csv" \
+    -o "$VITRINE_TEST_CATALOG" 2>"$work/catalog.log" ||
+    { cat "$work/catalog.log" >&2; vitrine_die "catalog conversion failed"; }
 
 vitrine_log "unit tests"
 "$build/unit_tests" --jobs 2

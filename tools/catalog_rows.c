@@ -415,12 +415,39 @@ static void set_perfume_categories(struct vt_catalog_entry *entry, const char *l
 }
 
 
-/* Read the header and look up the columns in names (NULL-terminated). Columns marked
- * required must exist. Returns 0, or -1 with ctx->error set. */
+/* Requirement that read_header checks for one column of the header. */
+enum column_need {
+    COLUMN_OPTIONAL,
+    COLUMN_REQUIRED,
+    COLUMN_ANY_OF, /* at least one of the columns marked so must exist */
+};
+
+
+/* Append 'column' to the list in buf (NUL-terminated, bufsize bytes), after ", " unless
+ * the list is empty. A name that does not fit is cut. */
+static void append_column_name(char *buf, size_t bufsize, const char *column)
+{
+    size_t used = strlen(buf);
+
+    if (used + 1 < bufsize)
+        snprintf(buf + used, bufsize - used, "%s'%s'", used > 0 ? ", " : "", column);
+}
+
+
+/*
+ * Read the header and look up the columns in names (NULL-terminated). Every column marked
+ * COLUMN_REQUIRED must exist, and at least one of those marked COLUMN_ANY_OF. Returns 0,
+ * or -1 with ctx->error naming the file and all missing columns, so that a file passed to
+ * the wrong option fails before any product is written.
+ */
 static int read_header(struct vt_csv *reader, const char *name, struct vt_convert_ctx *ctx,
-                       const char *const *names, const bool *required, int *cols)
+                       const char *const *names, const enum column_need *needs, int *cols)
 {
     enum vt_csv_status status = vt_csv_read_header(reader);
+    char missing[160] = "";
+    char any_of[160] = "";
+    bool any_of_found = false;
+    bool any_of_missing;
 
     ctx->input_invalid = status != VT_CSV_IO_ERROR;
 
@@ -434,15 +461,24 @@ static int read_header(struct vt_csv *reader, const char *name, struct vt_conver
                  vt_csv_error(reader));
         return -1;
     }
+
     for (size_t i = 0; names[i] != NULL; i++) {
         cols[i] = vt_csv_column(reader, names[i]);
-        if (cols[i] < 0 && required[i]) {
-            snprintf(ctx->error, sizeof ctx->error,
-                     "%s: column '%s' not found in the header; is this the right file for "
-                     "this option?",
-                     name, names[i]);
-            return -1;
+        if (needs[i] == COLUMN_REQUIRED && cols[i] < 0)
+            append_column_name(missing, sizeof missing, names[i]);
+        if (needs[i] == COLUMN_ANY_OF) {
+            append_column_name(any_of, sizeof any_of, names[i]);
+            any_of_found = any_of_found || cols[i] >= 0;
         }
+    }
+    any_of_missing = any_of[0] != '\0' && !any_of_found;
+
+    if (missing[0] != '\0' || any_of_missing) {
+        snprintf(ctx->error, sizeof ctx->error,
+                 "%s: missing in the header: %s%s%s%s; is this the right file for this option?",
+                 name, missing, missing[0] != '\0' && any_of_missing ? " and " : "",
+                 any_of_missing ? "one of " : "", any_of_missing ? any_of : "");
+        return -1;
     }
     ctx->input_invalid = false;
     return 0;
@@ -502,11 +538,12 @@ int vt_convert_noon(struct vt_csv *reader, const char *name, struct vt_convert_c
     enum { COL_ID, COL_BRAND, COL_NAME, COL_PRICE, COL_CONCENTRATION, COL_DEPARTMENT };
     static const char *const names[] = {"perfume_id", "brand", "name", "new_price",
                                         "concentration", "department", NULL};
-    static const bool required[] = {true, false, true, false, false, false};
+    static const enum column_need needs[] = {COLUMN_REQUIRED, COLUMN_OPTIONAL, COLUMN_REQUIRED,
+                                              COLUMN_OPTIONAL, COLUMN_OPTIONAL, COLUMN_OPTIONAL};
     int cols[6];
     int more;
 
-    if (read_header(reader, name, ctx, names, required, cols) != 0)
+    if (read_header(reader, name, ctx, names, needs, cols) != 0)
         return -1;
 
     while ((more = next_row(reader, name, ctx, stats, false)) == 1) {
@@ -604,12 +641,13 @@ int vt_convert_ebay(struct vt_csv *reader, const char *name, const char *id_pref
     enum { COL_BRAND, COL_TITLE, COL_TYPE, COL_PRICE, COL_AVAILABLE, COL_SOLD };
     static const char *const names[] = {"brand", "title", "type", "price", "available", "sold",
                                         NULL};
-    static const bool required[] = {true, true, false, false, false, false};
+    static const enum column_need needs[] = {COLUMN_REQUIRED, COLUMN_REQUIRED, COLUMN_OPTIONAL,
+                                              COLUMN_OPTIONAL, COLUMN_OPTIONAL, COLUMN_OPTIONAL};
     int cols[6];
     uint64_t row_number = 0;
     int more;
 
-    if (read_header(reader, name, ctx, names, required, cols) != 0)
+    if (read_header(reader, name, ctx, names, needs, cols) != 0)
         return -1;
 
     while ((more = next_row(reader, name, ctx, stats, false)) == 1) {
@@ -663,11 +701,12 @@ int vt_convert_fragdb(struct vt_csv *reader, const char *name, struct vt_convert
 {
     enum { COL_ID, COL_BRAND, COL_NAME, COL_GENDER, COL_RATING };
     static const char *const names[] = {"pid", "brand", "name", "gender", "rating", NULL};
-    static const bool required[] = {true, true, true, false, false};
+    static const enum column_need needs[] = {COLUMN_REQUIRED, COLUMN_REQUIRED, COLUMN_REQUIRED,
+                                              COLUMN_OPTIONAL, COLUMN_OPTIONAL};
     int cols[5];
     int more;
 
-    if (read_header(reader, name, ctx, names, required, cols) != 0)
+    if (read_header(reader, name, ctx, names, needs, cols) != 0)
         return -1;
 
     while ((more = next_row(reader, name, ctx, stats, false)) == 1) {
@@ -851,7 +890,9 @@ int vt_rees46_add_items(struct vt_rees46 *catalog, struct vt_csv *reader, const 
     enum { COL_ID, COL_CATEGORY_ID, COL_CATEGORY_CODE, COL_BRAND };
     static const char *const names[] = {"product_id", "category_id", "category_code", "brand",
                                         NULL};
-    static const bool required[] = {true, false, false, false};
+    /* An events file passed by mistake has product_id but none of the other three columns. */
+    static const enum column_need needs[] = {COLUMN_REQUIRED, COLUMN_ANY_OF, COLUMN_ANY_OF,
+                                              COLUMN_ANY_OF};
     int cols[4];
     int more;
 
@@ -860,7 +901,7 @@ int vt_rees46_add_items(struct vt_rees46 *catalog, struct vt_csv *reader, const 
                  "%s: REES46 items must be added before the events", name);
         return -1;
     }
-    if (read_header(reader, name, ctx, names, required, cols) != 0)
+    if (read_header(reader, name, ctx, names, needs, cols) != 0)
         return -1;
 
     while ((more = next_row(reader, name, ctx, stats, false)) == 1) {
@@ -1048,13 +1089,14 @@ int vt_rees46_add_events(struct vt_rees46 *catalog, struct vt_csv *reader, const
     enum { COL_TIME, COL_TYPE, COL_ID, COL_PRICE };
     static const char *const names[] = {"event_time", "event_type", "product_id", "price",
                                         NULL};
-    static const bool required[] = {true, true, true, false};
+    static const enum column_need needs[] = {COLUMN_REQUIRED, COLUMN_REQUIRED, COLUMN_REQUIRED,
+                                              COLUMN_REQUIRED};
     int cols[4];
     int more;
 
     if (rees46_merge(catalog, ctx, stats) != 0)
         return -1;
-    if (read_header(reader, name, ctx, names, required, cols) != 0)
+    if (read_header(reader, name, ctx, names, needs, cols) != 0)
         return -1;
 
     while ((more = next_row(reader, name, ctx, stats, true)) == 1) {

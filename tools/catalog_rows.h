@@ -139,6 +139,11 @@ bool vt_brand_is_placeholder(const char *brand);
  * popularity = views + 3 carts + 5 purchases. category_code "a.b.c" gives categories a, a.b,
  * a.b.c, and without a code category_id gives "cat-<category_id>". Products are emitted in the
  * order of their first item row.
+ *
+ * The header of item.csv must have product_id and at least one of brand, category_id and
+ * category_code, and the header of an events file event_time, event_type, product_id and
+ * price. Otherwise the call returns -1 with ctx->input_invalid set and every missing column
+ * named in ctx->error.
  */
 struct vt_rees46;
 

@@ -72,9 +72,10 @@ VITRINE_HTTP_PORT=$port VITRINE_HTTP_BIND=127.0.0.1 \
     VITRINE_REDIS_PORT=$VITRINE_REDIS_PORT VITRINE_KAFKA_BROKERS=$VITRINE_BROKERS \
     VITRINE_CATALOG_PATH="$work/catalog.jsonl" \
     VITRINE_HTTP_OPENAPI_PATH="$VITRINE_ROOT/openapi/openapi.yaml" \
-    "$bin/vitrine" >"$work/vitrine.log" 2>&1 &
-VITRINE_STARTED_PIDS+=("$!")
-vitrine_wait_http "http://127.0.0.1:$port/readyz" 60 ||
+    setsid "$bin/vitrine" >"$work/vitrine.log" 2>&1 &
+vitrine_pid=$!
+VITRINE_STARTED_PIDS+=("$vitrine_pid")
+vitrine_wait_http "http://127.0.0.1:$port/readyz" 60 "$vitrine_pid" ||
     { tail -n 30 "$work/vitrine.log" >&2; vitrine_die "vitrine did not become ready"; }
 
 # Wait for the consumer group to assign the partitions, so the timing below measures

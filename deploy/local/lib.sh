@@ -7,7 +7,9 @@
 VITRINE_PACKAGES=(build-essential cmake pkg-config libmicrohttpd-dev libhiredis-dev
                   librdkafka-dev libcjson-dev libcriterion-dev redis-server redis-tools curl)
 
-# PIDs of the processes this script started, stopped in reverse order on exit.
+# PIDs of the processes this script started, stopped in reverse order on exit. Servers
+# run in their own session (setsid), so that Ctrl-C in the terminal reaches only the
+# script, which then stops vitrine before Redis and Kafka.
 VITRINE_STARTED_PIDS=()
 
 vitrine_log() {
@@ -90,7 +92,7 @@ vitrine_start_redis() {
     local dir=$1 port pid
     for _ in 1 2 3; do
         port=$(vitrine_free_port)
-        redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no \
+        setsid redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no \
             --dir "$dir" --logfile "$dir/redis.log" &
         pid=$!
         for _ in $(seq 1 50); do
@@ -113,7 +115,7 @@ vitrine_start_kafka() {
     local build=$1 dir=$2 pid
     shift 2
     rm -f "$dir/bootstrap"
-    "$build/vitrine-kafka-local" --bootstrap-file "$dir/bootstrap" "$@" \
+    setsid "$build/vitrine-kafka-local" --bootstrap-file "$dir/bootstrap" "$@" \
         >"$dir/kafka.out" 2>"$dir/kafka.log" &
     pid=$!
     for _ in $(seq 1 100); do
@@ -130,12 +132,16 @@ vitrine_start_kafka() {
     vitrine_die "local Kafka broker did not start (see $dir/kafka.log)"
 }
 
-# vitrine_wait_http URL SECONDS: wait until URL answers 200.
+# vitrine_wait_http URL SECONDS [PID]: wait until URL answers 200; give up early when the
+# process PID has exited.
 vitrine_wait_http() {
-    local url=$1 seconds=$2
+    local url=$1 seconds=$2 pid=${3:-}
     for _ in $(seq 1 $((seconds * 10))); do
         if curl -fsS -o /dev/null "$url" 2>/dev/null; then
             return 0
+        fi
+        if [ -n "$pid" ] && ! kill -0 "$pid" 2>/dev/null; then
+            return 1
         fi
         sleep 0.1
     done

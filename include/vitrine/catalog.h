@@ -6,7 +6,9 @@
  *   {"id":"1000217","name":"Gel polish","brand":"lacqua","categories":["nails"],
  *    "gender":"female","price":2.62,"stock":14,"popularity":31}
  *
- * Only "id" is required. "stock" absent means unknown and counts as available;
+ * Only "id" is required: a string of 1 to VT_PRODUCT_ID_MAX bytes of valid UTF-8 without
+ * control characters (bytes below 0x20 and 0x7F), or a whole number from 0 to 2^53.
+ * "stock" absent means unknown and counts as available;
  * "popularity" absent means 0. A line that cannot be read is counted, logged (the first
  * few, with line number and reason) and skipped; the rest still loads. A later line with
  * the same id replaces the earlier one.
@@ -37,7 +39,7 @@ struct vt_product {
     uint32_t brand;   /* brand index, VT_CATALOG_NONE when absent */
     uint32_t categories[VT_ITEM_CATEGORIES_MAX];
     uint8_t n_categories;
-    enum vt_gender gender;
+    enum vt_gender gender;   /* from "gender", else from keywords in name and categories */
     enum vt_price_tier tier; /* from price under the configured bands; DRUGSTORE if no price */
     double price;            /* unit price, -1 when unknown */
     int64_t stock;           /* units in stock, -1 when unknown */
@@ -49,6 +51,8 @@ struct vt_catalog_stats {
     size_t products;    /* distinct products loaded */
     size_t rejected;    /* lines skipped as invalid */
     size_t duplicates;  /* lines that replaced an earlier product with the same id */
+    size_t unknown_gender_labels; /* lines whose "gender" label vt_gender_parse does not
+                                     recognize, read as unknown and inferred from keywords */
     size_t brands;
     size_t categories;
 };
@@ -56,7 +60,8 @@ struct vt_catalog_stats {
 struct vt_catalog;
 
 /* Load from a JSON Lines file. An empty path gives an empty catalog. Returns NULL with a
- * message in err when the file cannot be opened or read. cfg supplies the price bands. */
+ * message in err when the file cannot be opened or read. cfg supplies the price bands and
+ * the gender keywords for products without a known "gender" label. */
 struct vt_catalog *vt_catalog_load(const char *path, const struct vt_config *cfg, char *err,
                                    size_t errsize);
 

@@ -77,11 +77,14 @@ struct vt_config {
     char kafka_sasl_username[VT_CONFIG_STR_MAX];
     char kafka_sasl_password[VT_CONFIG_STR_MAX]; /* secret */
     char kafka_ssl_ca_location[VT_CONFIG_STR_MAX * 4];
-    char kafka_properties[VT_CONFIG_LONG_STR_MAX]; /* "key=value,key=value" for librdkafka */
+    char kafka_properties[VT_CONFIG_LONG_STR_MAX]; /* "key=value,..." for every client */
+    char kafka_consumer_properties[VT_CONFIG_LONG_STR_MAX]; /* the same, consumer only */
 
     int64_t ingest_batch_size;
     int64_t ingest_batch_wait_ms;
     int64_t ingest_retry_backoff_max_ms;
+    int64_t ingest_close_timeout_ms;
+    char ingest_offset_namespace[64];
 
     char catalog_path[VT_CONFIG_STR_MAX * 4];
 

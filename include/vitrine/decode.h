@@ -3,10 +3,13 @@
  *
  * One entry point decodes a Kafka record value in either format, detected per record:
  *
- *   - the canonical event JSON: an object with a string "type" (docs/events.md);
- *   - a Mapp Intelligence Data Streams record: nested root stream or flattened custom
- *     stream (keys joined with "_"), recognised by Mapp's own keys (session, basket,
- *     processingMetadata, eventMetadata, page, user and their flattened forms).
+ *   - the canonical event JSON: an object with a member "type" (docs/events.md). Any
+ *     object with that member is read as canonical, whatever the member's JSON type, so a
+ *     "type" that is not a string is rejected as an invalid canonical field;
+ *   - a Mapp Intelligence Data Streams record: an object without "type" that has one of
+ *     Mapp's own keys (session, basket, processingMetadata, eventMetadata, page, user and
+ *     their flattened forms), nested as in the root stream or flattened with "_" as in
+ *     custom streams.
  *
  * The decoders never allocate beyond cJSON's parse tree, which they free before returning,
  * and never keep pointers into the payload. Safe to call from any thread with its own
@@ -20,12 +23,23 @@
 #include "vitrine/config.h"
 #include "vitrine/event.h"
 
+/*
+ * Window of accepted event times, in milliseconds since the Unix epoch. After a record of
+ * either format decodes, a time before VT_DECODE_TS_MIN_MS (2000-01-01T00:00:00Z) or more
+ * than VT_DECODE_TS_AHEAD_MAX_MS (24 hours) after the wall clock (vt_now_ms) rejects it
+ * with VT_DECODE_ERR_TIMESTAMP. Such times come from placeholders ("ts":0), seconds sent
+ * as milliseconds or a wrong device clock, and would put profile times decades off. The
+ * 24 hours cover every time zone offset (at most 14 hours) written as UTC by mistake.
+ */
+#define VT_DECODE_TS_MIN_MS 946684800000LL
+#define VT_DECODE_TS_AHEAD_MAX_MS (24LL * 60 * 60 * 1000)
+
 /* Why a record could not be decoded. Each value is also a metric label. */
 enum vt_decode_status {
     VT_DECODE_OK = 0,
     VT_DECODE_SKIP,              /* valid but carries nothing for profiles (heatmap,
-                                    webtrekk_ignore, unknown context): counted, not
-                                    dead-lettered */
+                                    webtrekk_ignore, unknown context, a product event
+                                    without products): counted, not dead-lettered */
     VT_DECODE_ERR_EMPTY,         /* empty value or null record */
     VT_DECODE_ERR_TOO_LARGE,     /* value above VT_RECORD_MAX */
     VT_DECODE_ERR_JSON,          /* not valid JSON (or invalid UTF-8 in a string) */
@@ -33,7 +47,8 @@ enum vt_decode_status {
     VT_DECODE_ERR_FORMAT,        /* an object of neither format */
     VT_DECODE_ERR_TYPE,          /* unknown canonical type or Mapp basket status */
     VT_DECODE_ERR_SESSION,       /* session id missing or not a valid id */
-    VT_DECODE_ERR_TIMESTAMP,     /* time missing or not parseable */
+    VT_DECODE_ERR_TIMESTAMP,     /* time missing, not parseable or outside the window
+                                    of VT_DECODE_TS_MIN_MS and VT_DECODE_TS_AHEAD_MAX_MS */
     VT_DECODE_ERR_FIELD,         /* a known field has the wrong JSON type or value */
     VT_DECODE_STATUS_COUNT
 };
@@ -48,6 +63,15 @@ const char *vt_decode_status_name(enum vt_decode_status status);
  * msg (naming the field and the offending value, at most msgsize bytes). The Mapp
  * parameter numbers for brand, category and gender come from cfg. Placeholder items
  * (name "-", quantity 0) are skipped.
+ *
+ * A product_view, product_image_view, add_to_cart, remove_from_cart, add_to_wishlist or
+ * remove_from_wishlist left with no product after decoding returns VT_DECODE_SKIP. The
+ * time window is checked before that rule, so a bad time still rejects such a record.
+ *
+ * On VT_DECODE_SKIP, ev->type is the decoded type when the record named one (a product
+ * event without products), else VT_EV_TYPE_COUNT (Mapp Action, Heatmap and Unknown
+ * contexts, the action webtrekk_ignore). On an error status the fields of *ev are
+ * unspecified.
  */
 enum vt_decode_status vt_decode_event(const char *payload, size_t len,
                                       const struct vt_config *cfg, struct vt_event *ev,

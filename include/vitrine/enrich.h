@@ -2,9 +2,10 @@
  * vitrine: enrichment of decoded events from the catalog.
  *
  * Fills what a record left out: brand, categories, gender target and unit price of each
- * product come from the catalog when the record did not carry them. A product that is
- * still of unknown gender gets one from the configured keywords in its catalog name and
- * category names. Runs in the ingest thread; reads the immutable catalog.
+ * product come from the catalog when the record did not carry them (the catalog already
+ * inferred missing genders from keywords at load). A product that is not in the catalog
+ * and of unknown gender gets one from the configured keywords in the event's own category
+ * names. Runs in the ingest thread; reads the immutable catalog.
  */
 #ifndef VITRINE_ENRICH_H
 #define VITRINE_ENRICH_H

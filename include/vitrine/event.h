@@ -28,6 +28,8 @@ enum vt_event_type {
     VT_EV_CHECKOUT,
     VT_EV_PURCHASE,
     VT_EV_SEARCH,
+    /* The number of types, and the type of a skipped record whose type is unknown (see
+     * vt_decode_event). */
     VT_EV_TYPE_COUNT
 };
 
@@ -57,7 +59,7 @@ struct vt_event_item {
 };
 
 struct vt_event {
-    enum vt_event_type type;
+    enum vt_event_type type; /* VT_EV_TYPE_COUNT after a skipped record of unknown type */
     enum vt_event_format format;
     char session_id[VT_ID_MAX + 1];
     char user_id[VT_ID_MAX + 1];    /* "" when absent */

@@ -123,9 +123,16 @@ struct vt_quantity_line {
 
 #define VT_DELTA_NAMES_MAX (VT_EVENT_ITEMS_MAX * VT_ITEM_CATEGORIES_MAX)
 
+/* Hex digits of the record-source tag in the redelivery check (see vt_profile_delta). */
+#define VT_SOURCE_TAG_LEN 12
+
 struct vt_profile_delta {
     char profile_id[VT_ID_MAX + 1]; /* session id, or user id under profile.key=user */
     char user_id[VT_ID_MAX + 1];
+    /* Where the record came from: a tag of the Kafka cluster, topic and
+     * ingest.offset_namespace, plus the partition and offset. The profile remembers the
+     * last applied offset per tag and partition and ignores records at or below it. */
+    char source_tag[VT_SOURCE_TAG_LEN + 1];
     int32_t partition;
     int64_t offset;
     int64_t ts_ms;
@@ -142,17 +149,23 @@ struct vt_profile_delta {
     size_t n_viewed, n_cart_add, n_cart_remove, n_purchased;
     char viewed[VT_EVENT_ITEMS_MAX][VT_PRODUCT_ID_MAX + 1];
     struct vt_quantity_line cart_add[VT_EVENT_ITEMS_MAX];
-    char cart_remove[VT_EVENT_ITEMS_MAX][VT_PRODUCT_ID_MAX + 1];
+    struct vt_quantity_line cart_remove[VT_EVENT_ITEMS_MAX]; /* quantity 0: the whole line */
     char purchased[VT_EVENT_ITEMS_MAX][VT_PRODUCT_ID_MAX + 1];
 };
 
 /*
  * Compute what an enriched event changes in its profile: intent-weighted affinity
  * contributions per category, brand and price tier (merged per name), gender evidence,
- * recently viewed products, cart lines and purchases. partition and offset identify the
- * Kafka record for the redelivery check.
+ * recently viewed products, cart lines and purchases. source_tag, partition and offset
+ * identify the Kafka record for the redelivery check.
  */
 void vt_profile_delta_build(const struct vt_config *cfg, const struct vt_event *ev,
-                            int32_t partition, int64_t offset, struct vt_profile_delta *out);
+                            const char *source_tag, int32_t partition, int64_t offset,
+                            struct vt_profile_delta *out);
+
+/* The source tag of records from one topic of one Kafka cluster under one
+ * ingest.offset_namespace: VT_SOURCE_TAG_LEN hex digits of a hash of the three. */
+void vt_profile_source_tag(const char *cluster_id, const char *topic, const char *offset_namespace,
+                           char out[VT_SOURCE_TAG_LEN + 1]);
 
 #endif

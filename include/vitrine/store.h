@@ -5,7 +5,7 @@
  * also in a Redis Cluster (prefix "vt:" by default):
  *
  *   vt:{<id>}:p      hash: counters, first/last seen, user id, gender log-odds and evidence,
- *                    revenue, and "o:<partition>" = last applied Kafka offset
+ *                    revenue, and "o:<source tag>:<partition>" = last applied Kafka offset
  *   vt:{<id>}:cat    sorted set: category -> decayed log-score
  *   vt:{<id>}:brand  sorted set: brand -> decayed log-score
  *   vt:{<id>}:tier   sorted set: price tier -> decayed log-score

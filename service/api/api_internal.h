@@ -48,6 +48,9 @@ struct vt_store *vt_api_worker_store(struct vt_api *api, char *err, size_t errsi
 /* Close the worker's connection after a failure so that the next request reconnects. */
 void vt_api_worker_store_reset(void);
 
+/* True when the worker has an open Redis connection from an earlier request. */
+bool vt_api_worker_store_connected(void);
+
 /* The worker thread's response buffer (VT_RESPONSE_MAX bytes). */
 char *vt_api_worker_buffer(void);
 

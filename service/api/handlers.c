@@ -34,15 +34,23 @@ static enum MHD_Result reply_invalid_id(struct vt_request *req, const char *what
 static bool read_profile(struct vt_request *req, enum MHD_Result *reply)
 {
     char err[512];
-    struct vt_store *st = vt_api_worker_store(req->api, err, sizeof err);
 
-    if (st != NULL &&
-        vt_store_profile_read(st, req->id, req->id_len, vt_now_ms(), &worker_profile, err,
-                              sizeof err) == 0)
-        return true;
+    /* A connection that Redis closed while idle (a restart, a timeout on the server side)
+     * fails only on its next use: then reconnect and try once more. */
+    for (int attempt = 0; attempt < 2; attempt++) {
+        bool reused = vt_api_worker_store_connected();
+        struct vt_store *st = vt_api_worker_store(req->api, err, sizeof err);
+
+        if (st != NULL &&
+            vt_store_profile_read(st, req->id, req->id_len, vt_now_ms(), &worker_profile, err,
+                                  sizeof err) == 0)
+            return true;
+        vt_api_worker_store_reset();
+        if (!reused)
+            break;
+    }
 
     vt_metrics_redis_error(VT_REDIS_HTTP);
-    vt_api_worker_store_reset();
     VT_WARN("HTTP", "profile read failed on route %s: %s", vt_route_name(req->route), err);
     *reply = vt_reply_error(req, MHD_HTTP_SERVICE_UNAVAILABLE, "UNAVAILABLE", true,
                             "profile store unavailable; retry shortly");
@@ -213,6 +221,7 @@ static bool parse_rec_request(struct vt_request *req, struct vt_rec_request *rr,
     }
 
     /* exclude=id1,id2,...: unknown ids are ignored, malformed ones rejected. */
+    size_t given = 0;
     for (const char *p = exclude; p != NULL && *p != '\0';) {
         const char *comma = strchr(p, ',');
         size_t len = comma ? (size_t)(comma - p) : strlen(p);
@@ -225,7 +234,7 @@ static bool parse_rec_request(struct vt_request *req, struct vt_rec_request *rr,
                                         VT_PRODUCT_ID_MAX);
                 return false;
             }
-            if (rr->n_exclude >= VT_REC_EXCLUDE_MAX) {
+            if (++given > VT_REC_EXCLUDE_MAX) {
                 *reply = vt_reply_error(req, MHD_HTTP_BAD_REQUEST, "INVALID_ARGUMENT", false,
                                         "invalid exclude: at most %d ids", VT_REC_EXCLUDE_MAX);
                 return false;

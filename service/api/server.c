@@ -24,6 +24,9 @@
 
 /* Largest request body accepted; no endpoint of this version takes one. */
 #define REQUEST_BODY_MAX (64 * 1024)
+/* Longest request path with its query string; longer ones get 414. Requests whose line
+ * does not fit CONNECTION_MEMORY at all are rejected by libmicrohttpd itself. */
+#define URL_MAX 8192
 /* Largest /metrics page. */
 #define METRICS_MAX (1024 * 1024)
 /* Memory libmicrohttpd may use per connection for the request line and headers; a request
@@ -93,6 +96,13 @@ void vt_api_worker_store_reset(void)
         vt_store_free(ws->store);
         ws->store = NULL;
     }
+}
+
+
+bool vt_api_worker_store_connected(void)
+{
+    struct worker_state *ws = worker_state();
+    return ws != NULL && ws->store != NULL;
 }
 
 
@@ -227,8 +237,14 @@ static enum MHD_Result handle_readyz(struct vt_request *req)
     } else {
         ready = false;
     }
-    snprintf(catalog_state, sizeof catalog_state, "ok (%zu products)",
-             vt_catalog_size(req->api->cat));
+    if (vt_catalog_size(req->api->cat) > 0 || req->api->cfg->catalog_path[0] == '\0') {
+        snprintf(catalog_state, sizeof catalog_state, "ok (%zu products)",
+                 vt_catalog_size(req->api->cat));
+    } else {
+        ready = false;
+        snprintf(catalog_state, sizeof catalog_state, "no product loaded (%zu lines rejected)",
+                 vt_catalog_stats(req->api->cat)->rejected);
+    }
 
     vt_jsonw_init(&w, body, sizeof body);
     vt_jsonw_object_begin(&w);
@@ -387,7 +403,8 @@ static bool authorized(const struct vt_request *req, enum access access)
 
     header = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND,
                                          MHD_HTTP_HEADER_AUTHORIZATION);
-    if (header == NULL || strncmp(header, "Bearer ", 7) != 0)
+    /* The scheme name is case-insensitive (RFC 7235, section 2.1). */
+    if (header == NULL || strlen(header) < 7 || !vt_strncaseeq(header, "Bearer ", 7))
         return false;
     header += 7;
     len = strlen(header);
@@ -460,6 +477,27 @@ static enum MHD_Result dispatch(struct vt_request *req, const char *url)
 }
 
 
+static enum MHD_Result add_length(void *cls, enum MHD_ValueKind kind, const char *key,
+                                  const char *value)
+{
+    size_t *total = cls;
+
+    (void)kind;
+    *total += strlen(key) + (value ? strlen(value) + 1 : 0) + 1;
+    return MHD_YES;
+}
+
+
+/* Length of the path plus the decoded query arguments, close to the request target's. */
+static size_t request_target_length(struct MHD_Connection *conn, const char *url)
+{
+    size_t total = strlen(url);
+
+    MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, add_length, &total);
+    return total;
+}
+
+
 /* Per-request state, kept in libmicrohttpd's con_cls between callbacks. */
 struct request_state {
     uint64_t started_ns;
@@ -500,6 +538,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     if (rs->body_too_large)
         r = vt_reply_error(&req, MHD_HTTP_CONTENT_TOO_LARGE, "PAYLOAD_TOO_LARGE", false,
                            "request body exceeds %d bytes", REQUEST_BODY_MAX);
+    else if (request_target_length(conn, url) > URL_MAX)
+        r = vt_reply_error(&req, MHD_HTTP_URI_TOO_LONG, "URI_TOO_LONG", false,
+                           "request path and query exceed %d bytes", URL_MAX);
     else
         r = dispatch(&req, url);
     vt_metrics_http(req.route, req.status ? req.status : 500,
@@ -516,6 +557,44 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     (void)toe;
     free(*con_cls);
     *con_cls = NULL;
+}
+
+
+static int hex_value(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+
+/* Decode %XX escapes in the path and in query keys and values, in place. libmicrohttpd
+ * hands the result on as a C string, so a decoded NUL would cut an id short ("a%00b"
+ * would read as "a"); %00 therefore stays as the three characters, which the id and
+ * parameter checks then reject. */
+static size_t unescape(void *cls, struct MHD_Connection *conn, char *s)
+{
+    size_t r = 0, w = 0;
+
+    (void)cls;
+    (void)conn;
+    while (s[r] != '\0') {
+        int hi = s[r] == '%' ? hex_value(s[r + 1]) : -1;
+        int lo = hi >= 0 ? hex_value(s[r + 2]) : -1;
+
+        if (hi >= 0 && lo >= 0 && (hi | lo) != 0) {
+            s[w++] = (char)(hi * 16 + lo);
+            r += 3;
+        } else {
+            s[w++] = s[r++];
+        }
+    }
+    s[w] = '\0';
+    return w;
 }
 
 
@@ -593,6 +672,7 @@ struct vt_api *vt_api_start(const struct vt_config *cfg, const struct vt_catalog
     api->daemon = MHD_start_daemon(
         flags, (uint16_t)cfg->http_port, NULL, NULL, on_request, api,
         MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+        MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL,
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
         MHD_OPTION_THREAD_POOL_SIZE, threads,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned int)cfg->http_connection_limit,

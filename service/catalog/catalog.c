@@ -20,6 +20,7 @@
 #include <cjson/cJSON.h>
 
 #include "vitrine/log.h"
+#include "vitrine/profile.h"
 #include "vitrine/util.h"
 
 /* Longest accepted line in bytes, without the line break. Longer lines are rejected. */
@@ -345,6 +346,66 @@ static int reject(char *reason, size_t reason_size, const char *fmt, ...)
 }
 
 
+/* Length of the UTF-8 character at s[0..avail), or 0 when the bytes there are not valid
+ * UTF-8. The narrower ranges of the second byte after E0, ED, F0 and F4 exclude overlong
+ * forms, UTF-16 surrogates (U+D800 to U+DFFF) and code points above U+10FFFF. */
+static size_t utf8_char_length(const unsigned char *s, size_t avail)
+{
+    unsigned char second_min = 0x80;
+    unsigned char second_max = 0xBF;
+    size_t n;
+
+    if (s[0] < 0x80)
+        return 1;
+    if (s[0] >= 0xC2 && s[0] <= 0xDF) {
+        n = 2;
+    } else if (s[0] >= 0xE0 && s[0] <= 0xEF) {
+        n = 3;
+        second_min = s[0] == 0xE0 ? 0xA0 : 0x80;
+        second_max = s[0] == 0xED ? 0x9F : 0xBF;
+    } else if (s[0] >= 0xF0 && s[0] <= 0xF4) {
+        n = 4;
+        second_min = s[0] == 0xF0 ? 0x90 : 0x80;
+        second_max = s[0] == 0xF4 ? 0x8F : 0xBF;
+    } else {
+        return 0;
+    }
+
+    if (avail < n || s[1] < second_min || s[1] > second_max)
+        return 0;
+    for (size_t i = 2; i < n; i++) {
+        if ((s[i] & 0xC0) != 0x80)
+            return 0;
+    }
+    return n;
+}
+
+
+/* Check the bytes of a product id: valid UTF-8 without control characters (bytes below
+ * 0x20 and 0x7F). Product ids never become part of a Redis key, so any other character,
+ * spaces, quotes and braces included, is allowed. */
+static int check_id_bytes(const char *id, size_t len, char *reason, size_t reason_size)
+{
+    const unsigned char *s = (const unsigned char *)id;
+    size_t i = 0;
+
+    while (i < len) {
+        size_t n;
+
+        if (s[i] < 0x20 || s[i] == 0x7F)
+            return reject(reason, reason_size,
+                          "\"id\" contains the control character 0x%02X at byte %zu of the id",
+                          s[i], i + 1);
+        n = utf8_char_length(s + i, len - i);
+        if (n == 0)
+            return reject(reason, reason_size, "\"id\" is not valid UTF-8 at byte %zu of the id",
+                          i + 1);
+        i += n;
+    }
+    return 0;
+}
+
+
 /* Read the "id" member, a string or a whole number, into buf. */
 static int read_id(const cJSON *obj, char *buf, size_t bufsize, size_t *len, char *reason,
                    size_t reason_size)
@@ -370,13 +431,7 @@ static int read_id(const cJSON *obj, char *buf, size_t bufsize, size_t *len, cha
     } else {
         return reject(reason, reason_size, "\"id\" must be a string or a number");
     }
-
-    for (size_t i = 0; i < *len; i++) {
-        unsigned char c = (unsigned char)buf[i];
-        if (c < 0x20 || c == 0x7F)
-            return reject(reason, reason_size, "\"id\" contains a control character");
-    }
-    return 0;
+    return check_id_bytes(buf, *len, reason, reason_size);
 }
 
 
@@ -512,6 +567,41 @@ static int reserve_product(struct vt_catalog *cat)
 }
 
 
+/*
+ * Set the gender of p, whose name and categories are already stored. A "gender" label
+ * that vt_gender_parse recognizes wins. Otherwise the configured keywords decide, first in
+ * the name and then in each category name in order. The recommender's gender filter reads
+ * this gender, and ingest uses it too, so both treat the product alike. A non-empty label
+ * that vt_gender_parse does not recognize is counted in unknown_gender_labels and read as
+ * unknown. Without a configuration no keywords apply.
+ */
+static void set_gender(struct loader *ld, const struct line_fields *f, struct vt_product *p)
+{
+    const struct name_table *categories = &ld->cat->categories;
+
+    p->gender = VT_GENDER_UNKNOWN;
+    if (f->gender != NULL) {
+        size_t len = strlen(f->gender);
+        const char *label = trim(f->gender, &len);
+
+        if (len > 0) {
+            p->gender = vt_gender_parse(label, len);
+            if (p->gender == VT_GENDER_UNKNOWN)
+                ld->cat->stats.unknown_gender_labels++;
+        }
+    }
+    if (p->gender != VT_GENDER_UNKNOWN || ld->cfg == NULL)
+        return;
+
+    if (p->name[0] != '\0')
+        p->gender = vt_gender_from_text(ld->cfg, p->name, strlen(p->name));
+    for (uint8_t i = 0; i < p->n_categories && p->gender == VT_GENDER_UNKNOWN; i++) {
+        uint32_t c = p->categories[i];
+        p->gender = vt_gender_from_text(ld->cfg, categories->names[c], categories->lengths[c]);
+    }
+}
+
+
 /* Store checked fields as a new product or in place of the one with the same id. Returns 0,
  * or -1 when memory runs out. */
 static int store_product(struct loader *ld, const struct line_fields *f)
@@ -544,8 +634,7 @@ static int store_product(struct loader *ld, const struct line_fields *f)
     for (size_t i = p.n_categories; i < VT_ITEM_CATEGORIES_MAX; i++)
         p.categories[i] = VT_CATALOG_NONE;
 
-    p.gender = f->gender != NULL ? vt_gender_parse(f->gender, strlen(f->gender))
-                                 : VT_GENDER_UNKNOWN;
+    set_gender(ld, f, &p);
     p.price = f->price;
     p.tier = VT_TIER_DRUGSTORE;
     if (f->price >= 0 && ld->cfg != NULL)
@@ -586,6 +675,24 @@ static void log_invalid_line(struct loader *ld, const char *reason)
 }
 
 
+/* Byte offset of the first escape \u0000 in a JSON line, or len when there is none. cJSON
+ * turns the escape into a NUL byte, which would silently cut a string such as an id short
+ * ("a\u0000b" would load as "a"). */
+static size_t find_nul_escape(const char *line, size_t len)
+{
+    for (size_t i = 0; i + 1 < len; i++) {
+        if (line[i] != '\\')
+            continue;
+        if (len - i >= 6 && memcmp(line + i + 1, "u0000", 5) == 0)
+            return i;
+        /* Step over the escaped character, so that in "\\u0000" the second backslash
+         * starts no escape. */
+        i++;
+    }
+    return len;
+}
+
+
 /* Parse and store one non-empty line. Returns 0 (stored or rejected) or -1 when memory
  * runs out. */
 static int load_line(struct loader *ld, const char *line, size_t len)
@@ -597,6 +704,16 @@ static int load_line(struct loader *ld, const char *line, size_t len)
     if (ld->cat->count >= PRODUCTS_MAX) {
         snprintf(reason, sizeof reason, "the catalog already holds the maximum of %zu products",
                  (size_t)PRODUCTS_MAX);
+        log_invalid_line(ld, reason);
+        return 0;
+    }
+
+    size_t nul = find_nul_escape(line, len);
+    if (nul < len) {
+        snprintf(reason, sizeof reason,
+                 "the escape \\u0000 (NUL) at byte %zu is not accepted, because it would "
+                 "cut a string short",
+                 nul + 1);
         log_invalid_line(ld, reason);
         return 0;
     }
@@ -754,9 +871,9 @@ static void log_summary(const struct vt_catalog *cat, const char *name, uint64_t
 
     VT_INFO("CATALOG",
             "loaded %s: %zu products, %zu brands, %zu categories, %zu lines rejected, "
-            "%zu duplicate ids replaced, %.1f ms",
+            "%zu duplicate ids replaced, %zu unknown gender labels, %.1f ms",
             name, cat->stats.products, cat->stats.brands, cat->stats.categories,
-            cat->stats.rejected, cat->stats.duplicates, ms);
+            cat->stats.rejected, cat->stats.duplicates, cat->stats.unknown_gender_labels, ms);
 }
 
 

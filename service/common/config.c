@@ -64,7 +64,9 @@ static const struct setting settings[] = {
     {"http.threads", SETTING_INT, NUM(http_threads), "0", 0, 256, NULL,
      "HTTP worker threads, each with its own Redis connection; 0 means one per CPU.", NULL},
     {"http.connection_limit", SETTING_INT, NUM(http_connection_limit), "1024", 1, 65536, NULL,
-     "Maximum concurrent HTTP connections; further ones are refused.", NULL},
+     "Maximum concurrent HTTP connections; further ones wait in the listen backlog until one "
+     "closes.",
+     NULL},
     {"http.timeout_s", SETTING_INT, NUM(http_timeout_s), "30", 1, 3600, NULL,
      "Seconds an idle HTTP connection is kept open.", NULL},
     {"http.token_storefront", SETTING_SECRET, STR(http_token_storefront), "", 0, 0, NULL,
@@ -114,8 +116,15 @@ static const struct setting settings[] = {
     {"kafka.ssl_ca_location", SETTING_STRING, STR(kafka_ssl_ca_location), "", 0, 0, NULL,
      "File or directory of CA certificates for TLS; empty: the system's default.", NULL},
     {"kafka.properties", SETTING_STRING, STR(kafka_properties), "", 0, 0, NULL,
-     "Further librdkafka properties as key=value pairs separated by commas, passed to the "
-     "consumer and the dead-letter producer as they are.",
+     "Further librdkafka properties for every client (the consumer and the dead-letter "
+     "producer), as key=value pairs separated by commas, such as "
+     "socket.keepalive.enable=true,client.rack=eu-1. Values cannot contain commas. Values "
+     "of keys that look secret (password, secret, token, key) are never logged.",
+     hook_kafka_properties},
+    {"kafka.consumer_properties", SETTING_STRING, STR(kafka_consumer_properties), "", 0, 0,
+     NULL,
+     "Further librdkafka properties for the consumer only, in the same form, such as "
+     "fetch.wait.max.ms=10,session.timeout.ms=10000.",
      hook_kafka_properties},
 
     {"ingest.batch_size", SETTING_INT, NUM(ingest_batch_size), "500", 1, 10000, NULL,
@@ -126,6 +135,18 @@ static const struct setting settings[] = {
      10, 600000, NULL,
      "Longest wait between retries of a batch after a Redis failure (the wait doubles from "
      "10 ms up to this).",
+     NULL},
+
+    {"ingest.close_timeout_ms", SETTING_INT, NUM(ingest_close_timeout_ms), "10000", 100,
+     600000, NULL,
+     "Longest time the consumer may take at shutdown to commit and leave its group; past it "
+     "vitrine exits anyway and the records since the last commit are consumed again (and "
+     "skipped as duplicates).",
+     NULL},
+    {"ingest.offset_namespace", SETTING_STRING, STR(ingest_offset_namespace), "", 0, 0, NULL,
+     "Text mixed into the redelivery check's key next to the Kafka cluster and topic. Change "
+     "it after recreating the events topic on the same cluster, because the new topic's "
+     "offsets start again at 0 and would be taken for records already applied.",
      NULL},
 
     {"catalog.path", SETTING_STRING, STR(catalog_path), "", 0, 0, NULL,
@@ -268,6 +289,54 @@ static void describe_range(const struct setting *s, char *out, size_t outsize)
 }
 
 
+/* True when a librdkafka property name looks like it carries a secret. */
+static bool property_is_secret(const char *key, size_t len)
+{
+    static const char *const markers[] = {"password", "secret", "token", "jaas", "key"};
+    char lower[128];
+
+    len = len < sizeof lower - 1 ? len : sizeof lower - 1;
+    for (size_t i = 0; i < len; i++)
+        lower[i] = (char)tolower((unsigned char)key[i]);
+    lower[len] = '\0';
+    /* ssl.key.location names a file, not the key itself. */
+    if (strstr(lower, "location") != NULL)
+        return false;
+    for (size_t i = 0; i < sizeof markers / sizeof markers[0]; i++) {
+        if (strstr(lower, markers[i]) != NULL)
+            return true;
+    }
+    return false;
+}
+
+
+/* Copy "k=v,k=v" into out with the values of secret-looking keys replaced by "(secret)". */
+static void redact_properties(const char *value, char *out, size_t outsize)
+{
+    struct vt_buf b;
+    const char *p = value;
+
+    vt_buf_init(&b, outsize - 1);
+    while (*p != '\0') {
+        const char *comma = strchr(p, ',');
+        size_t len = comma ? (size_t)(comma - p) : strlen(p);
+        const char *eq = memchr(p, '=', len);
+
+        if (b.len > 0)
+            vt_buf_append(&b, ",", 1);
+        if (eq != NULL && property_is_secret(p, (size_t)(eq - p))) {
+            vt_buf_append(&b, p, (size_t)(eq - p) + 1);
+            vt_buf_appends(&b, "(secret)");
+        } else {
+            vt_buf_append(&b, p, len);
+        }
+        p += len + (comma ? 1 : 0);
+    }
+    vt_strlcpy(out, b.data != NULL && !b.overflow ? b.data : "(too long to show)", outsize);
+    vt_buf_free(&b);
+}
+
+
 static int setting_apply(struct vt_config *cfg, const struct setting *s, const char *value,
                          char *err, size_t errsize)
 {
@@ -280,6 +349,8 @@ static int setting_apply(struct vt_config *cfg, const struct setting *s, const c
     /* Never echo a secret back, also not in an error message. */
     if (s->type == SETTING_SECRET)
         vt_strlcpy(shown, "(secret)", sizeof shown);
+    else if (s->hook == hook_kafka_properties)
+        redact_properties(value, shown, sizeof shown);
     else
         vt_copy_utf8(shown, sizeof shown, value, strlen(value));
 
@@ -436,6 +507,7 @@ static int hook_kafka_properties(struct vt_config *cfg, const struct setting *s,
                                  const char *value, char *err, size_t errsize)
 {
     const char *p = value;
+    int pair = 1;
 
     (void)cfg;
     while (*p != '\0') {
@@ -443,13 +515,15 @@ static int hook_kafka_properties(struct vt_config *cfg, const struct setting *s,
         size_t len = comma ? (size_t)(comma - p) : strlen(p);
         const char *eq = memchr(p, '=', len);
 
+        /* The pair itself is not shown: it may hold a password. */
         if (eq == NULL || eq == p) {
             snprintf(err, errsize,
-                     "invalid value for setting %s: \"%.*s\" is not key=value; separate "
-                     "pairs with commas, such as fetch.wait.max.ms=10,client.id=shop",
-                     s->name, (int)(len > 60 ? 60 : len), p);
+                     "invalid value for setting %s: pair %d is not key=value; separate "
+                     "pairs with commas, such as socket.keepalive.enable=true,client.rack=a",
+                     s->name, pair);
             return -1;
         }
+        pair++;
         p += len + (comma ? 1 : 0);
     }
     return 0;
@@ -649,29 +723,38 @@ static enum vt_config_result check_relations(const struct vt_config *cfg, char *
 }
 
 
-/* Warn about VITRINE_* variables that name no setting: most likely a typo. Kubernetes adds
- * VITRINE_SERVICE_* and VITRINE_PORT* for a Service named "vitrine"; those are skipped. */
-static void warn_unknown_env(char *const *envp)
+/* Reject VITRINE_* variables that name no setting: a typo such as
+ * VITRINE_HTTP_ANALYST_TOKEN would otherwise start the service with a check disabled.
+ * Skipped: VITRINE_SERVICE_* and VITRINE_PORT*, which Kubernetes sets for a Service named
+ * "vitrine", and the variables of the project's own scripts (VITRINE_DATA, VITRINE_TEST_*,
+ * VITRINE_DEMO_*). */
+static enum vt_config_result check_unknown_env(char *const *envp, char *err, size_t errsize)
 {
+    static const char *const ignored[] = {"VITRINE_SERVICE_", "VITRINE_PORT", "VITRINE_TEST_",
+                                          "VITRINE_DEMO_", "VITRINE_DATA="};
+
     if (envp == NULL)
-        return;
+        return VT_CONFIG_OK;
     for (char *const *e = envp; *e != NULL; e++) {
         const char *eq = strchr(*e, '=');
         bool known = false;
 
         if (strncmp(*e, "VITRINE_", 8) != 0 || eq == NULL)
             continue;
-        if (strncmp(*e, "VITRINE_SERVICE_", 16) == 0 || strncmp(*e, "VITRINE_PORT", 12) == 0)
-            continue;
+        for (size_t i = 0; i < sizeof ignored / sizeof ignored[0] && !known; i++)
+            known = strncmp(*e, ignored[i], strlen(ignored[i])) == 0;
         for (size_t i = 0; i < SETTINGS_COUNT && !known; i++) {
             char env[96];
             env_name(settings[i].name, env, sizeof env);
             known = strlen(env) == (size_t)(eq - *e) && strncmp(*e, env, strlen(env)) == 0;
         }
-        if (!known)
-            VT_WARN("CONFIG", "environment variable %.*s names no setting and is ignored; "
-                    "run vitrine --help for the list", (int)(eq - *e), *e);
+        if (!known) {
+            snprintf(err, errsize, "environment variable %.*s names no setting; fix or unset "
+                     "it (vitrine --help lists the settings)", (int)(eq - *e), *e);
+            return VT_CONFIG_ERROR;
+        }
     }
+    return VT_CONFIG_OK;
 }
 
 
@@ -682,7 +765,9 @@ enum vt_config_result vt_config_load(struct vt_config *cfg, int argc, char **arg
     enum vt_config_result r;
 
     vt_config_defaults(cfg);
-    warn_unknown_env(envp);
+    r = check_unknown_env(envp, err, errsize);
+    if (r != VT_CONFIG_OK)
+        return r;
     r = load_env(cfg, envp, err, errsize);
     if (r != VT_CONFIG_OK)
         return r;
@@ -729,7 +814,13 @@ void vt_config_log(const struct vt_config *cfg)
             }
             /* fall through */
         case SETTING_STRING:
-            VT_INFO("CONFIG", "%s = \"%s\"", s->name, (const char *)field);
+            if (s->hook == hook_kafka_properties) {
+                char shown[VT_CONFIG_LONG_STR_MAX];
+                redact_properties(field, shown, sizeof shown);
+                VT_INFO("CONFIG", "%s = \"%s\"", s->name, shown);
+            } else {
+                VT_INFO("CONFIG", "%s = \"%s\"", s->name, (const char *)field);
+            }
             break;
         }
     }

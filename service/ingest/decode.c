@@ -2,8 +2,9 @@
  * vitrine: the entry point of the event decoders (see include/vitrine/decode.h).
  *
  * This file owns what both formats share: the checks on the raw record value (size,
- * NUL bytes, UTF-8, nesting depth), the JSON parse, the format detection and the
- * message helpers declared in decode_internal.h. The formats themselves are decoded in
+ * NUL bytes, UTF-8, nesting depth), the JSON parse, the format detection and the message
+ * helpers declared in decode_internal.h. It also checks every decoded event for its time
+ * window and, for product events, for a product. The formats themselves are decoded in
  * decode_canonical.c and decode_mapp.c.
  */
 #include "decode_internal.h"
@@ -14,6 +15,7 @@
 #include <string.h>
 
 #include "vitrine/limits.h"
+#include "vitrine/util.h"
 
 /* Deepest nesting of objects and arrays accepted. A Mapp root-stream record nests about
  * six levels (session.parameters.textValues.<N>.values[]), so 64 leaves ample room while
@@ -354,6 +356,69 @@ static enum vt_decode_status parse_object(const char *payload, size_t len, cJSON
 }
 
 
+/* Reject a decoded event whose time lies outside the window of VT_DECODE_TS_MIN_MS and
+ * VT_DECODE_TS_AHEAD_MAX_MS after the wall clock. Both ends belong to the window. */
+static enum vt_decode_status check_time_window(const struct vt_event *ev, char *msg,
+                                               size_t msgsize)
+{
+    const char *field = ev->format == VT_FORMAT_MAPP ? "timestamp" : "ts";
+    int64_t max_ms = vt_now_ms() + VT_DECODE_TS_AHEAD_MAX_MS;
+    char got[40];
+    char first[40];
+    char last[40];
+
+    if (ev->ts_ms >= VT_DECODE_TS_MIN_MS && ev->ts_ms <= max_ms)
+        return VT_DECODE_OK;
+
+    vt_time_format_iso8601(ev->ts_ms, got, sizeof got);
+    vt_time_format_iso8601(VT_DECODE_TS_MIN_MS, first, sizeof first);
+    vt_time_format_iso8601(max_ms, last, sizeof last);
+    return vt_decode_fail(VT_DECODE_ERR_TIMESTAMP, msg, msgsize,
+                          "%s is outside the accepted time window, got %s (%lld ms since "
+                          "the epoch), expected %s to %s (24 hours after the current time)",
+                          field, got, (long long)ev->ts_ms, first, last);
+}
+
+
+/* True for the event types that are about products and mean nothing without one. */
+static bool type_needs_product(enum vt_event_type type)
+{
+    switch (type) {
+    case VT_EV_PRODUCT_VIEW:
+    case VT_EV_PRODUCT_IMAGE_VIEW:
+    case VT_EV_ADD_TO_CART:
+    case VT_EV_REMOVE_FROM_CART:
+    case VT_EV_ADD_TO_WISHLIST:
+    case VT_EV_REMOVE_FROM_WISHLIST:
+        return true;
+    default:
+        return false;
+    }
+}
+
+
+/*
+ * Skip a product event that is left without products, so that it changes no counter. A
+ * Mapp record whose items are all placeholders ends up here, and so does a record whose
+ * products all lack a usable id. ev->type keeps the decoded type for the skip metrics.
+ */
+static enum vt_decode_status check_products(const struct vt_event *ev, char *msg,
+                                            size_t msgsize)
+{
+    const char *type = vt_event_type_name(ev->type);
+
+    if (ev->n_items > 0 || !type_needs_product(ev->type))
+        return VT_DECODE_OK;
+    if (ev->n_items_dropped > 0)
+        return vt_decode_fail(VT_DECODE_SKIP, msg, msgsize,
+                              "%s event carries no product with a usable id (%zu dropped) "
+                              "and is skipped",
+                              type, ev->n_items_dropped);
+    return vt_decode_fail(VT_DECODE_SKIP, msg, msgsize,
+                          "%s event carries no product and is skipped", type);
+}
+
+
 enum vt_decode_status vt_decode_event(const char *payload, size_t len,
                                       const struct vt_config *cfg, struct vt_event *ev,
                                       char *msg, size_t msgsize)
@@ -387,8 +452,10 @@ enum vt_decode_status vt_decode_event(const char *payload, size_t len,
     if (status != VT_DECODE_OK)
         return status;
 
+    /* A member "type" of any JSON type marks a canonical event, so that a wrong type is
+     * reported as a canonical field and not as a Mapp record without a timestamp. */
     type = cJSON_GetObjectItemCaseSensitive(root, "type");
-    if (cJSON_IsString(type)) {
+    if (type != NULL) {
         ev->format = VT_FORMAT_CANONICAL;
         status = vt_decode_canonical(root, ev, msg, msgsize);
     } else if (has_mapp_key(root)) {
@@ -396,11 +463,15 @@ enum vt_decode_status vt_decode_event(const char *payload, size_t len,
         status = vt_decode_mapp(root, cfg, ev, msg, msgsize);
     } else {
         status = vt_decode_fail(VT_DECODE_ERR_FORMAT, msg, msgsize,
-                                "record is neither a canonical event (a string \"type\") nor "
+                                "record is neither a canonical event (a member \"type\") nor "
                                 "a Mapp record (a key session, basket, page, "
                                 "processingMetadata, eventMetadata or user)");
     }
-
     cJSON_Delete(root);
+
+    if (status == VT_DECODE_OK)
+        status = check_time_window(ev, msg, msgsize);
+    if (status == VT_DECODE_OK)
+        status = check_products(ev, msg, msgsize);
     return status;
 }

@@ -86,15 +86,21 @@ static enum vt_decode_status read_id(const cJSON *obj, const char *name, char *d
 }
 
 
+/* type: required. Format detection sends every object with a member "type" here, so a
+ * type of another JSON type, null included, is rejected as an invalid field. */
 static enum vt_decode_status decode_type(const cJSON *root, struct vt_event *ev, char *msg,
                                          size_t msgsize)
 {
     const cJSON *node = cJSON_GetObjectItemCaseSensitive(root, "type");
-    const char *s = node->valuestring;
+    const char *s;
     char quoted[VT_DECODE_QUOTE_SIZE];
     char names[VT_EV_TYPE_COUNT * 24];
     size_t used = 0;
 
+    if (!cJSON_IsString(node))
+        return wrong_type("type", "a string naming the event type, such as \"page_view\"",
+                          node, msg, msgsize);
+    s = node->valuestring;
     if (vt_event_type_parse(s, strlen(s), &ev->type) == 0)
         return VT_DECODE_OK;
 
@@ -132,7 +138,8 @@ static enum vt_decode_status decode_session(const cJSON *root, struct vt_event *
 }
 
 
-/* ts: RFC 3339 text, or epoch milliseconds as a JSON number (a fraction is cut off). */
+/* ts: RFC 3339 text, or epoch milliseconds as a JSON number (a fraction is cut off). The
+ * accepted time window is checked in decode.c, for both formats. */
 static enum vt_decode_status decode_ts(const cJSON *root, struct vt_event *ev, char *msg,
                                        size_t msgsize)
 {

@@ -30,7 +30,7 @@
  * and timestamps given as JSON numbers must stay within it to avoid rounding. */
 #define VT_DECODE_EXACT_INT_MAX 9007199254740992.0
 
-/* Decode a canonical event (root has a string "type"). */
+/* Decode a canonical event (root has a member "type" of any JSON type). */
 enum vt_decode_status vt_decode_canonical(const cJSON *root, struct vt_event *ev, char *msg,
                                           size_t msgsize);
 

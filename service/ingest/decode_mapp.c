@@ -365,7 +365,8 @@ static enum vt_decode_status read_optional_id(struct mapp_decode *d, const char 
  * Set the event type from basket.status, or without one from
  * processingMetadata.detectedContext. Returns VT_DECODE_SKIP for records that carry
  * nothing for profiles, which are actions (clicks carry no product yet), the action
- * webtrekk_ignore, and heatmap and unknown contexts.
+ * webtrekk_ignore, and heatmap and unknown contexts. A skipped record has no event type,
+ * so ev->type is set to VT_EV_TYPE_COUNT.
  */
 static enum vt_decode_status decode_type(struct mapp_decode *d)
 {
@@ -378,9 +379,11 @@ static enum vt_decode_status decode_type(struct mapp_decode *d)
 
     /* NOTE: "action.name" is a guess at the key of the action (event) name, because the
      * field list of Mapp's Events record was not available. */
-    if (cJSON_IsString(action) && strcmp(action->valuestring, "webtrekk_ignore") == 0)
+    if (cJSON_IsString(action) && strcmp(action->valuestring, "webtrekk_ignore") == 0) {
+        d->ev->type = VT_EV_TYPE_COUNT;
         return vt_decode_fail(VT_DECODE_SKIP, d->msg, d->msgsize,
                               "action webtrekk_ignore only passes context and is skipped");
+    }
 
     if (status != NULL && !cJSON_IsString(status))
         return wrong_type(d, &root, SEGMENTS("basket", "status"), "a string", status);
@@ -420,6 +423,7 @@ static enum vt_decode_status decode_type(struct mapp_decode *d)
         return VT_DECODE_OK;
     }
 
+    d->ev->type = VT_EV_TYPE_COUNT;
     vt_decode_quote(context->valuestring, strlen(context->valuestring), quoted, sizeof quoted);
     return vt_decode_fail(VT_DECODE_SKIP, d->msg, d->msgsize,
                           "processingMetadata.detectedContext %s without a basket status "
@@ -460,7 +464,7 @@ static enum vt_decode_status decode_session(struct mapp_decode *d)
 
 
 /* timestamp: required, ISO 8601 text with a zone offset. Text without a zone is taken as
- * UTC, as vt_time_parse_iso8601 does. */
+ * UTC, as vt_time_parse_iso8601 does. The accepted time window is checked in decode.c. */
 static enum vt_decode_status decode_timestamp(struct mapp_decode *d)
 {
     const struct scope root = {.base = d->root, .index_arrays = true};

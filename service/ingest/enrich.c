@@ -9,34 +9,23 @@
 #include "vitrine/util.h"
 
 
-/* Gender from the configured keywords in a product's catalog name, then in each of its
- * category names: the event's own and, when those differ, the catalog's. */
-static enum vt_gender gender_from_keywords(const struct vt_event_item *item,
-                                           const struct vt_product *p,
-                                           const struct vt_catalog *cat,
-                                           const struct vt_config *cfg, bool own_categories)
+/* Gender from the configured keywords in the event's own category names of a product that
+ * is missing from the catalog. Catalog products get theirs at load (vt_catalog_load), so
+ * that ingest and the recommender's gender filter agree. */
+static enum vt_gender gender_from_event_categories(const struct vt_event_item *item,
+                                                   const struct vt_config *cfg)
 {
     enum vt_gender g = VT_GENDER_UNKNOWN;
 
-    if (p != NULL && p->name[0] != '\0')
-        g = vt_gender_from_text(cfg, p->name, strlen(p->name));
     for (uint8_t i = 0; i < item->n_categories && g == VT_GENDER_UNKNOWN; i++)
         g = vt_gender_from_text(cfg, item->categories[i], strlen(item->categories[i]));
-    if (p == NULL || !own_categories)
-        return g;
-
-    for (uint8_t i = 0; i < p->n_categories && g == VT_GENDER_UNKNOWN; i++) {
-        const char *name = vt_catalog_category_name(cat, p->categories[i]);
-        if (name != NULL)
-            g = vt_gender_from_text(cfg, name, strlen(name));
-    }
     return g;
 }
 
 
 /* Copy the catalog's brand, categories, gender and price into the fields the event left
- * empty. Returns true when the event carried its own categories. */
-static bool fill_from_catalog(struct vt_event_item *item, const struct vt_product *p,
+ * empty. The catalog's gender already includes what its keywords give. */
+static void fill_from_catalog(struct vt_event_item *item, const struct vt_product *p,
                               const struct vt_catalog *cat)
 {
     bool own_categories = item->n_categories > 0;
@@ -62,13 +51,14 @@ static bool fill_from_catalog(struct vt_event_item *item, const struct vt_produc
         item->gender = p->gender;
     if (item->price < 0 && p->price >= 0)
         item->price = p->price;
-    return own_categories;
 }
 
 
 /*
  * A product missing from the catalog keeps what the event carried, but still gets a gender
- * from the keywords in its event category names, because those are known here too.
+ * from the keywords in its event category names, because those are known here too. A
+ * catalog product with a gender the event left unknown takes the catalog's, and no
+ * keywords apply to it here.
  */
 size_t vt_event_enrich(struct vt_event *ev, const struct vt_catalog *cat,
                        const struct vt_config *cfg)
@@ -80,14 +70,13 @@ size_t vt_event_enrich(struct vt_event *ev, const struct vt_catalog *cat,
         size_t id_length = strnlen(item->id, sizeof item->id);
         uint32_t index = vt_catalog_find(cat, item->id, id_length);
         const struct vt_product *p = vt_catalog_get(cat, index);
-        bool own_categories = item->n_categories > 0;
 
         if (p != NULL) {
             found++;
-            own_categories = fill_from_catalog(item, p, cat);
+            fill_from_catalog(item, p, cat);
+        } else if (item->gender == VT_GENDER_UNKNOWN) {
+            item->gender = gender_from_event_categories(item, cfg);
         }
-        if (item->gender == VT_GENDER_UNKNOWN)
-            item->gender = gender_from_keywords(item, p, cat, cfg, own_categories);
     }
     return found;
 }

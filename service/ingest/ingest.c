@@ -39,6 +39,12 @@
 /* Dead-letter delivery: attempts per record before it is logged and counted as lost. */
 #define DEAD_LETTER_ATTEMPTS 3
 #define DEAD_LETTER_FLUSH_MS 10000
+/* Dead-letter copies keep values up to this size whole. Larger ones keep their first
+ * DEAD_LETTER_HEAD bytes, with the original size in the header vitrine.truncated, because
+ * Kafka's default limit for one message (message.max.bytes, about 1 MB) would reject
+ * them. */
+#define DEAD_LETTER_VALUE_MAX (512 * 1024)
+#define DEAD_LETTER_HEAD (64 * 1024)
 
 /* What step 2 decided for one record of the batch. */
 enum record_state {
@@ -64,6 +70,7 @@ struct vt_ingest {
     rd_kafka_t *dead_letter;
     pthread_t thread;
     bool thread_started;
+    bool closed_cleanly; /* the consumer left its group within ingest.close_timeout_ms */
 
     atomic_bool stop;
     atomic_bool kafka_up;  /* an assignment was received or the broker answered metadata */
@@ -78,6 +85,7 @@ struct vt_ingest {
     struct vt_event event;
     struct vt_profile_delta delta;
     uint64_t last_lag_ns;
+    char source_tag[VT_SOURCE_TAG_LEN + 1]; /* empty until the cluster id is known */
 };
 
 /* ---- librdkafka callbacks (they run on librdkafka's own threads or inside poll) ---- */
@@ -146,12 +154,10 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         else
             rerr = rd_kafka_assign(rk, parts);
     } else {
+        /* Everything consumed so far was applied and its offsets stored before the
+         * consumer was polled again; with enable.auto.commit librdkafka commits the stored
+         * offsets of revoked partitions itself before it completes the revocation. */
         log_partitions("revoked", parts);
-        /* Everything consumed so far was applied and stored before the consumer was
-         * polled again, so commit it now, while the partitions are still ours. */
-        rd_kafka_resp_err_t cerr = rd_kafka_commit(rk, NULL, 0);
-        if (cerr != RD_KAFKA_RESP_ERR_NO_ERROR && cerr != RD_KAFKA_RESP_ERR__NO_OFFSET)
-            VT_WARN("INGEST", "commit before revoke failed: %s", rd_kafka_err2str(cerr));
         if (cooperative)
             error = rd_kafka_incremental_unassign(rk, parts);
         else
@@ -182,6 +188,37 @@ static int conf_set(rd_kafka_conf_t *conf, const char *name, const char *value, 
 }
 
 
+/* Apply "key=value,key=value" pass-through properties. */
+static int conf_set_list(rd_kafka_conf_t *conf, const char *setting, const char *list,
+                         char *err, size_t errsize)
+{
+    const char *p = list;
+
+    while (*p != '\0') {
+        char pair[512];
+        const char *comma = strchr(p, ',');
+        size_t len = comma ? (size_t)(comma - p) : strlen(p);
+        char *eq;
+
+        if (len >= sizeof pair) {
+            snprintf(err, errsize, "setting %s: a pair is longer than %zu bytes", setting,
+                     sizeof pair - 1);
+            return -1;
+        }
+        memcpy(pair, p, len);
+        pair[len] = '\0';
+        eq = strchr(pair, '=');
+        if (eq != NULL) {
+            *eq = '\0';
+            if (conf_set(conf, pair, eq + 1, err, errsize) != 0)
+                return -1;
+        }
+        p += len + (comma ? 1 : 0);
+    }
+    return 0;
+}
+
+
 /* Settings shared by the consumer and the dead-letter producer: brokers, security, and
  * the pass-through properties (applied last, so they win). */
 static rd_kafka_conf_t *conf_common(const struct vt_config *cfg, char *err, size_t errsize)
@@ -201,28 +238,8 @@ static rd_kafka_conf_t *conf_common(const struct vt_config *cfg, char *err, size
         conf_set(conf, "ssl.ca.location", cfg->kafka_ssl_ca_location, err, errsize) != 0)
         goto fail;
 
-    const char *p = cfg->kafka_properties;
-    while (*p != '\0') {
-        char pair[512];
-        const char *comma = strchr(p, ',');
-        size_t len = comma ? (size_t)(comma - p) : strlen(p);
-        char *eq;
-
-        if (len >= sizeof pair) {
-            snprintf(err, errsize, "setting kafka.properties: pair \"%.40s...\" is longer "
-                     "than %zu bytes", p, sizeof pair - 1);
-            goto fail;
-        }
-        memcpy(pair, p, len);
-        pair[len] = '\0';
-        eq = strchr(pair, '=');
-        if (eq != NULL) {
-            *eq = '\0';
-            if (conf_set(conf, pair, eq + 1, err, errsize) != 0)
-                goto fail;
-        }
-        p += len + (comma ? 1 : 0);
-    }
+    if (conf_set_list(conf, "kafka.properties", cfg->kafka_properties, err, errsize) != 0)
+        goto fail;
 
     rd_kafka_conf_set_log_cb(conf, kafka_log_cb);
     return conf;
@@ -246,7 +263,9 @@ static rd_kafka_t *consumer_new(struct vt_ingest *in, char *err, size_t errsize)
         conf_set(conf, "enable.auto.commit", "true", err, errsize) != 0 ||
         conf_set(conf, "enable.auto.offset.store", "false", err, errsize) != 0 ||
         conf_set(conf, "auto.offset.reset", cfg->kafka_offset_reset, err, errsize) != 0 ||
-        conf_set(conf, "enable.partition.eof", "false", err, errsize) != 0) {
+        conf_set(conf, "enable.partition.eof", "false", err, errsize) != 0 ||
+        conf_set_list(conf, "kafka.consumer_properties", cfg->kafka_consumer_properties, err,
+                      errsize) != 0) {
         rd_kafka_conf_destroy(conf);
         return NULL;
     }
@@ -299,8 +318,8 @@ static rd_kafka_t *dead_letter_new(struct vt_ingest *in, char *err, size_t errsi
 static void produce_dead_letter(struct vt_ingest *in, const rd_kafka_message_t *m,
                                 struct record *rec)
 {
-    char partition[16], offset[24];
-    const char *status = vt_decode_status_name(rec->status);
+    char partition[16], offset[24], original_size[24];
+    size_t len = m->len;
     rd_kafka_resp_err_t err;
 
     snprintf(partition, sizeof partition, "%" PRId32, m->partition);
@@ -308,16 +327,27 @@ static void produce_dead_letter(struct vt_ingest *in, const rd_kafka_message_t *
     atomic_store(&rec->dead_letter_result, 0);
 
     for (;;) {
+        /* The producer takes over the headers when producev succeeds. */
+        rd_kafka_headers_t *headers = rd_kafka_headers_new(6);
+        rd_kafka_header_add(headers, "vitrine.reason", -1, vt_decode_status_name(rec->status),
+                            -1);
+        rd_kafka_header_add(headers, "vitrine.message", -1, rec->reason, -1);
+        rd_kafka_header_add(headers, "vitrine.topic", -1, rd_kafka_topic_name(m->rkt), -1);
+        rd_kafka_header_add(headers, "vitrine.partition", -1, partition, -1);
+        rd_kafka_header_add(headers, "vitrine.offset", -1, offset, -1);
+        if (m->len > DEAD_LETTER_VALUE_MAX) {
+            snprintf(original_size, sizeof original_size, "%zu", m->len);
+            rd_kafka_header_add(headers, "vitrine.truncated", -1, original_size, -1);
+            len = DEAD_LETTER_HEAD;
+        }
+
         err = rd_kafka_producev(
             in->dead_letter, RD_KAFKA_V_TOPIC(in->cfg->kafka_dead_letter_topic),
-            RD_KAFKA_V_KEY(m->key, m->key_len), RD_KAFKA_V_VALUE(m->payload, m->len),
-            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-            RD_KAFKA_V_HEADER("vitrine.reason", status, -1),
-            RD_KAFKA_V_HEADER("vitrine.message", rec->reason, -1),
-            RD_KAFKA_V_HEADER("vitrine.topic", rd_kafka_topic_name(m->rkt), -1),
-            RD_KAFKA_V_HEADER("vitrine.partition", partition, -1),
-            RD_KAFKA_V_HEADER("vitrine.offset", offset, -1), RD_KAFKA_V_OPAQUE(rec),
-            RD_KAFKA_V_END);
+            RD_KAFKA_V_KEY(m->key, m->key_len), RD_KAFKA_V_VALUE(m->payload, len),
+            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(headers),
+            RD_KAFKA_V_OPAQUE(rec), RD_KAFKA_V_END);
+        if (err != RD_KAFKA_RESP_ERR_NO_ERROR)
+            rd_kafka_headers_destroy(headers);
         if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL)
             break;
         rd_kafka_poll(in->dead_letter, 100);
@@ -353,7 +383,8 @@ static enum record_state prepare_record(struct vt_ingest *in, const rd_kafka_mes
 
     rec->type = in->event.type;
     vt_event_enrich(&in->event, in->cat, in->cfg);
-    vt_profile_delta_build(in->cfg, &in->event, m->partition, m->offset, &in->delta);
+    vt_profile_delta_build(in->cfg, &in->event, in->source_tag, m->partition, m->offset,
+                           &in->delta);
     rec->state = RECORD_APPLY;
     return rec->state;
 }
@@ -597,6 +628,60 @@ static void update_lag(struct vt_ingest *in)
 }
 
 
+/* The redelivery check keys offsets by a tag of cluster, topic and namespace, so the
+ * cluster id must be known before the first record is applied. Returns false when the
+ * ingest is stopped first. */
+static bool wait_for_source_tag(struct vt_ingest *in)
+{
+    unsigned attempt = 0;
+
+    while (!atomic_load(&in->stop)) {
+        char *cluster = rd_kafka_clusterid(in->consumer, 1000);
+
+        if (cluster != NULL) {
+            vt_profile_source_tag(cluster, in->cfg->kafka_topic,
+                                  in->cfg->ingest_offset_namespace, in->source_tag);
+            VT_INFO("INGEST", "kafka cluster %s, topic %s: redelivery tag %s", cluster,
+                    in->cfg->kafka_topic, in->source_tag);
+            free(cluster);
+            atomic_store(&in->kafka_up, true);
+            return true;
+        }
+        if (++attempt % 10 == 1)
+            VT_WARN("INGEST", "kafka cluster id not known yet (brokers %s unreachable?); "
+                    "retrying", in->cfg->kafka_brokers);
+    }
+    return false;
+}
+
+
+/* Close the consumer (commit stored offsets, leave the group) within the configured time.
+ * librdkafka's close waits for the group coordinator, which never answers while the
+ * brokers are unreachable, so the asynchronous close is served here with a deadline. */
+static void close_consumer(struct vt_ingest *in)
+{
+    rd_kafka_queue_t *queue = rd_kafka_queue_new(in->consumer);
+    uint64_t deadline = vt_monotonic_ns() + (uint64_t)in->cfg->ingest_close_timeout_ms * 1000000u;
+    rd_kafka_error_t *error = rd_kafka_consumer_close_queue(in->consumer, queue);
+
+    if (error != NULL) {
+        VT_WARN("INGEST", "consumer close failed: %s", rd_kafka_error_string(error));
+        rd_kafka_error_destroy(error);
+    } else {
+        /* Serving the queue runs the rebalance callback for the final revocation. */
+        while (!rd_kafka_consumer_closed(in->consumer) && vt_monotonic_ns() < deadline)
+            rd_kafka_queue_poll_callback(queue, 100);
+    }
+    rd_kafka_queue_destroy(queue);
+
+    in->closed_cleanly = rd_kafka_consumer_closed(in->consumer);
+    if (!in->closed_cleanly)
+        VT_WARN("INGEST", "consumer did not close within %" PRId64 " ms (brokers unreachable?); "
+                "offsets stored since the last commit will be consumed again and skipped as "
+                "duplicates", in->cfg->ingest_close_timeout_ms);
+}
+
+
 static void *ingest_main(void *arg)
 {
     struct vt_ingest *in = arg;
@@ -606,46 +691,53 @@ static void *ingest_main(void *arg)
     VT_INFO("INGEST", "consuming topic %s as group %s from %s", in->cfg->kafka_topic,
             in->cfg->kafka_group, in->cfg->kafka_brokers);
 
-    while (!atomic_load(&in->stop)) {
-        ssize_t n;
+    if (wait_for_source_tag(in)) {
+        while (!atomic_load(&in->stop)) {
+            ssize_t n;
 
-        if (in->store == NULL) {
-            in->store = vt_store_connect(in->cfg, INGEST_REDIS_TIMEOUT_MS, err, sizeof err);
             if (in->store == NULL) {
-                vt_metrics_redis_error(VT_REDIS_INGEST);
-                atomic_store(&in->redis_up, false);
-                VT_WARN("INGEST", "%s; retrying in 1 s", err);
-                sleep_ms(1000);
+                in->store = vt_store_connect(in->cfg, INGEST_REDIS_TIMEOUT_MS, err, sizeof err);
+                if (in->store == NULL) {
+                    vt_metrics_redis_error(VT_REDIS_INGEST);
+                    atomic_store(&in->redis_up, false);
+                    VT_WARN("INGEST", "%s; retrying in 1 s", err);
+                    update_lag(in);
+                    sleep_ms(1000);
+                    continue;
+                }
+                atomic_store(&in->redis_up, true);
+            }
+
+            n = rd_kafka_consume_batch_queue(in->queue, (int)in->cfg->ingest_batch_wait_ms,
+                                             in->messages, in->batch_max);
+            if (n < 0) {
+                vt_metrics_kafka_error();
+                VT_WARN("INGEST", "consume failed: %s",
+                        rd_kafka_err2str(rd_kafka_last_error()));
+                sleep_ms(100);
                 continue;
             }
-            atomic_store(&in->redis_up, true);
+            if (n > 0) {
+                process_batch(in, (size_t)n);
+                records += (uint64_t)n;
+                for (ssize_t i = 0; i < n; i++)
+                    rd_kafka_message_destroy(in->messages[i]);
+            }
+            update_lag(in);
         }
-
-        n = rd_kafka_consume_batch_queue(in->queue, (int)in->cfg->ingest_batch_wait_ms,
-                                         in->messages, in->batch_max);
-        if (n < 0) {
-            vt_metrics_kafka_error();
-            VT_WARN("INGEST", "consume failed: %s", rd_kafka_err2str(rd_kafka_last_error()));
-            sleep_ms(100);
-            continue;
-        }
-        if (n > 0) {
-            process_batch(in, (size_t)n);
-            records += (uint64_t)n;
-            for (ssize_t i = 0; i < n; i++)
-                rd_kafka_message_destroy(in->messages[i]);
-        }
-        update_lag(in);
     }
 
     VT_INFO("INGEST", "stopping after %" PRIu64 " records; closing the consumer", records);
-    rd_kafka_resp_err_t cerr = rd_kafka_consumer_close(in->consumer);
-    if (cerr != RD_KAFKA_RESP_ERR_NO_ERROR)
-        VT_WARN("INGEST", "consumer close: %s", rd_kafka_err2str(cerr));
+    close_consumer(in);
     rd_kafka_flush(in->dead_letter, DEAD_LETTER_FLUSH_MS);
     return NULL;
 }
 
+
+/* A consumer handle left undestroyed by a timed-out shutdown. Written once by the ingest's
+ * owner (main, through vt_ingest_stop) just before the process exits; it keeps the handle
+ * reachable so that leak checkers do not report it. */
+static rd_kafka_t *abandoned_consumer;
 
 static void ingest_free(struct vt_ingest *in)
 {
@@ -653,8 +745,14 @@ static void ingest_free(struct vt_ingest *in)
         return;
     if (in->queue != NULL)
         rd_kafka_queue_destroy(in->queue);
-    if (in->consumer != NULL)
+    if (in->consumer != NULL && in->closed_cleanly) {
         rd_kafka_destroy(in->consumer);
+    } else if (in->consumer != NULL) {
+        /* After a close that timed out, librdkafka 2.0.2's destroy still waits for the
+         * pending commit until the group coordinator times out (about the session timeout,
+         * 45 s by default). The process is exiting, so leave the handle to the exit. */
+        abandoned_consumer = in->consumer;
+    }
     if (in->dead_letter != NULL)
         rd_kafka_destroy(in->dead_letter);
     vt_store_free(in->store);

@@ -5,6 +5,7 @@
 #include "vitrine/profile.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "vitrine/util.h"
@@ -223,8 +224,25 @@ static void add_interest(const struct vt_config *cfg, const struct vt_event_item
 }
 
 
+void vt_profile_source_tag(const char *cluster_id, const char *topic, const char *offset_namespace,
+                           char out[VT_SOURCE_TAG_LEN + 1])
+{
+    static const char hex[] = "0123456789abcdef";
+    char joined[1024];
+    int n = snprintf(joined, sizeof joined, "%s/%s/%s", cluster_id, topic, offset_namespace);
+    uint64_t h = vt_hash64(joined, n > 0 ? (size_t)n : 0);
+
+    for (int i = 0; i < VT_SOURCE_TAG_LEN; i++) {
+        out[i] = hex[h & 0xF];
+        h >>= 4;
+    }
+    out[VT_SOURCE_TAG_LEN] = '\0';
+}
+
+
 void vt_profile_delta_build(const struct vt_config *cfg, const struct vt_event *ev,
-                            int32_t partition, int64_t offset, struct vt_profile_delta *d)
+                            const char *source_tag, int32_t partition, int64_t offset,
+                            struct vt_profile_delta *d)
 {
     double w = cfg->intent_weight[ev->type];
     double revenue = 0;
@@ -235,6 +253,7 @@ void vt_profile_delta_build(const struct vt_config *cfg, const struct vt_event *
     else
         vt_strlcpy(d->profile_id, ev->session_id, sizeof d->profile_id);
     vt_strlcpy(d->user_id, ev->user_id, sizeof d->user_id);
+    vt_strlcpy(d->source_tag, source_tag, sizeof d->source_tag);
     d->partition = partition;
     d->offset = offset;
     d->ts_ms = ev->ts_ms;
@@ -254,7 +273,11 @@ void vt_profile_delta_build(const struct vt_config *cfg, const struct vt_event *
             vt_strlcpy(line->id, item->id, sizeof line->id);
             line->quantity = q > CART_QUANTITY_MAX ? CART_QUANTITY_MAX : q;
         } else if (ev->type == VT_EV_REMOVE_FROM_CART) {
-            vt_strlcpy(d->cart_remove[d->n_cart_remove++], item->id, VT_PRODUCT_ID_MAX + 1);
+            /* A removal without a quantity takes the whole line out. */
+            int64_t q = item->quantity > 0 ? item->quantity : 0;
+            struct vt_quantity_line *line = &d->cart_remove[d->n_cart_remove++];
+            vt_strlcpy(line->id, item->id, sizeof line->id);
+            line->quantity = q > CART_QUANTITY_MAX ? CART_QUANTITY_MAX : q;
         } else if (ev->type == VT_EV_PURCHASE) {
             vt_strlcpy(d->purchased[d->n_purchased++], item->id, VT_PRODUCT_ID_MAX + 1);
             if (item->price > 0 && isfinite(item->price))

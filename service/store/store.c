@@ -39,14 +39,15 @@ static const char *const key_suffixes[KEY_COUNT] = {"p", "cat", "brand", "tier",
 #define PURCHASED_CAP VT_PROFILE_PURCHASED_MAX
 
 /*
- * Apply one event to one profile. Returns 1 when applied, 0 when this (partition, offset)
- * was already applied. Affinities combine with log-add-exp (see profile.h); numbers are
+ * Apply one event to one profile. ARGV[1] is the redelivery field "o:<source tag>:<partition>"
+ * and ARGV[2] the record's offset. Returns 1 when applied, 0 when the profile has already
+ * applied this offset or a later one of the same source and partition. Affinities combine with log-add-exp (see profile.h); numbers are
  * formatted with 17 significant digits because Redis' Lua turns numbers into strings with
  * only 14, which would lose precision in the log-scores.
  */
 static const char apply_script[] =
     "local p = KEYS[1]\n"
-    "local off_field = 'o:' .. ARGV[1]\n"
+    "local off_field = ARGV[1]\n"
     "local last = redis.call('HGET', p, off_field)\n"
     "if last and tonumber(last) >= tonumber(ARGV[2]) then return 0 end\n"
     "local ts = tonumber(ARGV[3])\n"
@@ -92,7 +93,12 @@ static const char apply_script[] =
     "  end\n"
     "end\n"
     "n = tonumber(ARGV[i]); i = i + 1\n"
-    "for k = 1, n do redis.call('HDEL', KEYS[6], ARGV[i]); i = i + 1 end\n"
+    "for k = 1, n do\n"
+    "  local id, q = ARGV[i], tonumber(ARGV[i + 1]); i = i + 2\n"
+    "  if q == 0 or redis.call('HINCRBY', KEYS[6], id, -q) <= 0 then\n"
+    "    redis.call('HDEL', KEYS[6], id)\n"
+    "  end\n"
+    "end\n"
     "n = tonumber(ARGV[i]); i = i + 1\n"
     "for k = 1, n do\n"
     "  redis.call('ZADD', KEYS[7], 'GT', ARGV[3], ARGV[i])\n"
@@ -109,7 +115,7 @@ static const char apply_script[] =
 #define APPLY_ARGS_MAX                                                                     \
     (3 + KEY_COUNT + APPLY_FIXED_ARGS + 7 + 2 * VT_DELTA_NAMES_MAX +                       \
      2 * VT_EVENT_ITEMS_MAX + 2 * VT_TIER_COUNT + VT_EVENT_ITEMS_MAX +                      \
-     2 * VT_EVENT_ITEMS_MAX + 2 * VT_EVENT_ITEMS_MAX)
+     2 * VT_EVENT_ITEMS_MAX + 2 * VT_EVENT_ITEMS_MAX + VT_EVENT_ITEMS_MAX)
 /* Bytes of formatted numbers in one call: at most one number per argument, 32 bytes
  * each. */
 #define NUMBER_SCRATCH (APPLY_ARGS_MAX * 32)
@@ -129,12 +135,25 @@ struct vt_store {
     char fail_reason[256];
 
     /* Scratch for building one command, reused. */
+    char offset_field[VT_SOURCE_TAG_LEN + 16];
     const char *argv[APPLY_ARGS_MAX];
     size_t argvlen[APPLY_ARGS_MAX];
     char numbers[NUMBER_SCRATCH];
     size_t numbers_used;
     char keys[KEY_COUNT][KEY_MAX];
 };
+
+/* hiredis reports a read timeout as an I/O error with strerror(EAGAIN); say what it is. */
+static const char *describe_error(const struct vt_store *st, char *buf, size_t bufsize)
+{
+    if (st->ctx->err == REDIS_ERR_IO && (errno == EAGAIN || errno == EWOULDBLOCK ||
+                                         strstr(st->ctx->errstr, "temporarily") != NULL)) {
+        snprintf(buf, bufsize, "timed out after %" PRId64 " ms", st->timeout_ms);
+        return buf;
+    }
+    return st->ctx->errstr;
+}
+
 
 static void close_connection(struct vt_store *st)
 {
@@ -151,10 +170,11 @@ static redisReply *command_argv(struct vt_store *st, int argc, const char **argv
                                 const size_t *argvlen, char *err, size_t errsize)
 {
     redisReply *r = redisCommandArgv(st->ctx, argc, argv, argvlen);
+    char why[64];
 
     if (r == NULL) {
         snprintf(err, errsize, "redis %s:%" PRId64 ": %s", st->cfg->redis_host,
-                 st->cfg->redis_port, st->ctx->errstr);
+                 st->cfg->redis_port, describe_error(st, why, sizeof why));
         close_connection(st);
         return NULL;
     }
@@ -369,7 +389,9 @@ void vt_store_batch_add(struct vt_store *st, const struct vt_profile_delta *d)
     arg_fmt_int(&a, KEY_COUNT);
     for (int k = 0; k < KEY_COUNT; k++)
         arg_str(&a, st->keys[k]);
-    arg_fmt_int(&a, d->partition);
+    snprintf(st->offset_field, sizeof st->offset_field, "o:%s:%" PRId32, d->source_tag,
+             d->partition);
+    arg_str(&a, st->offset_field);
     arg_fmt_int(&a, d->offset);
     arg_fmt_int(&a, d->ts_ms);
     arg_fmt_int(&a, cfg->profile_ttl_s);
@@ -393,7 +415,11 @@ void vt_store_batch_add(struct vt_store *st, const struct vt_profile_delta *d)
         arg_str(&a, d->cart_add[i].id);
         arg_fmt_int(&a, d->cart_add[i].quantity);
     }
-    arg_ids(&a, d->cart_remove, d->n_cart_remove);
+    arg_fmt_int(&a, (int64_t)d->n_cart_remove);
+    for (size_t i = 0; i < d->n_cart_remove; i++) {
+        arg_str(&a, d->cart_remove[i].id);
+        arg_fmt_int(&a, d->cart_remove[i].quantity);
+    }
     arg_ids(&a, d->purchased, d->n_purchased);
 
     /* hiredis copies the arguments into its output buffer, so the scratch can be reused. */
@@ -430,8 +456,9 @@ int vt_store_batch_commit(struct vt_store *st, int *applied, size_t n, char *err
         redisReply *r = NULL;
 
         if (redisGetReply(st->ctx, (void **)&r) != REDIS_OK || r == NULL) {
+            char why[64];
             snprintf(err, errsize, "redis %s:%" PRId64 ": %s", st->cfg->redis_host,
-                     st->cfg->redis_port, st->ctx->errstr);
+                     st->cfg->redis_port, describe_error(st, why, sizeof why));
             close_connection(st);
             return -1;
         }
@@ -625,8 +652,9 @@ int vt_store_profile_read(struct vt_store *st, const char *id, size_t id_len, in
 
     for (int i = 0; i < READS; i++) {
         if (redisGetReply(st->ctx, (void **)&replies[i]) != REDIS_OK || replies[i] == NULL) {
+            char why[64];
             snprintf(err, errsize, "redis %s:%" PRId64 ": %s", cfg->redis_host,
-                     cfg->redis_port, st->ctx->errstr);
+                     cfg->redis_port, describe_error(st, why, sizeof why));
             close_connection(st);
             goto out;
         }

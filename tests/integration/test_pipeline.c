@@ -340,6 +340,12 @@ Test(pipeline, profile_delete_erases_every_key, .timeout = 90)
     free_all(values, 2);
     cr_assert_eq(harness_wait_events(&h, sid, 2, 30), 2);
 
+    /* "s-erase-1%00x" must not be read as "s-erase-1". */
+    cr_assert_eq(harness_http(&h, "DELETE", "/v1/profiles/s-erase-1%00x", NULL, &body, NULL),
+                 400);
+    free(body);
+    cr_assert_eq(harness_wait_events(&h, sid, 2, 1), 2, "the profile was erased by %%00");
+
     cr_assert_eq(harness_http(&h, "DELETE", "/v1/profiles/s-erase-1", NULL, &body, NULL), 200);
     free(body);
     char *keys = harness_redis(&h, "KEYS %s{%s}:*", h.prefix, sid);
@@ -389,6 +395,26 @@ Test(pipeline, http_errors_follow_the_error_shape, .timeout = 60)
     free(body);
     free(headers);
 
+    /* A NUL escape must not cut the id short. */
+    err = harness_get_json(&h, "/v1/profiles/abc%00junk", 400);
+    cr_expect_str_eq(json_str(cJSON_GetObjectItem(err, "error"), "code"), "INVALID_ARGUMENT");
+    cJSON_Delete(err);
+    err = harness_get_json(&h, "/v1/sessions/a%00b/segment", 400);
+    cJSON_Delete(err);
+
+    char longurl[9000] = "/v1/sessions/abc/recommendations?exclude=";
+    size_t used = strlen(longurl);
+    memset(longurl + used, 'x', sizeof longurl - used - 1);
+    longurl[sizeof longurl - 1] = '\0';
+    err = harness_get_json(&h, longurl, 414);
+    cr_expect_str_eq(json_str(cJSON_GetObjectItem(err, "error"), "code"), "URI_TOO_LONG");
+    cJSON_Delete(err);
+
+    status = harness_http(&h, "GET", "/v1/sessions/a/segment",
+                          "Authorization: bearer whatever\r\n", &body, NULL);
+    cr_expect_eq(status, 200, "no token configured: any or no Authorization header passes");
+    free(body);
+
     char longid[300];
     memset(longid, 'a', sizeof longid);
     snprintf(longid, sizeof longid, "/v1/profiles/%0200d", 7);
@@ -426,8 +452,137 @@ Test(pipeline, tokens_protect_storefront_and_analyst_routes, .timeout = 60)
     cr_expect_eq(harness_http(&h, "GET", "/v1/profiles/a",
                               "Authorization: Bearer analyst-secret\r\n", &body, NULL), 200);
     free(body);
+    cr_expect_eq(harness_http(&h, "GET", "/v1/profiles/a",
+                              "Authorization: bearer analyst-secret\r\n", &body, NULL), 200,
+                 "the scheme name is case-insensitive");
+    free(body);
+    cr_expect_eq(harness_http(&h, "GET", "/v1/profiles/a",
+                              "Authorization: Bearer analyst-secretX\r\n", &body, NULL), 401);
+    free(body);
     cr_expect_eq(harness_http(&h, "GET", "/healthz", NULL, &body, NULL), 200);
     free(body);
 
+    harness_stop(&h, 20);
+}
+
+
+/* A canonical event with a quantity. */
+static char *canonical_quantity(const char *type, const char *sid, const char *product,
+                                int quantity, int offset_ms)
+{
+    char stamp[40];
+    char *out = malloc(512);
+
+    vt_time_format_iso8601(vt_now_ms() + offset_ms, stamp, sizeof stamp);
+    snprintf(out, 512,
+             "{\"type\":\"%s\",\"session_id\":\"%s\",\"ts\":\"%s\","
+             "\"products\":[{\"id\":\"%s\",\"quantity\":%d}]}",
+             type, sid, stamp, product, quantity);
+    return out;
+}
+
+
+Test(pipeline, removing_part_of_a_cart_line_keeps_the_rest, .timeout = 90)
+{
+    struct harness h;
+    char *values[4];
+    const char *sid = "s-cart-1";
+
+    harness_init(&h, "cart");
+    harness_start(&h, NULL);
+    values[0] = canonical_quantity("add_to_cart", sid, "c-5", 3, 0);
+    values[1] = canonical_quantity("remove_from_cart", sid, "c-5", 1, 1000);
+    values[2] = canonical_quantity("add_to_cart", sid, "h-3", 1, 2000);
+    values[3] = canonical_quantity("remove_from_cart", sid, "h-3", 5, 3000);
+    harness_produce(&h, h.topic, sid, (const char *const *)values, 4);
+    free_all(values, 4);
+    cr_assert_eq(harness_wait_events(&h, sid, 4, 30), 4);
+
+    cJSON *prof = harness_get_json(&h, "/v1/profiles/s-cart-1", 200);
+    cJSON *cart = cJSON_GetObjectItem(prof, "cart");
+    cr_assert_eq(cJSON_GetArraySize(cart), 1, "h-3 must be gone, c-5 must remain");
+    cr_expect_str_eq(json_str(cJSON_GetArrayItem(cart, 0), "product_id"), "c-5");
+    cr_expect_eq(json_int(cJSON_GetArrayItem(cart, 0), "quantity"), 2);
+    cJSON_Delete(prof);
+
+    cJSON *recs = harness_get_json(&h, "/v1/sessions/s-cart-1/recommendations?limit=30", 200);
+    cJSON *item;
+    cJSON_ArrayForEach(item, cJSON_GetObjectItem(recs, "items"))
+        cr_expect_str_neq(json_str(item, "product_id"), "c-5", "a product in the cart");
+    cJSON_Delete(recs);
+    harness_stop(&h, 20);
+}
+
+
+struct truncated_seen {
+    int count;
+    size_t len;
+    char reason[64];
+};
+
+static void collect_truncated(const char *key, size_t key_len, const char *value, size_t len,
+                              const char *reason, void *arg)
+{
+    struct truncated_seen *seen = arg;
+
+    (void)key;
+    (void)key_len;
+    (void)value;
+    seen->count++;
+    seen->len = len;
+    vt_strlcpy(seen->reason, reason, sizeof seen->reason);
+}
+
+
+Test(pipeline, large_bad_record_reaches_dead_letter_truncated, .timeout = 90)
+{
+    struct harness h;
+    size_t size = 700 * 1024;
+    char *big = malloc(size + 1);
+    const char *values[1] = {big};
+    struct truncated_seen seen = {0};
+
+    memset(big, '{', size);
+    big[size] = '\0';
+    harness_init(&h, "bigdead");
+    harness_start(&h, NULL);
+    harness_produce(&h, h.topic, "k", values, 1);
+    for (int i = 0; i < 100 && harness_metric(&h, "vitrine_events_total{type=\"unknown\","
+                                                  "outcome=\"dead_letter\"}") < 1; i++)
+        harness_sleep_ms(100);
+
+    harness_consume_all(&h, h.dead_letter, 4000, collect_truncated, &seen);
+    cr_assert_eq(seen.count, 1);
+    cr_expect_eq(seen.len, 64 * 1024, "the copy keeps the first 64 KiB");
+    cr_expect_eq(harness_metric(&h, "vitrine_dead_letter_failures_total"), 0);
+    free(big);
+    harness_stop(&h, 20);
+}
+
+
+Test(pipeline, new_topic_is_not_taken_for_redelivery, .timeout = 120)
+{
+    struct harness h;
+    char *values[2];
+    const char *sid = "s-topic-1";
+
+    harness_init(&h, "newtopic");
+    harness_start(&h, NULL);
+    values[0] = canonical("product_view", sid, "c-6", 0);
+    values[1] = canonical("product_view", sid, "c-6", 1000);
+    harness_produce(&h, h.topic, sid, (const char *const *)values, 2);
+    free_all(values, 2);
+    cr_assert_eq(harness_wait_events(&h, sid, 2, 30), 2);
+    harness_stop(&h, 20);
+
+    /* Same Redis and key prefix, another topic whose offsets start at 0 again. */
+    snprintf(h.topic, sizeof h.topic, "events-%s-v2", h.name);
+    snprintf(h.group, sizeof h.group, "vitrine-%s-v2", h.name);
+    harness_start(&h, NULL);
+    values[0] = canonical("product_view", sid, "c-6", 2000);
+    harness_produce(&h, h.topic, sid, (const char *const *)values, 1);
+    free_all(values, 1);
+    cr_expect_eq(harness_wait_events(&h, sid, 3, 30), 3,
+                 "the first record of the new topic was taken for a redelivery");
     harness_stop(&h, 20);
 }

@@ -176,6 +176,149 @@ Test(catalog, bad_lines_counted_and_skipped)
 }
 
 
+Test(catalog, gender_label_wins_over_keywords)
+{
+    struct vt_catalog *cat = load_text(
+        "{\"id\":\"g1\",\"name\":\"Aftershave for men\",\"gender\":\"female\"}\n"
+        "{\"id\":\"g2\",\"name\":\"Aftershave for men\",\"gender\":\" Unisex \"}\n");
+
+    cr_assert_eq(product(cat, "g1")->gender, VT_GENDER_FEMALE);
+    cr_assert_eq(product(cat, "g2")->gender, VT_GENDER_UNISEX);
+    cr_assert_eq(vt_catalog_stats(cat)->unknown_gender_labels, 0);
+    vt_catalog_free(cat);
+}
+
+
+Test(catalog, gender_inferred_from_name)
+{
+    struct vt_catalog *cat = load_text(
+        "{\"id\":\"absent\",\"name\":\"Aftershave for men\",\"categories\":[\"Damen\"]}\n"
+        "{\"id\":\"null\",\"name\":\"Body lotion for women\",\"gender\":null}\n"
+        "{\"id\":\"empty\",\"name\":\"Eau de Toilette pour Homme\",\"gender\":\"\"}\n"
+        "{\"id\":\"both\",\"name\":\"Gift set for men and women\"}\n");
+
+    cr_assert_eq(product(cat, "absent")->gender, VT_GENDER_MALE,
+                 "the name is read before the categories");
+    cr_assert_eq(product(cat, "null")->gender, VT_GENDER_FEMALE);
+    cr_assert_eq(product(cat, "empty")->gender, VT_GENDER_MALE);
+    cr_assert_eq(product(cat, "both")->gender, VT_GENDER_UNISEX);
+    cr_assert_eq(vt_catalog_stats(cat)->unknown_gender_labels, 0,
+                 "an empty label is no label");
+    vt_catalog_free(cat);
+}
+
+
+Test(catalog, gender_inferred_from_categories_in_order)
+{
+    struct vt_catalog *cat = load_text(
+        "{\"id\":\"c1\",\"name\":\"Shampoo\",\"categories\":[\"hair\",\"Herren Pflege\","
+        "\"Damen\"]}\n"
+        "{\"id\":\"c2\",\"categories\":[\"Damen Duft\"]}\n"
+        "{\"id\":\"c3\",\"name\":\"Hand cream\",\"categories\":[\"skin\"]}\n");
+
+    cr_assert_eq(product(cat, "c1")->gender, VT_GENDER_MALE,
+                 "the first category with a keyword decides");
+    cr_assert_eq(product(cat, "c2")->gender, VT_GENDER_FEMALE);
+    cr_assert_eq(product(cat, "c3")->gender, VT_GENDER_UNKNOWN);
+    vt_catalog_free(cat);
+}
+
+
+Test(catalog, unknown_gender_label_counted_and_inferred)
+{
+    struct vt_catalog *cat = load_text(
+        "{\"id\":\"r1\",\"name\":\"Aftershave for men\",\"gender\":\"robot\"}\n"
+        "{\"id\":\"r2\",\"name\":\"Hand cream\",\"gender\":\"unknown\"}\n"
+        "{\"id\":\"r3\",\"name\":\"Hand cream\",\"gender\":\"male\"}\n");
+    const struct vt_catalog_stats *stats = vt_catalog_stats(cat);
+
+    cr_assert_eq(stats->unknown_gender_labels, 2);
+    cr_assert_eq(stats->products, 3, "a line with an unknown label still loads");
+    cr_assert_eq(product(cat, "r1")->gender, VT_GENDER_MALE);
+    cr_assert_eq(product(cat, "r2")->gender, VT_GENDER_UNKNOWN);
+    vt_catalog_free(cat);
+}
+
+
+Test(catalog, gender_keywords_follow_configuration)
+{
+    const char *text = "{\"id\":\"k1\",\"name\":\"Rasierwasser fuer Kerle\"}\n";
+    char err[256] = "";
+    struct vt_catalog *cat;
+    FILE *in;
+
+    vt_config_defaults(&test_cfg);
+    cr_assert_eq(vt_config_set(&test_cfg, "gender.keywords_male", "kerle", err, sizeof err), 0,
+                 "%s", err);
+    in = fmemopen((void *)text, strlen(text), "r");
+    cr_assert_not_null(in);
+    cat = vt_catalog_load_stream(in, "test", &test_cfg, err, sizeof err);
+    fclose(in);
+    cr_assert_not_null(cat, "%s", err);
+    cr_assert_eq(product(cat, "k1")->gender, VT_GENDER_MALE);
+    vt_catalog_free(cat);
+
+    in = fmemopen((void *)text, strlen(text), "r");
+    cr_assert_not_null(in);
+    cat = vt_catalog_load_stream(in, "test", NULL, err, sizeof err);
+    fclose(in);
+    cr_assert_not_null(cat, "%s", err);
+    cr_assert_eq(product(cat, "k1")->gender, VT_GENDER_UNKNOWN,
+                 "without a configuration no keywords apply");
+    vt_catalog_free(cat);
+}
+
+
+Test(catalog, id_allows_any_printable_utf8)
+{
+    struct vt_catalog *cat = load_text("{\"id\":\"p 2\\\"<x>\"}\n"
+                                       "{\"id\":\"a{b}\"}\n"
+                                       "{\"id\":\"D\xc3\xbc" "ft/50 ml\"}\n"
+                                       "{\"id\":\"\\u00e9t\xc3\xa9\"}\n"
+                                       "{\"id\":\"lip\xf0\x9f\x92\x84\"}\n"
+                                       "{\"id\":\"back\\\\u0000slash\"}\n");
+
+    cr_assert_eq(vt_catalog_stats(cat)->rejected, 0);
+    cr_assert_eq(vt_catalog_size(cat), 6);
+    product(cat, "p 2\"<x>");
+    product(cat, "a{b}");
+    product(cat, "D\xc3\xbc" "ft/50 ml");
+    product(cat, "\xc3\xa9t\xc3\xa9");
+    product(cat, "lip\xf0\x9f\x92\x84");
+    product(cat, "back\\u0000slash");
+    vt_catalog_free(cat);
+}
+
+
+Test(catalog, id_invalid_bytes_rejected)
+{
+    static const char *const lines[] = {
+        "{\"id\":\"tab\\there\"}",        /* 0x09 */
+        "{\"id\":\"bell\\u0007\"}",       /* 0x07 */
+        "{\"id\":\"del\\u007f\"}",        /* 0x7F */
+        "{\"id\":\"nul\\u0000cut\"}",     /* would load as "nul" */
+        "{\"id\":\"ff\xff\"}",            /* never valid in UTF-8 */
+        "{\"id\":\"cut\xc3\"}",           /* a sequence cut short */
+        "{\"id\":\"slash\xc0\xaf\"}",     /* an overlong '/' */
+        "{\"id\":\"sur\xed\xa0\x80\"}",   /* a UTF-16 surrogate */
+        "{\"id\":\"big\xf4\x90\x80\x80\"}", /* above U+10FFFF */
+    };
+
+    for (size_t i = 0; i < sizeof lines / sizeof lines[0]; i++) {
+        char text[128];
+        struct vt_catalog *cat;
+
+        snprintf(text, sizeof text, "%s\n{\"id\":\"good\"}\n", lines[i]);
+        cat = load_text(text);
+        cr_assert_eq(vt_catalog_stats(cat)->rejected, 1, "line %s", lines[i]);
+        cr_assert_eq(vt_catalog_size(cat), 1, "line %s", lines[i]);
+        cr_assert_neq(vt_catalog_find(cat, "good", 4), VT_CATALOG_NONE);
+        cr_assert_eq(vt_catalog_find(cat, "nul", 3), VT_CATALOG_NONE);
+        vt_catalog_free(cat);
+    }
+}
+
+
 Test(catalog, id_longer_than_max_rejected)
 {
     char text[512];

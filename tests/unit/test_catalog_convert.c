@@ -1,6 +1,6 @@
 /*
  * Unit tests of the catalogue converters (tools/catalog_rows.c) on small inline CSV text,
- * plus an end-to-end count over the real files when they are present.
+ * plus an end-to-end count over the real files, which must be present.
  */
 #include <criterion/criterion.h>
 #include <stdio.h>
@@ -19,10 +19,10 @@
 #endif
 
 /* The real catalogue files are not part of the repository, because their licences are
- * unclear. The end-to-end test reads them from one of these directories and is skipped when
- * neither exists. */
+ * unclear. The end-to-end test reads them from the directory in VITRINE_TEST_DATA (set by
+ * tests/run.sh), or else from this one next to the source tree, and fails when neither
+ * exists. */
 #define REAL_DATA_NEAR_SOURCE VITRINE_SOURCE_DIR "/../shared/data/real"
-#define REAL_DATA_DEFAULT "/work/shared/data/real"
 
 struct collected {
     struct vt_catalog_entry entries[COLLECT_MAX];
@@ -250,6 +250,114 @@ Test(catalog_rees46, missing_column_is_input_error)
     close_reader(reader, in);
     vt_rees46_free(catalog);
     vt_convert_ctx_free(&ctx);
+}
+
+
+/* Add REES46 item text under the file name "item.csv" and return the converter's result.
+ * With events set, the items are valid and the events text is added after them as
+ * "events.csv". */
+static int add_rees46_text(const char *items, const char *events, struct vt_convert_ctx *ctx)
+{
+    struct vt_convert_stats stats = {.source = "rees46"};
+    struct vt_rees46 *catalog = vt_rees46_new();
+    struct vt_csv *reader;
+    FILE *in;
+    int rc;
+
+    cr_assert_not_null(catalog);
+    reader = open_reader(items, ',', &in);
+    rc = vt_rees46_add_items(catalog, reader, "item.csv", ctx, &stats);
+    close_reader(reader, in);
+    if (rc == 0 && events != NULL) {
+        reader = open_reader(events, ',', &in);
+        rc = vt_rees46_add_events(catalog, reader, "events.csv", ctx, &stats);
+        close_reader(reader, in);
+    }
+    vt_rees46_free(catalog);
+    return rc;
+}
+
+
+Test(catalog_rees46, events_file_as_items_rejected)
+{
+    static const char events[] = "event_time,event_type,product_id,price,user_id,user_session\n"
+                                 "2022-10-01 00:00:10 UTC,view,1,2.50,7,s1\n";
+    struct collected got = {0};
+    struct vt_convert_ctx ctx;
+
+    vt_convert_ctx_init(&ctx, collect_entry, &got);
+    cr_assert_eq(add_rees46_text(events, NULL, &ctx), -1);
+    cr_assert(ctx.input_invalid);
+    cr_assert_str_eq(ctx.error, "item.csv: missing in the header: one of 'category_id', "
+                                "'category_code', 'brand'; is this the right file for this "
+                                "option?");
+    cr_assert_eq(got.total, 0, "no product is written");
+    vt_convert_ctx_free(&ctx);
+}
+
+
+Test(catalog_rees46, items_header_names_every_missing_column)
+{
+    struct collected got = {0};
+    struct vt_convert_ctx ctx;
+
+    vt_convert_ctx_init(&ctx, collect_entry, &got);
+    cr_assert_eq(add_rees46_text("sku,title\n1,a\n", NULL, &ctx), -1);
+    cr_assert(ctx.input_invalid);
+    cr_assert_str_eq(ctx.error, "item.csv: missing in the header: 'product_id' and one of "
+                                "'category_id', 'category_code', 'brand'; is this the right "
+                                "file for this option?");
+    vt_convert_ctx_free(&ctx);
+}
+
+
+Test(catalog_rees46, items_need_one_attribute_column)
+{
+    static const char *const headers[] = {
+        "product_id,brand\n1,a\n",
+        "product_id,category_id\n1,256\n",
+        "product_id,category_code\n1,hair.care\n",
+    };
+
+    for (size_t i = 0; i < sizeof headers / sizeof headers[0]; i++) {
+        struct collected got = {0};
+        struct vt_convert_ctx ctx;
+
+        vt_convert_ctx_init(&ctx, collect_entry, &got);
+        cr_assert_eq(add_rees46_text(headers[i], NULL, &ctx), 0, "%s: %s", headers[i],
+                     ctx.error);
+        vt_convert_ctx_free(&ctx);
+    }
+}
+
+
+Test(catalog_rees46, events_header_checked)
+{
+    static const char items[] = "product_id,category_id,category_code,brand\n1,,,a\n";
+    static const struct {
+        const char *events;
+        const char *missing;
+    } cases[] = {
+        {"event_time,event_type,product_id,user_id\n", "'price'"},
+        {"product_id,category_id,category_code,brand\n1,,,a\n",
+         "'event_time', 'event_type', 'price'"},
+    };
+
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct collected got = {0};
+        struct vt_convert_ctx ctx;
+        char expected[VT_CONVERT_ERROR_MAX];
+
+        snprintf(expected, sizeof expected,
+                 "events.csv: missing in the header: %s; is this the right file for this "
+                 "option?",
+                 cases[i].missing);
+        vt_convert_ctx_init(&ctx, collect_entry, &got);
+        cr_assert_eq(add_rees46_text(items, cases[i].events, &ctx), -1, "%s", cases[i].events);
+        cr_assert(ctx.input_invalid);
+        cr_assert_str_eq(ctx.error, expected);
+        vt_convert_ctx_free(&ctx);
+    }
 }
 
 
@@ -508,16 +616,20 @@ Test(catalog_text, utf8_clean)
 }
 
 
-/* The real data directory, or NULL when there is none. */
+/* The real data directory: VITRINE_TEST_DATA when set and not empty, else
+ * REAL_DATA_NEAR_SOURCE. Fails the test when the directory does not exist. */
 static const char *real_data_dir(void)
 {
+    const char *dir = getenv("VITRINE_TEST_DATA");
     struct stat st;
 
-    if (stat(REAL_DATA_NEAR_SOURCE, &st) == 0 && S_ISDIR(st.st_mode))
-        return REAL_DATA_NEAR_SOURCE;
-    if (stat(REAL_DATA_DEFAULT, &st) == 0 && S_ISDIR(st.st_mode))
-        return REAL_DATA_DEFAULT;
-    return NULL;
+    if (dir == NULL || dir[0] == '\0')
+        dir = REAL_DATA_NEAR_SOURCE;
+    cr_assert(stat(dir, &st) == 0 && S_ISDIR(st.st_mode),
+              "real data directory %s not found; set VITRINE_TEST_DATA to the directory "
+              "that contains rees46_cosmetics/ and perfume_catalogs/",
+              dir);
+    return dir;
 }
 
 
@@ -567,10 +679,6 @@ Test(catalog_real, counts_of_real_files)
     static const char *const months[] = {"2022_oct", "2022_nov", "2022_dec", "2023_jan",
                                          "2023_feb"};
     char path[1024];
-
-    if (dir == NULL)
-        cr_skip_test("real data not found in %s or %s; the end-to-end count is skipped",
-                     REAL_DATA_NEAR_SOURCE, REAL_DATA_DEFAULT);
 
     catalog = vt_rees46_new();
     vt_convert_ctx_init(&ctx, collect_entry, &got);

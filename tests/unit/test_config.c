@@ -202,3 +202,44 @@ Test(config, redis_prefix_rejects_braces)
     cr_expect_eq(vt_config_set(&cfg, "redis.prefix", "vt{x}:", err, sizeof err), -1);
     cr_expect_eq(vt_config_set(&cfg, "redis.prefix", "shop1:vt:", err, sizeof err), 0);
 }
+
+
+Test(config, unknown_vitrine_variable_stops_start_up)
+{
+    char *const envp[] = {"VITRINE_HTTP_ANALYST_TOKEN=secret", NULL};
+    char *argv[] = {"vitrine", NULL};
+
+    cr_assert_eq(vt_config_load(&cfg, 1, argv, envp, NULL, err, sizeof err), VT_CONFIG_ERROR);
+    cr_expect(strstr(err, "VITRINE_HTTP_ANALYST_TOKEN") != NULL, "%s", err);
+    cr_expect(strstr(err, "secret") == NULL, "the value must not be echoed: %s", err);
+}
+
+
+Test(config, kubernetes_and_script_variables_are_ignored)
+{
+    char *const envp[] = {"VITRINE_SERVICE_HOST=10.0.0.1", "VITRINE_PORT_8080_TCP=tcp://x",
+                          "VITRINE_PORT=tcp://x", "VITRINE_DATA=/data", "VITRINE_TEST_WORK=/tmp",
+                          NULL};
+    char *argv[] = {"vitrine", NULL};
+
+    cr_expect_eq(vt_config_load(&cfg, 1, argv, envp, NULL, err, sizeof err), VT_CONFIG_OK, "%s",
+                 err);
+}
+
+
+Test(config, kafka_properties_errors_never_show_secret_values)
+{
+    char value[3000];
+
+    vt_config_defaults(&cfg);
+    cr_assert_eq(vt_config_set(&cfg, "kafka.properties", "sasl.password:TopSecret1", err,
+                               sizeof err), -1);
+    cr_expect(strstr(err, "TopSecret1") == NULL, "%s", err);
+
+    /* Too long for the setting: the message shows the value with secrets masked. */
+    memset(value, 'x', sizeof value);
+    memcpy(value, "ssl.key.password=TopSecret2,a=", 30);
+    value[sizeof value - 1] = '\0';
+    cr_assert_eq(vt_config_set(&cfg, "kafka.properties", value, err, sizeof err), -1);
+    cr_expect(strstr(err, "TopSecret2") == NULL, "%s", err);
+}

@@ -1,6 +1,7 @@
 /*
  * Unit tests of the canonical event decoder: every field, every event type, the two forms
- * of ts, products with dropped ids, and the checks on field types.
+ * of ts and the accepted time window, products with dropped ids, product events without
+ * products, and the checks on field types.
  *
  * Payloads are decoded from exactly sized heap copies without a trailing NUL, so that
  * AddressSanitizer reports any read past the length.
@@ -14,6 +15,7 @@
 #include "vitrine/config.h"
 #include "vitrine/decode.h"
 #include "vitrine/event.h"
+#include "vitrine/util.h"
 
 static struct vt_config cfg;
 static struct vt_event ev;
@@ -69,12 +71,14 @@ static enum vt_decode_status decode_file(const char *name)
 }
 
 
-/* Decode {"type":"product_view","session_id":"s1","ts":0,<members>}. */
+/* Decode {"type":"page_view","session_id":"s1","ts":1714564800000,<members>}. A page view
+ * needs no product, so members may leave products out. */
 static enum vt_decode_status decode_with(const char *members)
 {
     char json[4096];
 
-    snprintf(json, sizeof json, "{\"type\":\"product_view\",\"session_id\":\"s1\",\"ts\":0,%s}",
+    snprintf(json, sizeof json,
+             "{\"type\":\"page_view\",\"session_id\":\"s1\",\"ts\":1714564800000,%s}",
              members);
     return decode(json);
 }
@@ -182,7 +186,7 @@ Test(decode_canonical, every_event_type)
 
 Test(decode_canonical, unknown_type_rejected)
 {
-    cr_assert_eq(decode("{\"type\":\"Product_View\",\"session_id\":\"s1\",\"ts\":0}"),
+    cr_assert_eq(decode("{\"type\":\"Product_View\",\"session_id\":\"s1\",\"ts\":1714564800000}"),
                  VT_DECODE_ERR_TYPE);
     cr_assert(strstr(msg, "type \"Product_View\" is not a known event type") != NULL, "%s",
               msg);
@@ -224,11 +228,135 @@ Test(decode_canonical, ts_as_epoch_milliseconds)
                  VT_DECODE_OK, "%s", msg);
     cr_assert_eq(ev.ts_ms, 1714564800123LL, "a fraction of a millisecond is cut off");
 
-    /* Seconds instead of milliseconds decode as given, because the decoder does not clamp
-     * times. */
+    /* Seconds sent as milliseconds fall in January 1970, before the accepted window. */
     cr_assert_eq(decode("{\"type\":\"page_view\",\"session_id\":\"s1\",\"ts\":1714564800}"),
-                 VT_DECODE_OK, "%s", msg);
-    cr_assert_eq(ev.ts_ms, 1714564800LL);
+                 VT_DECODE_ERR_TIMESTAMP, "%s", msg);
+}
+
+
+/* Decode a page view whose ts member is the given JSON text. */
+static enum vt_decode_status decode_at(const char *ts_json)
+{
+    char json[256];
+
+    snprintf(json, sizeof json, "{\"type\":\"page_view\",\"session_id\":\"s1\",\"ts\":%s}",
+             ts_json);
+    return decode(json);
+}
+
+
+Test(decode_canonical, ts_window_lower_end)
+{
+    static const char *const inside[] = {
+        "946684800000", "\"2000-01-01T00:00:00Z\"", "\"2000-01-01T02:00:00+02:00\"",
+        "946684800001",
+    };
+    static const char *const outside[] = {
+        "946684799999", "\"1999-12-31T23:59:59.999Z\"", "0", "-5", "\"0000-01-01T00:00:00Z\"",
+        "-9007199254740992",
+    };
+
+    for (size_t i = 0; i < sizeof inside / sizeof inside[0]; i++)
+        cr_assert_eq(decode_at(inside[i]), VT_DECODE_OK, "ts %s: %s", inside[i], msg);
+    cr_assert_eq(ev.ts_ms, VT_DECODE_TS_MIN_MS + 1);
+
+    for (size_t i = 0; i < sizeof outside / sizeof outside[0]; i++) {
+        cr_assert_eq(decode_at(outside[i]), VT_DECODE_ERR_TIMESTAMP, "ts %s: %s", outside[i],
+                     msg);
+        cr_assert(strstr(msg, "ts is outside the accepted time window, got ") == msg, "%s",
+                  msg);
+        cr_assert(strstr(msg, "expected 2000-01-01T00:00:00.000Z to ") != NULL, "%s", msg);
+    }
+
+    cr_assert_eq(decode_at("-5"), VT_DECODE_ERR_TIMESTAMP);
+    cr_assert(strstr(msg, "got 1969-12-31T23:59:59.995Z (-5 ms since the epoch)") != NULL,
+              "the message names the value: %s", msg);
+}
+
+
+Test(decode_canonical, ts_window_upper_end)
+{
+    char ts[32];
+    int64_t minute = 60 * 1000;
+    int64_t inside = vt_now_ms() + VT_DECODE_TS_AHEAD_MAX_MS - minute;
+    int64_t outside = vt_now_ms() + VT_DECODE_TS_AHEAD_MAX_MS + minute;
+
+    /* A minute of margin keeps the test stable while the clock moves on. */
+    snprintf(ts, sizeof ts, "%lld", (long long)inside);
+    cr_assert_eq(decode_at(ts), VT_DECODE_OK, "ts %s: %s", ts, msg);
+    cr_assert_eq(ev.ts_ms, inside);
+
+    snprintf(ts, sizeof ts, "%lld", (long long)outside);
+    cr_assert_eq(decode_at(ts), VT_DECODE_ERR_TIMESTAMP, "ts %s: %s", ts, msg);
+    cr_assert(strstr(msg, ts) != NULL, "the message names the value: %s", msg);
+    cr_assert(strstr(msg, "(24 hours after the current time)") != NULL, "%s", msg);
+
+    cr_assert_eq(decode_at("\"2100-01-01T00:00:00Z\""), VT_DECODE_ERR_TIMESTAMP, "%s", msg);
+}
+
+
+Test(decode_canonical, product_event_without_products_skipped)
+{
+    static const enum vt_event_type types[] = {
+        VT_EV_PRODUCT_VIEW,    VT_EV_PRODUCT_IMAGE_VIEW, VT_EV_ADD_TO_CART,
+        VT_EV_REMOVE_FROM_CART, VT_EV_ADD_TO_WISHLIST,   VT_EV_REMOVE_FROM_WISHLIST,
+    };
+    static const char *const products[] = {"", ",\"products\":[]", ",\"products\":null"};
+
+    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
+        const char *name = vt_event_type_name(types[i]);
+        char expected[128];
+
+        snprintf(expected, sizeof expected, "%s event carries no product and is skipped", name);
+        for (size_t k = 0; k < sizeof products / sizeof products[0]; k++) {
+            char json[256];
+
+            snprintf(json, sizeof json,
+                     "{\"type\":\"%s\",\"session_id\":\"s1\",\"ts\":1714564800000%s}", name,
+                     products[k]);
+            cr_assert_eq(decode(json), VT_DECODE_SKIP, "%s: %s", json, msg);
+            cr_assert_eq(ev.type, types[i], "%s keeps its type", json);
+            cr_assert_str_eq(msg, expected);
+        }
+    }
+}
+
+
+Test(decode_canonical, product_event_all_dropped_skipped)
+{
+    cr_assert_eq(decode("{\"type\":\"add_to_cart\",\"session_id\":\"s1\",\"ts\":1714564800000,"
+                        "\"products\":[{\"id\":\"\"},{\"brand\":\"no id\"}]}"),
+                 VT_DECODE_SKIP);
+    cr_assert_eq(ev.type, VT_EV_ADD_TO_CART);
+    cr_assert_str_eq(msg, "add_to_cart event carries no product with a usable id (2 dropped) "
+                          "and is skipped");
+}
+
+
+Test(decode_canonical, other_types_valid_without_products)
+{
+    static const enum vt_event_type types[] = {
+        VT_EV_PAGE_VIEW, VT_EV_IMPRESSION, VT_EV_CLICK,
+        VT_EV_CHECKOUT,  VT_EV_PURCHASE,   VT_EV_SEARCH,
+    };
+
+    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
+        char json[256];
+
+        snprintf(json, sizeof json,
+                 "{\"type\":\"%s\",\"session_id\":\"s1\",\"ts\":1714564800000}",
+                 vt_event_type_name(types[i]));
+        cr_assert_eq(decode(json), VT_DECODE_OK, "%s: %s", json, msg);
+        cr_assert_eq(ev.type, types[i]);
+        cr_assert_eq(ev.n_items, 0);
+    }
+}
+
+
+Test(decode_canonical, time_checked_before_missing_products)
+{
+    cr_assert_eq(decode("{\"type\":\"add_to_cart\",\"session_id\":\"s1\",\"ts\":0}"),
+                 VT_DECODE_ERR_TIMESTAMP, "%s", msg);
 }
 
 

@@ -133,9 +133,9 @@ Test(decode_malformed, invalid_json)
 
 Test(decode_malformed, trailing_garbage)
 {
-    cr_assert_eq(decode("{\"type\":\"page_view\",\"session_id\":\"s1\",\"ts\":0} x"),
+    cr_assert_eq(decode("{\"type\":\"page_view\",\"session_id\":\"s1\",\"ts\":1714564800000} x"),
                  VT_DECODE_ERR_JSON);
-    assert_contains("unexpected data after the value at offset 46 of 47");
+    assert_contains("unexpected data after the value at offset 58 of 59");
 
     cr_assert_eq(decode("{}{}"), VT_DECODE_ERR_JSON);
     cr_assert_eq(decode("{}\n{}"), VT_DECODE_ERR_JSON);
@@ -144,7 +144,8 @@ Test(decode_malformed, trailing_garbage)
 
 Test(decode_malformed, trailing_whitespace_accepted)
 {
-    cr_assert_eq(decode("  {\"type\":\"page_view\",\"session_id\":\"s1\",\"ts\":0}\r\n"),
+    cr_assert_eq(decode("  {\"type\":\"page_view\",\"session_id\":\"s1\","
+                        "\"ts\":1714564800000}\r\n"),
                  VT_DECODE_OK, "%s", msg);
 }
 
@@ -175,7 +176,6 @@ Test(decode_malformed, unknown_format)
     static const char *const values[] = {
         "{}",
         "{\"event\":\"view\",\"sid\":\"s1\"}",
-        "{\"type\":5,\"sid\":\"s1\"}",
         "{\"sessions\":{\"id\":\"s1\"}}",
         "{\"Session\":{\"id\":\"s1\"}}",
     };
@@ -184,6 +184,37 @@ Test(decode_malformed, unknown_format)
         cr_assert_eq(decode(values[i]), VT_DECODE_ERR_FORMAT, "%s: %s", values[i], msg);
         assert_one_line_message();
     }
+}
+
+
+Test(decode_malformed, non_string_type_is_canonical)
+{
+    static const struct {
+        const char *type_json;
+        const char *got;
+    } cases[] = {
+        {"5", "got number 5"}, {"null", "got null"},     {"true", "got boolean"},
+        {"[\"page_view\"]", "got array"}, {"{}", "got object"},
+    };
+
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char json[256];
+
+        /* "session_id" is also the flattened form of Mapp's session.id. */
+        snprintf(json, sizeof json,
+                 "{\"type\":%s,\"session_id\":\"s1\",\"ts\":1714564800000}",
+                 cases[i].type_json);
+        cr_assert_eq(decode(json), VT_DECODE_ERR_FIELD, "%s: %s", json, msg);
+        cr_assert_eq(ev.format, VT_FORMAT_CANONICAL, "%s", json);
+        cr_assert(strstr(msg, "type must be a string") == msg, "%s", msg);
+        assert_contains(cases[i].got);
+        assert_one_line_message();
+    }
+
+    cr_assert_eq(decode("{\"type\":5,\"session\":{\"id\":\"s1\"},"
+                        "\"timestamp\":\"2024-05-01T12:00:00Z\"}"),
+                 VT_DECODE_ERR_FIELD, "%s", msg);
+    cr_assert_eq(ev.format, VT_FORMAT_CANONICAL, "a member \"type\" wins over Mapp keys");
 }
 
 
@@ -207,20 +238,22 @@ Test(decode_malformed, mapp_detected_by_any_key)
 
 Test(decode_malformed, unknown_type)
 {
-    cr_assert_eq(decode("{\"type\":\"view\",\"session_id\":\"s1\",\"ts\":0}"), VT_DECODE_ERR_TYPE);
+    cr_assert_eq(decode("{\"type\":\"view\",\"session_id\":\"s1\",\"ts\":1714564800000}"),
+                 VT_DECODE_ERR_TYPE);
     assert_contains("type \"view\"");
     assert_one_line_message();
 
-    cr_assert_eq(decode("{\"type\":\"\",\"session_id\":\"s1\",\"ts\":0}"), VT_DECODE_ERR_TYPE);
+    cr_assert_eq(decode("{\"type\":\"\",\"session_id\":\"s1\",\"ts\":1714564800000}"),
+                 VT_DECODE_ERR_TYPE);
 }
 
 
 Test(decode_malformed, session_id_missing)
 {
-    cr_assert_eq(decode("{\"type\":\"page_view\",\"ts\":0}"), VT_DECODE_ERR_SESSION);
+    cr_assert_eq(decode("{\"type\":\"page_view\",\"ts\":1714564800000}"), VT_DECODE_ERR_SESSION);
     assert_contains("session_id is missing");
 
-    cr_assert_eq(decode("{\"type\":\"page_view\",\"session_id\":null,\"ts\":0}"),
+    cr_assert_eq(decode("{\"type\":\"page_view\",\"session_id\":null,\"ts\":1714564800000}"),
                  VT_DECODE_ERR_SESSION);
 }
 
@@ -233,7 +266,8 @@ Test(decode_malformed, session_id_invalid)
                                       "\"ä\"", "\"a\\nb\"", "123", "[\"s1\"]"};
 
     for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++) {
-        snprintf(json, sizeof json, "{\"type\":\"page_view\",\"session_id\":%s,\"ts\":0}", ids[i]);
+        snprintf(json, sizeof json,
+                 "{\"type\":\"page_view\",\"session_id\":%s,\"ts\":1714564800000}", ids[i]);
         cr_assert_eq(decode(json), VT_DECODE_ERR_SESSION, "session_id %s: %s", ids[i], msg);
         assert_one_line_message();
         assert_contains("session_id");
@@ -241,20 +275,23 @@ Test(decode_malformed, session_id_invalid)
 
     memset(long_id, 's', 129);
     long_id[129] = '\0';
-    snprintf(json, sizeof json, "{\"type\":\"page_view\",\"session_id\":\"%s\",\"ts\":0}", long_id);
+    snprintf(json, sizeof json,
+             "{\"type\":\"page_view\",\"session_id\":\"%s\",\"ts\":1714564800000}", long_id);
     cr_assert_eq(decode(json), VT_DECODE_ERR_SESSION, "129 bytes is one too many");
     assert_contains("...");
     cr_assert(strlen(msg) < 250, "the value is shortened in the message: %s", msg);
 
     long_id[128] = '\0';
-    snprintf(json, sizeof json, "{\"type\":\"page_view\",\"session_id\":\"%s\",\"ts\":0}", long_id);
+    snprintf(json, sizeof json,
+             "{\"type\":\"page_view\",\"session_id\":\"%s\",\"ts\":1714564800000}", long_id);
     cr_assert_eq(decode(json), VT_DECODE_OK, "128 bytes is the maximum: %s", msg);
 }
 
 
 Test(decode_malformed, control_bytes_escaped_in_message)
 {
-    cr_assert_eq(decode("{\"type\":\"page_view\",\"session_id\":\"a\\u0001\\\"b\",\"ts\":0}"),
+    cr_assert_eq(decode("{\"type\":\"page_view\",\"session_id\":\"a\\u0001\\\"b\","
+                        "\"ts\":1714564800000}"),
                  VT_DECODE_ERR_SESSION);
     assert_contains("\"a\\x01\\\"b\"");
     assert_one_line_message();
@@ -276,12 +313,12 @@ Test(decode_malformed, bad_timestamp)
 
 Test(decode_malformed, products_not_an_array)
 {
-    cr_assert_eq(decode("{\"type\":\"product_view\",\"session_id\":\"s1\",\"ts\":0,"
+    cr_assert_eq(decode("{\"type\":\"product_view\",\"session_id\":\"s1\",\"ts\":1714564800000,"
                         "\"products\":{\"id\":\"P1\"}}"),
                  VT_DECODE_ERR_FIELD);
     cr_assert_str_eq(msg, "products must be an array, got object");
 
-    cr_assert_eq(decode("{\"type\":\"product_view\",\"session_id\":\"s1\",\"ts\":0,"
+    cr_assert_eq(decode("{\"type\":\"product_view\",\"session_id\":\"s1\",\"ts\":1714564800000,"
                         "\"products\":[\"P1\"]}"),
                  VT_DECODE_ERR_FIELD);
     cr_assert_str_eq(msg, "products[0] must be an object, got string \"P1\"");
@@ -290,7 +327,8 @@ Test(decode_malformed, products_not_an_array)
 
 Test(decode_malformed, price_as_string)
 {
-    cr_assert_eq(decode("{\"type\":\"add_to_cart\",\"session_id\":\"s1\",\"ts\":0,\"products\":["
+    cr_assert_eq(decode("{\"type\":\"add_to_cart\",\"session_id\":\"s1\",\"ts\":1714564800000,"
+                        "\"products\":["
                         "{\"id\":\"P1\",\"price\":1},{\"id\":\"P2\"},"
                         "{\"id\":\"P3\",\"price\":\"12.50\"}]}"),
                  VT_DECODE_ERR_FIELD);
@@ -304,7 +342,7 @@ Test(decode_malformed, more_than_fifty_products)
     size_t used;
 
     used = (size_t)snprintf(json, sizeof json,
-                            "{\"type\":\"impression\",\"session_id\":\"s1\",\"ts\":0,"
+                            "{\"type\":\"impression\",\"session_id\":\"s1\",\"ts\":1714564800000,"
                             "\"products\":[");
     for (int i = 0; i < 57; i++)
         used += (size_t)snprintf(json + used, sizeof json - used,
@@ -321,30 +359,28 @@ Test(decode_malformed, more_than_fifty_products)
 }
 
 
+/* A page view up to the opening quote of its page name, which starts at offset 65. */
+#define PAGE_VIEW_WITH_PAGE \
+    "{\"type\":\"page_view\",\"session_id\":\"s1\",\"ts\":1714564800000,\"page\":\""
+
 Test(decode_malformed, invalid_utf8)
 {
     static const struct {
         const char *bytes;
         const char *defect;
     } cases[] = {
-        {"{\"type\":\"page_view\",\"session_id\":\"s1\",\"ts\":0,\"page\":\"\xff\"}", "0xff"},
-        {"{\"type\":\"page_view\",\"session_id\":\"s1\",\"ts\":0,\"page\":\"\xc3\"}",
-         "truncated sequence"},
-        {"{\"type\":\"page_view\",\"session_id\":\"s1\",\"ts\":0,\"page\":\"\xc0\xaf\"}",
-         "overlong slash"},
-        {"{\"type\":\"page_view\",\"session_id\":\"s1\",\"ts\":0,\"page\":\"\xe0\x80\xaf\"}",
-         "overlong three bytes"},
-        {"{\"type\":\"page_view\",\"session_id\":\"s1\",\"ts\":0,\"page\":\"\xed\xa0\x80\"}",
-         "surrogate"},
-        {"{\"type\":\"page_view\",\"session_id\":\"s1\",\"ts\":0,\"page\":\"\xf4\x90\x80\x80\"}",
-         "above U+10FFFF"},
-        {"{\"type\":\"page_view\",\"session_id\":\"s1\",\"ts\":0,\"page\":\"\x80\"}",
-         "lone continuation byte"},
+        {PAGE_VIEW_WITH_PAGE "\xff\"}", "0xff"},
+        {PAGE_VIEW_WITH_PAGE "\xc3\"}", "truncated sequence"},
+        {PAGE_VIEW_WITH_PAGE "\xc0\xaf\"}", "overlong slash"},
+        {PAGE_VIEW_WITH_PAGE "\xe0\x80\xaf\"}", "overlong three bytes"},
+        {PAGE_VIEW_WITH_PAGE "\xed\xa0\x80\"}", "surrogate"},
+        {PAGE_VIEW_WITH_PAGE "\xf4\x90\x80\x80\"}", "above U+10FFFF"},
+        {PAGE_VIEW_WITH_PAGE "\x80\"}", "lone continuation byte"},
     };
 
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         cr_assert_eq(decode(cases[i].bytes), VT_DECODE_ERR_JSON, "%s: %s", cases[i].defect, msg);
-        assert_contains("not valid UTF-8 at offset 53");
+        assert_contains("not valid UTF-8 at offset 65");
     }
 
     /* A sequence cut by the end of the value. */
@@ -355,7 +391,7 @@ Test(decode_malformed, invalid_utf8)
 
 Test(decode_malformed, valid_utf8_accepted)
 {
-    cr_assert_eq(decode("{\"type\":\"page_view\",\"session_id\":\"s1\",\"ts\":0,"
+    cr_assert_eq(decode("{\"type\":\"page_view\",\"session_id\":\"s1\",\"ts\":1714564800000,"
                         "\"page\":\"Dü\xe2\x82\xac\xf0\x9f\x92\x84\",\"search\":\"\\u00e4\"}"),
                  VT_DECODE_OK, "%s", msg);
     cr_assert_str_eq(ev.page, "Dü\xe2\x82\xac\xf0\x9f\x92\x84");
@@ -365,8 +401,10 @@ Test(decode_malformed, valid_utf8_accepted)
 
 Test(decode_malformed, nul_byte_in_payload)
 {
-    static const char in_string[] = "{\"type\":\"page_view\",\"session_id\":\"s1\0x\",\"ts\":0}";
-    static const char after_value[] = "{\"type\":\"page_view\",\"session_id\":\"s1\",\"ts\":0}\0";
+    static const char in_string[] =
+        "{\"type\":\"page_view\",\"session_id\":\"s1\0x\",\"ts\":1714564800000}";
+    static const char after_value[] =
+        "{\"type\":\"page_view\",\"session_id\":\"s1\",\"ts\":1714564800000}\0";
 
     cr_assert_eq(decode_bytes(in_string, sizeof in_string - 1), VT_DECODE_ERR_JSON);
     assert_contains("NUL byte at offset 36");
@@ -378,12 +416,13 @@ Test(decode_malformed, nul_byte_in_payload)
 
 Test(decode_malformed, nul_escape_in_string)
 {
-    cr_assert_eq(decode("{\"type\":\"page_view\",\"session_id\":\"s1\\u0000{x}\",\"ts\":0}"),
+    cr_assert_eq(decode("{\"type\":\"page_view\",\"session_id\":\"s1\\u0000{x}\","
+                        "\"ts\":1714564800000}"),
                  VT_DECODE_ERR_JSON);
     assert_contains("\\u0000");
 
     /* An escaped backslash followed by the text u0000 is no NUL. */
-    cr_assert_eq(decode("{\"type\":\"page_view\",\"session_id\":\"s1\",\"ts\":0,"
+    cr_assert_eq(decode("{\"type\":\"page_view\",\"session_id\":\"s1\",\"ts\":1714564800000,"
                         "\"page\":\"a\\\\u0000\"}"),
                  VT_DECODE_OK, "%s", msg);
     cr_assert_str_eq(ev.page, "a\\u0000");
@@ -393,7 +432,8 @@ Test(decode_malformed, nul_escape_in_string)
 /* Build a value of `depth` nested arrays inside a canonical event's unknown member. */
 static char *nested_record(int depth, size_t *len)
 {
-    static const char head[] = "{\"type\":\"page_view\",\"session_id\":\"s1\",\"ts\":0,\"x\":";
+    static const char head[] =
+        "{\"type\":\"page_view\",\"session_id\":\"s1\",\"ts\":1714564800000,\"x\":";
     size_t size = sizeof head - 1 + 2 * (size_t)depth + 1;
     char *json = malloc(size);
     size_t used = sizeof head - 1;
@@ -507,11 +547,12 @@ Test(decode_malformed, status_names)
 
 Test(decode_malformed, event_cleared_between_records)
 {
-    cr_assert_eq(decode("{\"type\":\"purchase\",\"session_id\":\"s1\",\"ts\":0,\"user_id\":\"u1\","
+    cr_assert_eq(decode("{\"type\":\"purchase\",\"session_id\":\"s1\",\"ts\":1714564800000,"
+                        "\"user_id\":\"u1\","
                         "\"products\":[{\"id\":\"P1\"}]}"),
                  VT_DECODE_OK, "%s", msg);
-    cr_assert_eq(decode("{\"type\":\"page_view\",\"session_id\":\"s2\",\"ts\":0}"), VT_DECODE_OK,
-                 "%s", msg);
+    cr_assert_eq(decode("{\"type\":\"page_view\",\"session_id\":\"s2\",\"ts\":1714564800000}"),
+                 VT_DECODE_OK, "%s", msg);
     cr_assert_str_eq(ev.user_id, "");
     cr_assert_eq(ev.n_items, 0);
 }

@@ -1,7 +1,8 @@
 /*
  * Unit tests of the Mapp Intelligence Data Streams decoder: nested root-stream records,
  * flattened custom-stream records and mixtures, basket status mapping, placeholder items,
- * and brand, category and gender from configured ca<N> and cb<N> parameters.
+ * the type of skipped records, the accepted time window, and brand, category and gender
+ * from configured ca<N> and cb<N> parameters.
  *
  * Payloads are decoded from exactly sized heap copies without a trailing NUL, so that
  * AddressSanitizer reports any read past the length.
@@ -15,6 +16,7 @@
 #include "vitrine/config.h"
 #include "vitrine/decode.h"
 #include "vitrine/event.h"
+#include "vitrine/util.h"
 
 static struct vt_config cfg;
 static struct vt_event ev;
@@ -239,7 +241,7 @@ Test(decode_mapp, basket_status_mapping)
 
         snprintf(json, sizeof json,
                  "{\"session\":{\"id\":\"s1\"},\"timestamp\":\"2024-05-01T12:00:00Z\","
-                 "\"basket\":{\"status\":\"%s\"}}",
+                 "\"basket\":{\"status\":\"%s\",\"items\":[{\"product\":{\"name\":\"P1\"}}]}}",
                  cases[i].status);
         cr_assert_eq(decode(json), VT_DECODE_OK, "status %s: %s", cases[i].status, msg);
         cr_assert_eq(ev.type, cases[i].type, "status %s gave %s", cases[i].status,
@@ -252,7 +254,7 @@ Test(decode_mapp, basket_status_mapping)
 Test(decode_mapp, flattened_status_mapping)
 {
     cr_assert_eq(decode("{\"session_id\":\"s1\",\"timestamp\":\"2024-05-01T12:00:00Z\","
-                        "\"basket_status\":\"del-wl\"}"),
+                        "\"basket_status\":\"del-wl\",\"basket_items_1_product_name\":\"P1\"}"),
                  VT_DECODE_OK, "%s", msg);
     cr_assert_eq(ev.type, VT_EV_REMOVE_FROM_WISHLIST);
 }
@@ -289,9 +291,9 @@ Test(decode_mapp, context_without_status)
         {NULL, NULL, VT_DECODE_OK, VT_EV_PAGE_VIEW},
         {"Page", "lippenstift rot", VT_DECODE_OK, VT_EV_SEARCH},
         {"Page", "", VT_DECODE_OK, VT_EV_PAGE_VIEW},
-        {"Action", NULL, VT_DECODE_SKIP, VT_EV_PAGE_VIEW},
-        {"Heatmap", NULL, VT_DECODE_SKIP, VT_EV_PAGE_VIEW},
-        {"Unknown", NULL, VT_DECODE_SKIP, VT_EV_PAGE_VIEW},
+        {"Action", NULL, VT_DECODE_SKIP, VT_EV_TYPE_COUNT},
+        {"Heatmap", NULL, VT_DECODE_SKIP, VT_EV_TYPE_COUNT},
+        {"Unknown", NULL, VT_DECODE_SKIP, VT_EV_TYPE_COUNT},
     };
 
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -313,8 +315,8 @@ Test(decode_mapp, context_without_status)
 
         status = decode(json);
         cr_assert_eq(status, cases[i].status, "case %zu (%s): %s", i, json, msg);
+        cr_assert_eq(ev.type, cases[i].type, "case %zu gave %s", i, vt_event_type_name(ev.type));
         if (status == VT_DECODE_OK) {
-            cr_assert_eq(ev.type, cases[i].type, "case %zu", i);
             cr_assert_str_eq(ev.page, "home");
             cr_assert_str_eq(ev.search, cases[i].search != NULL ? cases[i].search : "");
         } else {
@@ -332,6 +334,7 @@ Test(decode_mapp, webtrekk_ignore_action_skipped)
                         "\"basket\":{\"status\":\"view\"}}"),
                  VT_DECODE_SKIP);
     cr_assert(strstr(msg, "webtrekk_ignore") != NULL, "%s", msg);
+    cr_assert_eq(ev.type, VT_EV_TYPE_COUNT, "the basket status does not set the type");
 }
 
 
@@ -352,6 +355,7 @@ Test(decode_mapp, skip_needs_no_session)
 {
     cr_assert_eq(decode("{\"processingMetadata\":{\"detectedContext\":\"Heatmap\"}}"),
                  VT_DECODE_SKIP);
+    cr_assert_eq(ev.type, VT_EV_TYPE_COUNT);
 }
 
 
@@ -747,6 +751,140 @@ Test(decode_mapp, timestamp_checked)
 
     cr_assert_eq(decode("{\"session\":{\"id\":\"s1\"},\"timestamp\":1714564800000}"),
                  VT_DECODE_ERR_TIMESTAMP);
+}
+
+
+/* Decode a page request whose timestamp is the given text. */
+static enum vt_decode_status decode_at(const char *timestamp)
+{
+    char json[256];
+
+    snprintf(json, sizeof json, "{\"session\":{\"id\":\"s1\"},\"timestamp\":\"%s\"}",
+             timestamp);
+    return decode(json);
+}
+
+
+Test(decode_mapp, timestamp_window_lower_end)
+{
+    static const char *const inside[] = {
+        "2000-01-01T00:00:00Z", "2000-01-01T01:00:00+01:00", "2000-01-01T00:00:00.001Z",
+    };
+    static const char *const outside[] = {
+        "1999-12-31T23:59:59.999Z", "2000-01-01T00:59:59+01:00", "1970-01-01T00:00:00Z",
+        "0000-01-01T00:00:00Z",
+    };
+
+    for (size_t i = 0; i < sizeof inside / sizeof inside[0]; i++)
+        cr_assert_eq(decode_at(inside[i]), VT_DECODE_OK, "%s: %s", inside[i], msg);
+
+    for (size_t i = 0; i < sizeof outside / sizeof outside[0]; i++) {
+        cr_assert_eq(decode_at(outside[i]), VT_DECODE_ERR_TIMESTAMP, "%s: %s", outside[i], msg);
+        cr_assert(starts_with(msg, "timestamp is outside the accepted time window, got "),
+                  "%s", msg);
+        cr_assert(strstr(msg, "expected 2000-01-01T00:00:00.000Z to ") != NULL, "%s", msg);
+    }
+    cr_assert(strstr(msg, "got 0000-01-01T00:00:00.000Z") != NULL, "%s", msg);
+}
+
+
+Test(decode_mapp, timestamp_window_upper_end)
+{
+    char text[40];
+    int64_t minute = 60 * 1000;
+
+    /* A minute of margin keeps the test stable while the clock moves on. */
+    vt_time_format_iso8601(vt_now_ms() + VT_DECODE_TS_AHEAD_MAX_MS - minute, text, sizeof text);
+    cr_assert_eq(decode_at(text), VT_DECODE_OK, "%s: %s", text, msg);
+
+    vt_time_format_iso8601(vt_now_ms() + VT_DECODE_TS_AHEAD_MAX_MS + minute, text, sizeof text);
+    cr_assert_eq(decode_at(text), VT_DECODE_ERR_TIMESTAMP, "%s: %s", text, msg);
+    cr_assert(strstr(msg, text) != NULL, "the message names the value: %s", msg);
+    cr_assert(strstr(msg, "(24 hours after the current time)") != NULL, "%s", msg);
+}
+
+
+Test(decode_mapp, placeholder_only_product_event_skipped)
+{
+    static const struct {
+        const char *status;
+        enum vt_event_type type;
+    } cases[] = {
+        {"view", VT_EV_PRODUCT_VIEW},       {"add", VT_EV_ADD_TO_CART},
+        {"del", VT_EV_REMOVE_FROM_CART},    {"add-wl", VT_EV_ADD_TO_WISHLIST},
+        {"del-wl", VT_EV_REMOVE_FROM_WISHLIST},
+    };
+
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char json[512];
+        const char *type = vt_event_type_name(cases[i].type);
+
+        snprintf(json, sizeof json,
+                 "{\"session\":{\"id\":\"s1\"},\"timestamp\":\"2024-05-01T12:00:00Z\","
+                 "\"basket\":{\"status\":\"%s\",\"items\":["
+                 "{\"quantity\":0,\"price\":0,\"product\":{\"name\":\"-\"}}]}}",
+                 cases[i].status);
+        cr_assert_eq(decode(json), VT_DECODE_SKIP, "status %s: %s", cases[i].status, msg);
+        cr_assert_eq(ev.type, cases[i].type, "status %s gave %s", cases[i].status,
+                     vt_event_type_name(ev.type));
+        cr_assert(starts_with(msg, type), "the message names %s: %s", type, msg);
+        cr_assert(strstr(msg, "carries no product") != NULL, "%s", msg);
+    }
+}
+
+
+Test(decode_mapp, flattened_placeholder_add_skipped)
+{
+    cr_assert_eq(decode("{\"session_id\":\"s1\",\"timestamp\":\"2024-05-01T12:00:00Z\","
+                        "\"basket_status\":\"add\",\"basket_items_1_product_name\":\"-\","
+                        "\"basket_items_1_quantity\":0}"),
+                 VT_DECODE_SKIP);
+    cr_assert_eq(ev.type, VT_EV_ADD_TO_CART);
+    cr_assert_str_eq(msg, "add_to_cart event carries no product and is skipped");
+}
+
+
+Test(decode_mapp, product_event_with_dropped_ids_skipped)
+{
+    cr_assert_eq(decode_item("{\"product\":{\"name\":\"\"}},{\"quantity\":1}", ""),
+                 VT_DECODE_SKIP);
+    cr_assert_eq(ev.type, VT_EV_PRODUCT_VIEW);
+    cr_assert_eq(ev.n_items_dropped, 2);
+    cr_assert_str_eq(msg, "product_view event carries no product with a usable id (2 dropped) "
+                          "and is skipped");
+}
+
+
+Test(decode_mapp, other_types_valid_without_products)
+{
+    static const struct {
+        const char *status;
+        enum vt_event_type type;
+    } cases[] = {
+        {"list", VT_EV_IMPRESSION},   {"displayReco", VT_EV_IMPRESSION},
+        {"clickReco", VT_EV_CLICK},   {"checkout", VT_EV_CHECKOUT},
+        {"conf", VT_EV_PURCHASE},
+    };
+
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char json[512];
+
+        snprintf(json, sizeof json,
+                 "{\"session\":{\"id\":\"s1\"},\"timestamp\":\"2024-05-01T12:00:00Z\","
+                 "\"basket\":{\"status\":\"%s\",\"items\":[{\"product\":{\"name\":\"-\"}}]}}",
+                 cases[i].status);
+        cr_assert_eq(decode(json), VT_DECODE_OK, "status %s: %s", cases[i].status, msg);
+        cr_assert_eq(ev.type, cases[i].type, "status %s", cases[i].status);
+        cr_assert_eq(ev.n_items, 0);
+    }
+}
+
+
+Test(decode_mapp, time_checked_before_missing_products)
+{
+    cr_assert_eq(decode("{\"session\":{\"id\":\"s1\"},\"timestamp\":\"1999-05-01T12:00:00Z\","
+                        "\"basket\":{\"status\":\"add\"}}"),
+                 VT_DECODE_ERR_TIMESTAMP, "%s", msg);
 }
 
 

@@ -17,6 +17,8 @@ static const char enrich_catalog_text[] =
     "{\"id\":\"homme\",\"name\":\"Eau de Toilette pour Homme\",\"categories\":[\"perfume\"]}\n"
     "{\"id\":\"by-category\",\"name\":\"Shampoo\",\"categories\":[\"hair\",\"Herren Pflege\"]}\n"
     "{\"id\":\"plain\",\"name\":\"Hand cream\",\"categories\":[\"skin\"]}\n"
+    "{\"id\":\"aftershave\",\"name\":\"Aftershave for men\"}\n"
+    "{\"id\":\"robot\",\"name\":\"Body lotion for women\",\"gender\":\"robot\"}\n"
     "{\"id\":42,\"brand\":\"Orvena\",\"price\":0}\n";
 
 struct enrich_fixture {
@@ -156,6 +158,57 @@ Test(enrich, gender_stays_unknown_without_keywords)
 
     vt_event_enrich(&f.ev, f.cat, &f.cfg);
     cr_assert_eq(item->gender, VT_GENDER_UNKNOWN);
+    vt_catalog_free(f.cat);
+}
+
+
+Test(enrich, gender_matches_catalog_for_recommender)
+{
+    struct enrich_fixture f;
+    fixture_load(&f);
+    struct vt_event_item *aftershave = add_item(&f.ev, "aftershave");
+    struct vt_event_item *robot = add_item(&f.ev, "robot");
+    const struct vt_product *p;
+
+    vt_event_enrich(&f.ev, f.cat, &f.cfg);
+
+    /* The recommender's gender filter reads the catalog's gender, so ingest must give the
+     * product the same one. */
+    p = vt_catalog_get(f.cat, vt_catalog_find(f.cat, "aftershave", 10));
+    cr_assert_eq(p->gender, VT_GENDER_MALE);
+    cr_assert_eq(aftershave->gender, p->gender);
+
+    p = vt_catalog_get(f.cat, vt_catalog_find(f.cat, "robot", 5));
+    cr_assert_eq(p->gender, VT_GENDER_FEMALE, "an unknown label falls back to keywords");
+    cr_assert_eq(robot->gender, p->gender);
+    vt_catalog_free(f.cat);
+}
+
+
+Test(enrich, catalog_product_ignores_event_category_keywords)
+{
+    struct enrich_fixture f;
+    fixture_load(&f);
+    struct vt_event_item *item = add_item(&f.ev, "plain");
+
+    vt_strlcpy(item->categories[0], "Damen", sizeof item->categories[0]);
+    item->n_categories = 1;
+    vt_event_enrich(&f.ev, f.cat, &f.cfg);
+    cr_assert_eq(item->gender, VT_GENDER_UNKNOWN,
+                 "a catalog product keeps the catalog's gender, which the recommender reads");
+    vt_catalog_free(f.cat);
+}
+
+
+Test(enrich, event_gender_wins_over_catalog)
+{
+    struct enrich_fixture f;
+    fixture_load(&f);
+    struct vt_event_item *item = add_item(&f.ev, "aftershave");
+
+    item->gender = VT_GENDER_FEMALE;
+    vt_event_enrich(&f.ev, f.cat, &f.cfg);
+    cr_assert_eq(item->gender, VT_GENDER_FEMALE);
     vt_catalog_free(f.cat);
 }
 

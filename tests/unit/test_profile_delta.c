@@ -49,7 +49,7 @@ Test(delta, view_adds_weighted_interest_and_recent_view)
 {
     ev.type = VT_EV_PRODUCT_VIEW;
     add_item("p1", "Aurelle", "perfume", VT_GENDER_FEMALE, 60, 1);
-    vt_profile_delta_build(&cfg, &ev, 3, 17, &d);
+    vt_profile_delta_build(&cfg, &ev, "tag", 3, 17, &d);
 
     cr_expect_str_eq(d.profile_id, "s1");
     cr_expect_eq(d.partition, 3);
@@ -69,7 +69,7 @@ Test(delta, impression_carries_no_interest)
 {
     ev.type = VT_EV_IMPRESSION;
     add_item("p1", "Aurelle", "perfume", VT_GENDER_FEMALE, 60, 1);
-    vt_profile_delta_build(&cfg, &ev, 0, 0, &d);
+    vt_profile_delta_build(&cfg, &ev, "tag", 0, 0, &d);
 
     cr_expect_eq(d.n_categories, 0);
     cr_expect_eq(d.n_brands, 0);
@@ -83,7 +83,7 @@ Test(delta, same_brand_in_one_basket_is_merged)
     ev.type = VT_EV_ADD_TO_CART;
     add_item("p1", "Norvik", "perfume", VT_GENDER_MALE, 40, 2);
     add_item("p2", "Norvik", "perfume", VT_GENDER_MALE, 40, 0);
-    vt_profile_delta_build(&cfg, &ev, 0, 1, &d);
+    vt_profile_delta_build(&cfg, &ev, "tag", 0, 1, &d);
 
     cr_assert_eq(d.n_brands, 1);
     cr_expect_float_eq(vt_decay_value(d.brands[0].log_score, ev.ts_ms, cfg.profile_half_life_s),
@@ -100,14 +100,14 @@ Test(delta, purchase_records_products_and_revenue)
     ev.type = VT_EV_PURCHASE;
     add_item("p1", "Kessa", "hair", VT_GENDER_UNISEX, 7.5, 2);
     add_item("p2", "Kessa", "hair", VT_GENDER_UNISEX, 5, 1);
-    vt_profile_delta_build(&cfg, &ev, 0, 2, &d);
+    vt_profile_delta_build(&cfg, &ev, "tag", 0, 2, &d);
 
     cr_expect_eq(d.n_purchased, 2);
     cr_expect_float_eq(d.revenue, 20.0, 1e-9);
     cr_expect_eq(d.gender_evidence, 0, "unisex products are no gender evidence");
 
     ev.order_value = 18.0;
-    vt_profile_delta_build(&cfg, &ev, 0, 2, &d);
+    vt_profile_delta_build(&cfg, &ev, "tag", 0, 2, &d);
     cr_expect_float_eq(d.revenue, 18.0, 1e-9, "the order value wins over the item sum");
 }
 
@@ -116,10 +116,15 @@ Test(delta, remove_from_cart_lists_the_products)
 {
     ev.type = VT_EV_REMOVE_FROM_CART;
     add_item("p9", "", NULL, VT_GENDER_UNKNOWN, -1, 1);
-    vt_profile_delta_build(&cfg, &ev, 0, 3, &d);
+    vt_profile_delta_build(&cfg, &ev, "tag", 0, 3, &d);
 
     cr_expect_eq(d.n_cart_remove, 1);
-    cr_expect_str_eq(d.cart_remove[0], "p9");
+    cr_expect_str_eq(d.cart_remove[0].id, "p9");
+    cr_expect_eq(d.cart_remove[0].quantity, 1);
+
+    ev.items[0].quantity = -1;
+    vt_profile_delta_build(&cfg, &ev, "tag", 0, 3, &d);
+    cr_expect_eq(d.cart_remove[0].quantity, 0, "no quantity: the whole line");
     cr_expect_eq(d.n_tiers, 0, "no price, no tier");
 }
 
@@ -130,10 +135,28 @@ Test(delta, user_key_profiles_by_user_id)
 
     cr_assert_eq(vt_config_set(&cfg, "profile.key", "user", err, sizeof err), 0);
     ev.type = VT_EV_PAGE_VIEW;
-    vt_profile_delta_build(&cfg, &ev, 0, 4, &d);
+    vt_profile_delta_build(&cfg, &ev, "tag", 0, 4, &d);
     cr_expect_str_eq(d.profile_id, "u1");
 
     ev.user_id[0] = '\0';
-    vt_profile_delta_build(&cfg, &ev, 0, 5, &d);
+    vt_profile_delta_build(&cfg, &ev, "tag", 0, 5, &d);
     cr_expect_str_eq(d.profile_id, "s1", "no user id: fall back to the session");
+}
+
+
+Test(delta, source_tag_separates_topics_and_clusters)
+{
+    char a[VT_SOURCE_TAG_LEN + 1], b[VT_SOURCE_TAG_LEN + 1], c[VT_SOURCE_TAG_LEN + 1];
+    char a2[VT_SOURCE_TAG_LEN + 1], e[VT_SOURCE_TAG_LEN + 1];
+
+    vt_profile_source_tag("cluster-1", "events", "", a);
+    vt_profile_source_tag("cluster-1", "events", "", a2);
+    vt_profile_source_tag("cluster-1", "events-v2", "", b);
+    vt_profile_source_tag("cluster-2", "events", "", c);
+    vt_profile_source_tag("cluster-1", "events", "2026-12", e);
+    cr_expect_eq(strlen(a), VT_SOURCE_TAG_LEN);
+    cr_expect_str_eq(a, a2, "the tag is stable");
+    cr_expect_str_neq(a, b);
+    cr_expect_str_neq(a, c);
+    cr_expect_str_neq(a, e);
 }

@@ -1,9 +1,11 @@
 /*
  * vitrine: the daemon's entry point.
  *
- * Start-up order: configuration, catalog, ingest thread, HTTP server. Then the main thread
- * waits for SIGTERM or SIGINT and stops in reverse order: HTTP first (no new decisions),
- * then ingest (finish the batch, store and commit offsets, leave the consumer group).
+ * Start-up order: configuration, catalog, business rules, the live updater (catalog topic
+ * and stream aggregates), the decisions producer, the ingest thread, the HTTP server.
+ * Then the main thread waits for SIGTERM or SIGINT and stops in reverse order: HTTP first
+ * (no new decisions), then ingest (finish the batch, store and commit offsets, leave the
+ * consumer group), then the decisions producer (deliver what is queued) and the updater.
  */
 #include <pthread.h>
 #include <signal.h>
@@ -14,9 +16,12 @@
 #include "vitrine/api.h"
 #include "vitrine/catalog.h"
 #include "vitrine/config.h"
+#include "vitrine/decisions.h"
 #include "vitrine/ingest.h"
 #include "vitrine/log.h"
 #include "vitrine/metrics.h"
+#include "vitrine/rules.h"
+#include "vitrine/world.h"
 
 extern char **environ;
 
@@ -25,6 +30,9 @@ int main(int argc, char **argv)
     static struct vt_config cfg; /* owned by main, read-only once threads start */
     char err[1024];
     struct vt_catalog *cat = NULL;
+    struct vt_rules *rules = NULL;
+    struct vt_live *live = NULL;
+    struct vt_decisions *decisions = NULL;
     struct vt_ingest *ingest = NULL;
     struct vt_api *api = NULL;
     sigset_t signals;
@@ -59,12 +67,29 @@ int main(int argc, char **argv)
     }
     vt_metrics_catalog(vt_catalog_size(cat), vt_catalog_stats(cat)->rejected);
 
-    ingest = vt_ingest_start(&cfg, cat, err, sizeof err);
+    rules = vt_rules_load(cfg.rec_rules_path, err, sizeof err);
+    if (rules == NULL) {
+        VT_ERROR("MAIN", "cannot load the business rules: %s", err);
+        goto out;
+    }
+    /* The updater takes over the catalog and frees it. */
+    live = vt_live_start(&cfg, cat, err, sizeof err);
+    if (live == NULL) {
+        VT_ERROR("MAIN", "cannot start the live updater: %s", err);
+        goto out;
+    }
+    cat = NULL;
+    decisions = vt_decisions_start(&cfg, err, sizeof err);
+    if (decisions == NULL) {
+        VT_ERROR("MAIN", "cannot start the decisions producer: %s", err);
+        goto out;
+    }
+    ingest = vt_ingest_start(&cfg, live, err, sizeof err);
     if (ingest == NULL) {
         VT_ERROR("MAIN", "cannot start ingestion: %s", err);
         goto out;
     }
-    api = vt_api_start(&cfg, cat, ingest, err, sizeof err);
+    api = vt_api_start(&cfg, live, ingest, rules, decisions, err, sizeof err);
     if (api == NULL) {
         VT_ERROR("MAIN", "cannot start the HTTP server: %s", err);
         goto out;
@@ -78,6 +103,9 @@ int main(int argc, char **argv)
 out:
     vt_api_stop(api);
     vt_ingest_stop(ingest);
+    vt_decisions_stop(decisions);
+    vt_live_stop(live);
+    vt_rules_free(rules);
     vt_catalog_free(cat);
     VT_INFO("MAIN", "stopped");
     return status;

@@ -1,10 +1,11 @@
 /*
- * vitrine-catalog: converts product catalogues (REES46 item.csv with its events, Noon,
- * eBay and FragDB perfume listings) into vitrine's catalog JSON Lines.
+ * vitrine-catalog: converts product catalogues (REES46 item.csv with its events, the
+ * Diginetica item views, Noon, eBay and FragDB perfume listings) into vitrine's catalog
+ * JSON Lines.
  *
  * The conversion rules are in tools/catalog_rows.c and docs/catalog.md. This file reads the
- * command line, opens the files, runs the converters in a fixed order (REES46, Noon, eBay
- * men, eBay women, FragDB) and reports the counts on stderr.
+ * command line, opens the files, runs the converters in a fixed order (REES46, Diginetica,
+ * Noon, eBay men, eBay women, FragDB) and reports the counts on stderr.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -27,6 +28,8 @@ struct options {
     const char *rees46_items;
     const char *rees46_events[EVENT_FILES_MAX];
     int n_rees46_events;
+    const char *diginetica;
+    int64_t events_before_ms; /* INT64_MAX: every event counts */
     const char *noon;
     const char *ebay_men;
     const char *ebay_women;
@@ -54,10 +57,18 @@ static void print_usage(FILE *out)
           "  --rees46-events FILE   REES46 events CSV giving price (latest event) and\n"
           "                         popularity (view 1, cart 3, purchase 5); repeatable,\n"
           "                         needs --rees46-items\n"
+          "  --diginetica FILE      Diginetica train-item-views.csv (semicolon-separated);\n"
+          "                         one product per item_id, popularity = its view rows\n"
           "  --noon FILE            Noon perfume listings; ids noon-<perfume_id>\n"
           "  --ebay-men FILE        eBay men's perfume listings; ids ebay-m-<row>\n"
           "  --ebay-women FILE      eBay women's perfume listings; ids ebay-w-<row>\n"
           "  --fragdb FILE          FragDB fragrances.csv (pipe-separated); ids fragdb-<pid>\n"
+          "\n"
+          "Time limit:\n"
+          "  --events-before TIME   use only REES46 events and Diginetica views before TIME\n"
+          "                         (RFC 3339, such as 2016-05-02T00:00:00Z) for price and\n"
+          "                         popularity, so that an evaluation's test period does not\n"
+          "                         leak into the catalog; every product is still written\n"
           "\n"
           "Output:\n"
           "  -o, --output FILE      write to FILE (through a temporary file that is renamed\n"
@@ -79,11 +90,13 @@ static void print_usage(FILE *out)
 /* Parse the command line. Returns 0 to run, 1 after --help, EXIT_USAGE on a bad argument. */
 static int parse_options(int argc, char **argv, struct options *opt)
 {
-    enum { OPT_ITEMS = 256, OPT_EVENTS, OPT_NOON, OPT_EBAY_MEN, OPT_EBAY_WOMEN, OPT_FRAGDB,
-           OPT_HELP };
+    enum { OPT_ITEMS = 256, OPT_EVENTS, OPT_DIGINETICA, OPT_EVENTS_BEFORE, OPT_NOON,
+           OPT_EBAY_MEN, OPT_EBAY_WOMEN, OPT_FRAGDB, OPT_HELP };
     static const struct option longopts[] = {
         {"rees46-items", required_argument, NULL, OPT_ITEMS},
         {"rees46-events", required_argument, NULL, OPT_EVENTS},
+        {"diginetica", required_argument, NULL, OPT_DIGINETICA},
+        {"events-before", required_argument, NULL, OPT_EVENTS_BEFORE},
         {"noon", required_argument, NULL, OPT_NOON},
         {"ebay-men", required_argument, NULL, OPT_EBAY_MEN},
         {"ebay-women", required_argument, NULL, OPT_EBAY_WOMEN},
@@ -95,6 +108,7 @@ static int parse_options(int argc, char **argv, struct options *opt)
     int c;
 
     memset(opt, 0, sizeof *opt);
+    opt->events_before_ms = INT64_MAX;
     opterr = 0;
     while ((c = getopt_long(argc, argv, "o:", longopts, NULL)) != -1) {
         switch (c) {
@@ -108,6 +122,18 @@ static int parse_options(int argc, char **argv, struct options *opt)
                 return EXIT_USAGE;
             }
             opt->rees46_events[opt->n_rees46_events++] = optarg;
+            break;
+        case OPT_DIGINETICA:
+            opt->diginetica = optarg;
+            break;
+        case OPT_EVENTS_BEFORE:
+            if (vt_time_parse_iso8601(optarg, strlen(optarg), &opt->events_before_ms) != 0) {
+                fprintf(stderr,
+                        "vitrine-catalog: invalid --events-before '%s': expected a time "
+                        "such as 2016-05-02T00:00:00Z\n",
+                        optarg);
+                return EXIT_USAGE;
+            }
             break;
         case OPT_NOON:
             opt->noon = optarg;
@@ -148,10 +174,10 @@ static int parse_options(int argc, char **argv, struct options *opt)
         fprintf(stderr, "vitrine-catalog: --rees46-events needs --rees46-items FILE as well\n");
         return EXIT_USAGE;
     }
-    if (opt->rees46_items == NULL && opt->noon == NULL && opt->ebay_men == NULL &&
-        opt->ebay_women == NULL && opt->fragdb == NULL) {
+    if (opt->rees46_items == NULL && opt->diginetica == NULL && opt->noon == NULL &&
+        opt->ebay_men == NULL && opt->ebay_women == NULL && opt->fragdb == NULL) {
         fprintf(stderr, "vitrine-catalog: no source given: use at least one of --rees46-items, "
-                        "--noon, --ebay-men, --ebay-women, --fragdb; see --help\n");
+                        "--diginetica, --noon, --ebay-men, --ebay-women, --fragdb; see --help\n");
         return EXIT_USAGE;
     }
     if (opt->output != NULL && opt->output[0] == '\0') {
@@ -187,6 +213,7 @@ static int check_inputs(const struct options *opt)
     bad |= check_readable("--rees46-items", opt->rees46_items);
     for (int i = 0; i < opt->n_rees46_events; i++)
         bad |= check_readable("--rees46-events", opt->rees46_events[i]);
+    bad |= check_readable("--diginetica", opt->diginetica);
     bad |= check_readable("--noon", opt->noon);
     bad |= check_readable("--ebay-men", opt->ebay_men);
     bad |= check_readable("--ebay-women", opt->ebay_women);
@@ -207,22 +234,27 @@ static int write_entry(const struct vt_catalog_entry *entry, void *arg)
 
 
 /* The kinds of source file; each has its own converter call. */
-enum source_kind { SOURCE_ITEMS, SOURCE_EVENTS, SOURCE_NOON, SOURCE_EBAY_MEN,
-                   SOURCE_EBAY_WOMEN, SOURCE_FRAGDB };
+enum source_kind { SOURCE_ITEMS, SOURCE_EVENTS, SOURCE_DIGINETICA, SOURCE_NOON,
+                   SOURCE_EBAY_MEN, SOURCE_EBAY_WOMEN, SOURCE_FRAGDB };
 
 /* Open path and run the converter of kind on it. Returns 0, or -1 with the error logged and
  * *usage_error set when the input file itself is unusable. */
-static int convert_file(enum source_kind kind, const char *path, struct vt_rees46 *rees46,
-                        struct vt_convert_ctx *ctx, struct vt_convert_stats *stats,
-                        bool *usage_error)
+static int convert_file(enum source_kind kind, const char *path, const struct options *opt,
+                        struct vt_rees46 *rees46, struct vt_convert_ctx *ctx,
+                        struct vt_convert_stats *stats, bool *usage_error)
 {
     struct vt_csv_options csv_options = {
-        .separator = kind == SOURCE_FRAGDB ? '|' : ',',
+        .separator = ',',
         .max_record = 256 * 1024,
     };
     FILE *in = fopen(path, "r");
     struct vt_csv *reader;
     int rc;
+
+    if (kind == SOURCE_FRAGDB)
+        csv_options.separator = '|';
+    if (kind == SOURCE_DIGINETICA)
+        csv_options.separator = ';';
 
     if (in == NULL) {
         VT_ERROR("CATALOG", "cannot open %s: %s", path, strerror(errno));
@@ -242,6 +274,9 @@ static int convert_file(enum source_kind kind, const char *path, struct vt_rees4
         break;
     case SOURCE_EVENTS:
         rc = vt_rees46_add_events(rees46, reader, path, ctx, stats);
+        break;
+    case SOURCE_DIGINETICA:
+        rc = vt_convert_diginetica(reader, path, opt->events_before_ms, ctx, stats);
         break;
     case SOURCE_NOON:
         rc = vt_convert_noon(reader, path, ctx, stats);
@@ -291,7 +326,7 @@ static void log_stats(const struct vt_convert_stats *stats)
 static int convert_all(const struct options *opt, struct output_sink *sink)
 {
     struct vt_convert_ctx ctx;
-    struct vt_convert_stats stats[5];
+    struct vt_convert_stats stats[6];
     struct vt_rees46 *rees46 = NULL;
     bool usage_error = false;
     int rc = 0;
@@ -299,10 +334,11 @@ static int convert_all(const struct options *opt, struct output_sink *sink)
 
     memset(stats, 0, sizeof stats);
     stats[0].source = "rees46";
-    stats[1].source = "noon";
-    stats[2].source = "ebay-men";
-    stats[3].source = "ebay-women";
-    stats[4].source = "fragdb";
+    stats[1].source = "diginetica";
+    stats[2].source = "noon";
+    stats[3].source = "ebay-men";
+    stats[4].source = "ebay-women";
+    stats[5].source = "fragdb";
     vt_convert_ctx_init(&ctx, write_entry, sink);
 
     if (opt->rees46_items != NULL) {
@@ -311,29 +347,35 @@ static int convert_all(const struct options *opt, struct output_sink *sink)
             VT_ERROR("CATALOG", "out of memory");
             return 1;
         }
-        rc = convert_file(SOURCE_ITEMS, opt->rees46_items, rees46, &ctx, &stats[0],
+        vt_rees46_set_events_before(rees46, opt->events_before_ms);
+        rc = convert_file(SOURCE_ITEMS, opt->rees46_items, opt, rees46, &ctx, &stats[0],
                           &usage_error);
         for (int i = 0; rc == 0 && i < opt->n_rees46_events; i++)
-            rc = convert_file(SOURCE_EVENTS, opt->rees46_events[i], rees46, &ctx, &stats[0],
-                              &usage_error);
+            rc = convert_file(SOURCE_EVENTS, opt->rees46_events[i], opt, rees46, &ctx,
+                              &stats[0], &usage_error);
         if (rc == 0 && vt_rees46_emit(rees46, &ctx, &stats[0]) != 0) {
             VT_ERROR("CATALOG", "%s", ctx.error);
             rc = -1;
         }
         vt_rees46_free(rees46);
     }
+    if (rc == 0 && opt->diginetica != NULL)
+        rc = convert_file(SOURCE_DIGINETICA, opt->diginetica, opt, NULL, &ctx, &stats[1],
+                          &usage_error);
     if (rc == 0 && opt->noon != NULL)
-        rc = convert_file(SOURCE_NOON, opt->noon, NULL, &ctx, &stats[1], &usage_error);
+        rc = convert_file(SOURCE_NOON, opt->noon, opt, NULL, &ctx, &stats[2], &usage_error);
     if (rc == 0 && opt->ebay_men != NULL)
-        rc = convert_file(SOURCE_EBAY_MEN, opt->ebay_men, NULL, &ctx, &stats[2], &usage_error);
+        rc = convert_file(SOURCE_EBAY_MEN, opt->ebay_men, opt, NULL, &ctx, &stats[3],
+                          &usage_error);
     if (rc == 0 && opt->ebay_women != NULL)
-        rc = convert_file(SOURCE_EBAY_WOMEN, opt->ebay_women, NULL, &ctx, &stats[3],
+        rc = convert_file(SOURCE_EBAY_WOMEN, opt->ebay_women, opt, NULL, &ctx, &stats[4],
                           &usage_error);
     if (rc == 0 && opt->fragdb != NULL)
-        rc = convert_file(SOURCE_FRAGDB, opt->fragdb, NULL, &ctx, &stats[4], &usage_error);
+        rc = convert_file(SOURCE_FRAGDB, opt->fragdb, opt, NULL, &ctx, &stats[5],
+                          &usage_error);
     vt_convert_ctx_free(&ctx);
 
-    for (int i = 0; i < 5; i++) {
+    for (int i = 0; i < 6; i++) {
         if (stats[i].rows > 0 || stats[i].event_rows > 0) {
             log_stats(&stats[i]);
             total += stats[i].written;

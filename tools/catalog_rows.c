@@ -801,6 +801,7 @@ struct vt_rees46 {
     struct rees46_product *products; /* sorted by id after merging */
     size_t n_products;
     bool merged;
+    int64_t events_before_ms; /* events at or after this time are skipped */
 };
 
 /* A value with the row that carried it, for the vote among a product's rows. */
@@ -857,7 +858,17 @@ static const char *pool_get(const struct string_pool *pool, uint32_t offset)
 
 struct vt_rees46 *vt_rees46_new(void)
 {
-    return calloc(1, sizeof(struct vt_rees46));
+    struct vt_rees46 *catalog = calloc(1, sizeof *catalog);
+
+    if (catalog != NULL)
+        catalog->events_before_ms = INT64_MAX;
+    return catalog;
+}
+
+
+void vt_rees46_set_events_before(struct vt_rees46 *catalog, int64_t before_ms)
+{
+    catalog->events_before_ms = before_ms;
 }
 
 
@@ -1112,6 +1123,10 @@ int vt_rees46_add_events(struct vt_rees46 *catalog, struct vt_csv *reader, const
             vt_counts_add(&stats->event_skipped, "invalid_time", 1);
             continue;
         }
+        if (time_ms >= catalog->events_before_ms) {
+            vt_counts_add(&stats->event_skipped, "after_cut", 1);
+            continue;
+        }
         value = column_value(reader, cols[COL_TYPE], &len);
         if (len == 4 && memcmp(value, "view", 4) == 0) {
             weight = WEIGHT_VIEW;
@@ -1202,5 +1217,199 @@ int vt_rees46_emit(struct vt_rees46 *catalog, struct vt_convert_ctx *ctx,
         rc = emit_entry(ctx, stats, &entry);
     }
     free(order);
+    return rc;
+}
+
+
+/* ---- Diginetica ---------------------------------------------------------------------- */
+
+/* Longest accepted timeframe: about 31 years in milliseconds, so that adding it to a date
+ * cannot overflow. */
+#define DIGINETICA_TIMEFRAME_MAX 1000000000000LL
+
+struct diginetica_item {
+    char *id;
+    double views; /* view rows before the popularity cut */
+};
+
+/* Distinct item ids in the order of their first row, with a hash index over them. */
+struct diginetica_items {
+    struct diginetica_item *items;
+    size_t n;
+    size_t cap;
+    uint32_t *slots; /* item index + 1, 0 when empty */
+    size_t n_slots;
+};
+
+
+int vt_diginetica_time(const char *date, size_t date_len, const char *timeframe,
+                       size_t timeframe_len, int64_t *ms)
+{
+    char stamp[32];
+    char number[24];
+    int64_t midnight, offset;
+
+    if (date_len != 10 || timeframe_len == 0 || timeframe_len >= sizeof number)
+        return -1;
+    snprintf(stamp, sizeof stamp, "%.10sT00:00:00Z", date);
+    if (vt_time_parse_iso8601(stamp, strlen(stamp), &midnight) != 0)
+        return -1;
+    memcpy(number, timeframe, timeframe_len);
+    number[timeframe_len] = '\0';
+    if (vt_parse_int64(number, 0, DIGINETICA_TIMEFRAME_MAX, &offset) != 0)
+        return -1;
+    *ms = midnight + offset;
+    return 0;
+}
+
+
+static void diginetica_items_free(struct diginetica_items *table)
+{
+    for (size_t i = 0; i < table->n; i++)
+        free(table->items[i].id);
+    free(table->items);
+    free(table->slots);
+}
+
+
+/* Rebuild the hash index with twice the slots. Returns 0, or -1 when out of memory. */
+static int diginetica_items_grow_index(struct diginetica_items *table)
+{
+    size_t n_slots = table->n_slots > 0 ? table->n_slots * 2 : 4096;
+    uint32_t *slots = calloc(n_slots, sizeof *slots);
+
+    if (slots == NULL)
+        return -1;
+    for (size_t i = 0; i < table->n; i++) {
+        const char *id = table->items[i].id;
+        size_t j = vt_hash64(id, strlen(id)) & (n_slots - 1);
+
+        while (slots[j] != 0)
+            j = (j + 1) & (n_slots - 1);
+        slots[j] = (uint32_t)i + 1;
+    }
+    free(table->slots);
+    table->slots = slots;
+    table->n_slots = n_slots;
+    return 0;
+}
+
+
+/* The entry of id, added with no views when it is new; NULL when out of memory. */
+static struct diginetica_item *diginetica_items_get(struct diginetica_items *table,
+                                                    const char *id)
+{
+    size_t j;
+
+    if ((table->n + 1) * 2 > table->n_slots && diginetica_items_grow_index(table) != 0)
+        return NULL;
+    j = vt_hash64(id, strlen(id)) & (table->n_slots - 1);
+    while (table->slots[j] != 0) {
+        struct diginetica_item *item = &table->items[table->slots[j] - 1];
+
+        if (strcmp(item->id, id) == 0)
+            return item;
+        j = (j + 1) & (table->n_slots - 1);
+    }
+
+    if (table->n == table->cap) {
+        size_t cap = table->cap > 0 ? table->cap * 2 : 4096;
+        struct diginetica_item *items;
+
+        if (cap >= UINT32_MAX)
+            return NULL;
+        items = realloc(table->items, cap * sizeof *items);
+        if (items == NULL)
+            return NULL;
+        table->items = items;
+        table->cap = cap;
+    }
+    table->items[table->n].id = strdup(id);
+    if (table->items[table->n].id == NULL)
+        return NULL;
+    table->items[table->n].views = 0;
+    table->slots[j] = (uint32_t)table->n + 1;
+    return &table->items[table->n++];
+}
+
+
+/* Hand one product per distinct item to the sink, in the order of first appearance. */
+static int diginetica_emit(const struct diginetica_items *table, struct vt_convert_ctx *ctx,
+                           struct vt_convert_stats *stats)
+{
+    for (size_t i = 0; i < table->n; i++) {
+        struct vt_catalog_entry entry;
+
+        vt_catalog_entry_init(&entry);
+        vt_strlcpy(entry.id, table->items[i].id, sizeof entry.id);
+        if (table->items[i].views > 0)
+            entry.popularity = table->items[i].views;
+        if (emit_entry(ctx, stats, &entry) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+
+int vt_convert_diginetica(struct vt_csv *reader, const char *name,
+                          int64_t views_before_ms, struct vt_convert_ctx *ctx,
+                          struct vt_convert_stats *stats)
+{
+    enum { COL_ITEM, COL_TIMEFRAME, COL_DATE };
+    static const char *const names[] = {"item_id", "timeframe", "eventdate", NULL};
+    static const enum column_need needs[] = {COLUMN_REQUIRED, COLUMN_REQUIRED,
+                                              COLUMN_REQUIRED};
+    struct diginetica_items table = {0};
+    int cols[3];
+    int more;
+    int rc = 0;
+
+    if (read_header(reader, name, ctx, names, needs, cols) != 0)
+        return -1;
+
+    while ((more = next_row(reader, name, ctx, stats, false)) == 1) {
+        char id[VT_PRODUCT_ID_MAX + 1];
+        size_t date_len, timeframe_len;
+        const char *date = column_value(reader, cols[COL_DATE], &date_len);
+        const char *timeframe = column_value(reader, cols[COL_TIMEFRAME], &timeframe_len);
+        struct diginetica_item *item;
+        int64_t time_ms;
+
+        stats->event_rows++;
+        copy_column(id, sizeof id, reader, cols[COL_ITEM]);
+        if (id[0] == '\0') {
+            vt_counts_add(&stats->rejected, "missing_id", 1);
+            continue;
+        }
+        if (!vt_id_valid(id, strlen(id))) {
+            vt_counts_add(&stats->rejected, "invalid_id", 1);
+            continue;
+        }
+        item = diginetica_items_get(&table, id);
+        if (item == NULL) {
+            snprintf(ctx->error, sizeof ctx->error, "%s: out of memory for the item table",
+                     name);
+            rc = -1;
+            break;
+        }
+
+        /* A row with a bad time still names a product; it only adds no popularity. */
+        if (vt_diginetica_time(date, date_len, timeframe, timeframe_len, &time_ms) != 0) {
+            vt_counts_add(&stats->event_skipped, "invalid_time", 1);
+            continue;
+        }
+        if (time_ms >= views_before_ms) {
+            vt_counts_add(&stats->event_skipped, "after_cut", 1);
+            continue;
+        }
+        item->views += 1;
+        stats->event_rows_used++;
+    }
+
+    if (more < 0)
+        rc = -1;
+    if (rc == 0)
+        rc = diginetica_emit(&table, ctx, stats);
+    diginetica_items_free(&table);
     return rc;
 }

@@ -6,7 +6,8 @@
  * every product to a sink callback. vitrine-catalog's sink writes JSON lines, and the unit
  * tests' sink collects entries. A conversion context checks that ids do not collide across sources
  * and keeps per-source counts. The REES46 converter is two-phase: it collects item.csv rows
- * and event rows first, then merges and emits.
+ * and event rows first, then merges and emits. The Diginetica converter reads the whole file
+ * before it emits, because a product's popularity is its number of view rows.
  *
  * Nothing here is thread-safe; use one context per thread.
  */
@@ -52,7 +53,8 @@ struct vt_counts {
 };
 
 struct vt_convert_stats {
-    const char *source;       /* "rees46", "noon", "ebay-men", "ebay-women", "fragdb" */
+    const char *source;       /* "rees46", "diginetica", "noon", "ebay-men", "ebay-women",
+                                 "fragdb" */
     uint64_t rows;            /* data rows read (header excluded), rejected ones included */
     uint64_t written;         /* products handed to the sink */
     uint64_t merged;          /* rows merged into a product of an earlier row (REES46) */
@@ -153,11 +155,34 @@ void vt_rees46_free(struct vt_rees46 *catalog);
 int vt_rees46_add_items(struct vt_rees46 *catalog, struct vt_csv *reader, const char *name,
                         struct vt_convert_ctx *ctx, struct vt_convert_stats *stats);
 
+/* Use only events before before_ms (epoch milliseconds) for price and popularity; later
+ * events are counted as skipped (after_cut). The default, INT64_MAX, uses every event. Call
+ * before adding events. */
+void vt_rees46_set_events_before(struct vt_rees46 *catalog, int64_t before_ms);
+
 /* Events must be added after all items, because they refer to merged products. */
 int vt_rees46_add_events(struct vt_rees46 *catalog, struct vt_csv *reader, const char *name,
                          struct vt_convert_ctx *ctx, struct vt_convert_stats *stats);
 
 int vt_rees46_emit(struct vt_rees46 *catalog, struct vt_convert_ctx *ctx,
                    struct vt_convert_stats *stats);
+
+/*
+ * Diginetica: the CIKM Cup 2016 train-item-views.csv (session_id;user_id;item_id;timeframe;
+ * eventdate, separated by semicolons). The file has no product attributes, so each distinct
+ * item_id gives one product with its id and, when above 0, popularity = the number of its
+ * rows whose time (vt_diginetica_time) is before views_before_ms (INT64_MAX: all rows).
+ * Products are emitted in the order of their first row. A row with an invalid time still
+ * gives its product. Returns 0, or -1 as the single-file sources.
+ */
+int vt_convert_diginetica(struct vt_csv *reader, const char *name,
+                          int64_t views_before_ms, struct vt_convert_ctx *ctx,
+                          struct vt_convert_stats *stats);
+
+/* Time of a Diginetica row: midnight UTC of eventdate (YYYY-MM-DD) plus timeframe
+ * milliseconds (0 to 10^12). Returns 0 with epoch milliseconds in *ms, or -1 when either
+ * field is invalid. */
+int vt_diginetica_time(const char *date, size_t date_len, const char *timeframe,
+                       size_t timeframe_len, int64_t *ms);
 
 #endif

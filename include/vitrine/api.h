@@ -10,23 +10,27 @@
 
 #include <stddef.h>
 
-#include "vitrine/catalog.h"
 #include "vitrine/config.h"
+#include "vitrine/decisions.h"
 #include "vitrine/ingest.h"
+#include "vitrine/rules.h"
+#include "vitrine/world.h"
 
 struct vt_api;
 
-/* Start listening on cfg->http_bind:cfg->http_port. ingest may be NULL (readiness then
- * ignores Kafka). Returns NULL with a message when the port cannot be bound. */
-struct vt_api *vt_api_start(const struct vt_config *cfg, const struct vt_catalog *cat,
-                            const struct vt_ingest *ingest, char *err, size_t errsize);
+/* Start listening on cfg->http_bind:cfg->http_port. The arguments must outlive the
+ * server; ingest may be NULL (readiness then ignores Kafka), rules may be NULL (none).
+ * Returns NULL with a message when the port cannot be bound. */
+struct vt_api *vt_api_start(const struct vt_config *cfg, const struct vt_live *live,
+                            const struct vt_ingest *ingest, const struct vt_rules *rules,
+                            struct vt_decisions *decisions, char *err, size_t errsize);
 
 /* Stop accepting, finish requests in flight and join the workers. */
 void vt_api_stop(struct vt_api *api);
 
 /* One route the server answers, as written in openapi/openapi.yaml. */
 struct vt_api_route_info {
-    const char *path;   /* template such as "/v1/sessions/{id}/segment" */
+    const char *path;   /* template such as "/v1/sessions/{id}/segment"; one {..} at most */
     const char *method; /* "GET", "DELETE", ... */
 };
 

@@ -71,6 +71,8 @@ struct vt_config {
     char kafka_topic[VT_CONFIG_STR_MAX];
     char kafka_group[VT_CONFIG_STR_MAX];
     char kafka_dead_letter_topic[VT_CONFIG_STR_MAX];
+    char kafka_catalog_topic[VT_CONFIG_STR_MAX];
+    char kafka_decisions_topic[VT_CONFIG_STR_MAX];
     char kafka_offset_reset[16];
     char kafka_security_protocol[32];
     char kafka_sasl_mechanism[32];
@@ -116,6 +118,15 @@ struct vt_config {
     int64_t rec_limit_default;
     int64_t rec_max_per_brand;
     int64_t rec_candidates;
+    double rec_control_percent;
+    char rec_rules_path[VT_CONFIG_STR_MAX * 4];
+    int64_t rec_rotation_after; /* impressions before rotation lowers a product */
+
+    double agg_half_life_s;       /* item-to-item relations */
+    double trend_half_life_s;     /* trending */
+    int64_t agg_neighbors_max;    /* neighbours kept per product */
+    int64_t agg_ttl_s;            /* lifetime of aggregate keys after their last write */
+    int64_t live_refresh_ms;      /* how often each instance re-reads the aggregates */
 };
 
 enum vt_config_result {

@@ -15,15 +15,16 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "vitrine/catalog.h"
 #include "vitrine/config.h"
+#include "vitrine/world.h"
 
 struct vt_ingest;
 
-/* Create the consumer and the dead-letter producer and start the thread. cfg and cat must
- * outlive the ingest. Returns NULL with a message when librdkafka rejects the
- * configuration (the message names the property). */
-struct vt_ingest *vt_ingest_start(const struct vt_config *cfg, const struct vt_catalog *cat,
+/* Create the consumer and the dead-letter producer and start the thread. cfg and live
+ * must outlive the ingest; each batch is enriched from the live world's current catalog.
+ * Returns NULL with a message when librdkafka rejects the configuration (the message
+ * names the property). */
+struct vt_ingest *vt_ingest_start(const struct vt_config *cfg, const struct vt_live *live,
                                   char *err, size_t errsize);
 
 /* Stop: finish the current batch, store its offsets, close the consumer (committing and

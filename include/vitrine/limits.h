@@ -49,4 +49,13 @@
 #define VT_REC_LIMIT_MAX 100
 #define VT_REC_EXCLUDE_MAX 100
 
+/* Categories or brands one request may restrict to (category=a,b,c). */
+#define VT_REC_FILTER_MAX 20
+
+/* Product ids one rerank request may carry. */
+#define VT_RERANK_MAX 500
+
+/* Products a profile remembers as shown to the session (for rotation). */
+#define VT_PROFILE_SEEN_MAX 100
+
 #endif

@@ -27,6 +27,11 @@ enum vt_route {
     VT_ROUTE_READYZ,
     VT_ROUTE_METRICS,
     VT_ROUTE_OPENAPI,
+    VT_ROUTE_RERANK,
+    VT_ROUTE_SIMILAR,
+    VT_ROUTE_TRENDING,
+    VT_ROUTE_STATS_PRODUCT,
+    VT_ROUTE_STATS_PLACEMENT,
     VT_ROUTE_OTHER, /* no route matched */
     VT_ROUTE_COUNT
 };
@@ -58,6 +63,19 @@ void vt_metrics_redis_error(enum vt_redis_origin origin);
 void vt_metrics_kafka_error(void);
 void vt_metrics_dead_letter_failed(void);
 void vt_metrics_batch(size_t records, uint64_t duration_ns);
+/* What became of a published decision record. */
+enum vt_decision_outcome {
+    VT_DECISION_QUEUED = 0,
+    VT_DECISION_DROPPED, /* the producer queue was full */
+    VT_DECISION_DELIVERED,
+    VT_DECISION_FAILED,
+    VT_DECISION_OUTCOME_COUNT
+};
+
+void vt_metrics_decision(enum vt_decision_outcome outcome);
+
+/* Records of a batch that changed the shared aggregates, and redeliveries they skipped. */
+void vt_metrics_aggregates(size_t applied, size_t duplicates);
 void vt_metrics_catalog(size_t products, size_t rejected);
 
 /* Consumer lag of one partition (-1: not assigned to this instance). */

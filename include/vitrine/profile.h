@@ -84,6 +84,12 @@ struct vt_cart_line {
     int64_t quantity;
 };
 
+/* A product and how often it was shown to the session (impressions). */
+struct vt_seen_product {
+    char id[VT_PRODUCT_ID_MAX + 1];
+    int64_t count;
+};
+
 struct vt_profile {
     bool exists; /* false: no event seen for this id (cold start) */
     char user_id[VT_ID_MAX + 1];
@@ -101,10 +107,11 @@ struct vt_profile {
     struct vt_scored_name brands[VT_PROFILE_TOP_MAX];
     struct vt_scored_name tiers[VT_TIER_COUNT];
 
-    size_t n_recent, n_cart, n_purchased;
+    size_t n_recent, n_cart, n_purchased, n_seen;
     struct vt_timed_id recent[VT_PROFILE_RECENT_MAX]; /* newest first */
     struct vt_cart_line cart[VT_PROFILE_CART_MAX];
     struct vt_timed_id purchased[VT_PROFILE_PURCHASED_MAX]; /* newest first */
+    struct vt_seen_product seen[VT_PROFILE_SEEN_MAX];       /* most shown first */
 };
 
 void vt_profile_clear(struct vt_profile *p);
@@ -145,6 +152,13 @@ struct vt_profile_delta {
     struct vt_named_score categories[VT_DELTA_NAMES_MAX];
     struct vt_named_score brands[VT_EVENT_ITEMS_MAX];
     struct vt_named_score tiers[VT_TIER_COUNT];
+
+    /* Impressions and clicks: where the shop showed the products. */
+    char placement[VT_PLACEMENT_MAX + 1];
+    char decision_id[VT_ID_MAX + 1];
+    size_t n_shown, n_clicked;
+    char shown[VT_EVENT_ITEMS_MAX][VT_PRODUCT_ID_MAX + 1];
+    struct vt_quantity_line clicked[VT_EVENT_ITEMS_MAX]; /* quantity: list position, -1 unknown */
 
     size_t n_viewed, n_cart_add, n_cart_remove, n_purchased;
     char viewed[VT_EVENT_ITEMS_MAX][VT_PRODUCT_ID_MAX + 1];

@@ -12,6 +12,11 @@
  *   vt:{<id>}:rv     sorted set: recently viewed product -> last view time (ms)
  *   vt:{<id>}:cart   hash: product -> quantity
  *   vt:{<id>}:buy    sorted set: purchased product -> last purchase time (ms)
+ *   vt:{<id>}:seen   sorted set: product shown to the session -> impressions
+ *   vt:{<id>}:clk    hash: clicked product -> "<placement>|<position>|<decision id>"
+ *
+ * Shared aggregates (trending, item-to-item, statistics) live under the hash tag {agg};
+ * docs/architecture.md lists them.
  *
  * Every write refreshes the TTL of all keys of the profile. Ids from outside are passed
  * as binary-safe arguments, never formatted into a command string.
@@ -40,24 +45,95 @@ void vt_store_free(struct vt_store *st);
 /* PING. Returns 0 when Redis answered. */
 int vt_store_ping(struct vt_store *st, char *err, size_t errsize);
 
+/* Recently viewed (or, for a purchase, previously purchased) products returned per record,
+ * and clicks found for carted or purchased products. */
+#define VT_APPLY_PREVIOUS_MAX 5
+#define VT_APPLY_ATTRIBUTION_MAX 8
+
+/* A cart or purchase of a product the session clicked earlier: where it was clicked. */
+struct vt_attribution {
+    char product[VT_PRODUCT_ID_MAX + 1];
+    char placement[VT_PLACEMENT_MAX + 1];
+    int32_t position; /* -1 when the click had none */
+};
+
+/* What the profile script reports about one record. */
+struct vt_apply_result {
+    bool applied; /* false: a redelivery the profile had already applied */
+    /* Products the session viewed before this view (newest first), or purchased before
+     * this purchase; the state before the record, or the current state for a redelivery. */
+    size_t n_previous;
+    char previous[VT_APPLY_PREVIOUS_MAX][VT_PRODUCT_ID_MAX + 1];
+    size_t n_attributions;
+    struct vt_attribution attributions[VT_APPLY_ATTRIBUTION_MAX];
+};
+
 /*
  * Batched profile updates: one pipelined round trip for the whole batch.
  *
  *   vt_store_batch_begin(st);
  *   for each delta: vt_store_batch_add(st, &delta);
- *   vt_store_batch_commit(st, applied, n, err, errsize);
+ *   vt_store_batch_commit(st, results, n, err, errsize);
  *
- * commit sends every queued script call, waits for every reply and writes into applied[i]
- * 1 when delta i changed its profile and 0 when it was a redelivery already applied.
- * Returns 0 when Redis acknowledged all of them, -1 otherwise (connection lost, timeout,
- * script error); the caller then retries the whole batch, which is safe because applying
- * a delta twice has no effect. After -1 the connection is closed and re-opened on the
- * next begin.
+ * commit sends every queued script call, waits for every reply and fills results[i] for
+ * delta i. Returns 0 when Redis acknowledged all of them, -1 otherwise (connection lost,
+ * timeout, script error); the caller then retries the whole batch, which is safe because
+ * applying a delta twice has no effect. After -1 the connection is closed and re-opened
+ * on the next begin.
  */
 void vt_store_batch_begin(struct vt_store *st);
 void vt_store_batch_add(struct vt_store *st, const struct vt_profile_delta *delta);
-int vt_store_batch_commit(struct vt_store *st, int *applied, size_t n, char *err,
-                          size_t errsize);
+int vt_store_batch_commit(struct vt_store *st, struct vt_apply_result *results, size_t n,
+                          char *err, size_t errsize);
+
+/*
+ * Batched updates of the shared aggregates, after the profiles of the batch were
+ * acknowledged: one pipelined round trip, one script call per record. Each call checks
+ * the record's (source tag, partition, offset) against the aggregates' own watermark, so
+ * a redelivered record changes them only once, also when a crash came between the
+ * profile and the aggregate step.
+ *
+ *   vt_store_aggregates_begin(st);
+ *   for each record: vt_store_aggregates_add(st, &event, &delta, &result, now_ms);
+ *   vt_store_aggregates_commit(st, &applied, err, errsize);
+ *
+ * event is the enriched event the delta was built from; result is what the profile
+ * script reported for it. commit returns 0 and the number of records that changed the
+ * aggregates, or -1 (retry the whole step, as for profiles).
+ */
+void vt_store_aggregates_begin(struct vt_store *st);
+void vt_store_aggregates_add(struct vt_store *st, const struct vt_event *event,
+                             const struct vt_profile_delta *delta,
+                             const struct vt_apply_result *result, int64_t now_ms);
+int vt_store_aggregates_commit(struct vt_store *st, size_t *applied, char *err,
+                               size_t errsize);
+
+/* Statistics of one product or placement: impressions and clicks as the events report
+ * them, carts and purchases (for a placement and per position: those that followed a click
+ * there). */
+#define VT_STATS_POSITIONS 100
+#define VT_STATS_PLACEMENTS_MAX 16
+
+struct vt_stats_counts {
+    int64_t impressions, clicks, carts, purchases;
+};
+
+struct vt_stats {
+    bool exists;
+    struct vt_stats_counts total;
+    /* [1..VT_STATS_POSITIONS] by list position; [0]: other or unknown positions */
+    struct vt_stats_counts by_position[VT_STATS_POSITIONS + 1];
+    size_t n_placements; /* products only: counts per placement */
+    struct {
+        char name[VT_PLACEMENT_MAX + 1];
+        struct vt_stats_counts counts;
+    } placements[VT_STATS_PLACEMENTS_MAX];
+};
+
+/* Read the statistics of a product (is_product) or a placement in one round trip. A name
+ * without statistics gives 0 with out->exists == false. */
+int vt_store_stats_read(struct vt_store *st, bool is_product, const char *name, size_t len,
+                        struct vt_stats *out, char *err, size_t errsize);
 
 /* Read a profile in one round trip. Affinity values are decayed to the profile's last
  * event; now_ms is used only for a profile without one. A profile that does not exist

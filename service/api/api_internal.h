@@ -13,18 +13,24 @@
 
 #include "vitrine/catalog.h"
 #include "vitrine/config.h"
+#include "vitrine/decisions.h"
 #include "vitrine/ingest.h"
 #include "vitrine/jsonw.h"
 #include "vitrine/metrics.h"
+#include "vitrine/profile.h"
+#include "vitrine/rules.h"
 #include "vitrine/store.h"
+#include "vitrine/world.h"
 
 /* Largest JSON response body; a profile with every list full stays far below it. */
 #define VT_RESPONSE_MAX (256 * 1024)
 
 struct vt_api {
     const struct vt_config *cfg;
-    const struct vt_catalog *cat;
+    const struct vt_live *live;
     const struct vt_ingest *ingest;
+    const struct vt_rules *rules;
+    struct vt_decisions *decisions;
     struct MHD_Daemon *daemon;
     char *openapi;       /* contents of the OpenAPI file, NULL when it could not be read */
     size_t openapi_len;
@@ -37,6 +43,9 @@ struct vt_request {
     const char *method;
     const char *id; /* the {id} path segment, not NUL-terminated */
     size_t id_len;
+    const char *body; /* request body (POST), NUL-terminated; NULL when none */
+    size_t body_len;
+    const struct vt_world *world; /* the live world, loaded once per request */
     enum vt_route route;
     int status; /* set by the reply helpers, for metrics */
 };
@@ -69,10 +78,26 @@ enum MHD_Result vt_reply_writer(struct vt_request *req, int status, struct vt_js
 /* Query parameter, or NULL. */
 const char *vt_query(const struct vt_request *req, const char *name);
 
-/* Route handlers. */
+/* Read the profile of req->id into *p (retrying once on a connection Redis closed while
+ * idle). On failure a 503 is queued, *reply holds its result and false is returned. */
+bool vt_api_read_profile(struct vt_request *req, struct vt_profile *p, enum MHD_Result *reply);
+
+/* Queue a 400 INVALID_ARGUMENT naming what kind of id was invalid. */
+enum MHD_Result vt_reply_invalid_id(struct vt_request *req, const char *what);
+
+/* A product id from a request: 1..VT_PRODUCT_ID_MAX bytes without control bytes. */
+bool vt_api_product_id_valid(const char *s, size_t len);
+
+/* Route handlers: handlers_session.c (storefront decisions), handlers_catalog.c
+ * (trending, similar), handlers_analyst.c (profiles, statistics). */
 enum MHD_Result vt_handle_segment(struct vt_request *req);
 enum MHD_Result vt_handle_recommendations(struct vt_request *req);
+enum MHD_Result vt_handle_rerank(struct vt_request *req);
+enum MHD_Result vt_handle_similar(struct vt_request *req);
+enum MHD_Result vt_handle_trending(struct vt_request *req);
 enum MHD_Result vt_handle_profile_get(struct vt_request *req);
 enum MHD_Result vt_handle_profile_delete(struct vt_request *req);
+enum MHD_Result vt_handle_stats_product(struct vt_request *req);
+enum MHD_Result vt_handle_stats_placement(struct vt_request *req);
 
 #endif

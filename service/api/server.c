@@ -10,6 +10,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -22,8 +23,8 @@
 #include "vitrine/log.h"
 #include "vitrine/util.h"
 
-/* Largest request body accepted; no endpoint of this version takes one. */
-#define REQUEST_BODY_MAX (64 * 1024)
+/* Largest request body accepted (a rerank of 500 ids of 128 bytes fits). */
+#define REQUEST_BODY_MAX (96 * 1024)
 /* Longest request path with its query string; longer ones get 414. Requests whose line
  * does not fit CONNECTION_MEMORY at all are rejected by libmicrohttpd itself. */
 #define URL_MAX 8192
@@ -237,13 +238,17 @@ static enum MHD_Result handle_readyz(struct vt_request *req)
     } else {
         ready = false;
     }
-    if (vt_catalog_size(req->api->cat) > 0 || req->api->cfg->catalog_path[0] == '\0') {
-        snprintf(catalog_state, sizeof catalog_state, "ok (%zu products)",
-                 vt_catalog_size(req->api->cat));
-    } else {
+    const struct vt_catalog *cat = req->world->catalog;
+    char live_state[256];
+    if (vt_catalog_size(cat) == 0 && req->api->cfg->catalog_path[0] != '\0') {
         ready = false;
         snprintf(catalog_state, sizeof catalog_state, "no product loaded (%zu lines rejected)",
-                 vt_catalog_stats(req->api->cat)->rejected);
+                 vt_catalog_stats(cat)->rejected);
+    } else if (!vt_live_ready(req->api->live, live_state, sizeof live_state)) {
+        ready = false;
+        vt_strlcpy(catalog_state, live_state, sizeof catalog_state);
+    } else {
+        snprintf(catalog_state, sizeof catalog_state, "ok (%zu products)", vt_catalog_size(cat));
     }
 
     vt_jsonw_init(&w, body, sizeof body);
@@ -264,6 +269,41 @@ static enum MHD_Result handle_readyz(struct vt_request *req)
 }
 
 
+/* The live updater's counters, appended to the registry's page. */
+static void render_live_metrics(const struct vt_live *live, struct vt_buf *out)
+{
+    struct vt_live_stats s;
+
+    vt_live_stats(live, &s);
+    vt_buf_printf(out,
+                  "# HELP vitrine_catalog_records_total Catalog topic records by outcome.\n"
+                  "# TYPE vitrine_catalog_records_total counter\n"
+                  "vitrine_catalog_records_total{outcome=\"stock\"} %" PRIu64 "\n"
+                  "vitrine_catalog_records_total{outcome=\"queued\"} %" PRIu64 "\n"
+                  "vitrine_catalog_records_total{outcome=\"removal\"} %" PRIu64 "\n"
+                  "vitrine_catalog_records_total{outcome=\"unchanged\"} %" PRIu64 "\n"
+                  "vitrine_catalog_records_total{outcome=\"invalid\"} %" PRIu64 "\n"
+                  "vitrine_catalog_records_total{outcome=\"failed\"} %" PRIu64 "\n"
+                  "# HELP vitrine_catalog_versions_total Catalog versions published after "
+                  "the initial one.\n# TYPE vitrine_catalog_versions_total counter\n"
+                  "vitrine_catalog_versions_total %" PRIu64 "\n"
+                  "# HELP vitrine_live_refreshes_total Reads of the shared aggregates by "
+                  "result.\n# TYPE vitrine_live_refreshes_total counter\n"
+                  "vitrine_live_refreshes_total{result=\"ok\"} %" PRIu64 "\n"
+                  "vitrine_live_refreshes_total{result=\"failed\"} %" PRIu64 "\n"
+                  "# HELP vitrine_live_refresh_seconds Duration of the last successful "
+                  "read of the shared aggregates.\n# TYPE vitrine_live_refresh_seconds gauge\n"
+                  "vitrine_live_refresh_seconds %.6f\n"
+                  "# HELP vitrine_world_version Version of the published world (catalog "
+                  "and aggregates).\n# TYPE vitrine_world_version gauge\n"
+                  "vitrine_world_version %" PRIu64 "\n",
+                  s.catalog_stock_changes, s.catalog_queued, s.catalog_removals,
+                  s.catalog_unchanged, s.catalog_invalid, s.catalog_failed, s.catalog_versions,
+                  s.refreshes, s.refresh_failures, (double)s.last_refresh_ns / 1e9,
+                  s.world_version);
+}
+
+
 static enum MHD_Result handle_metrics(struct vt_request *req)
 {
     struct vt_buf out;
@@ -271,6 +311,7 @@ static enum MHD_Result handle_metrics(struct vt_request *req)
 
     vt_buf_init(&out, METRICS_MAX);
     vt_metrics_render(&out);
+    render_live_metrics(req->api->live, &out);
     if (out.overflow) {
         vt_buf_free(&out);
         return vt_reply_error(req, MHD_HTTP_INTERNAL_SERVER_ERROR, "INTERNAL", false,
@@ -303,7 +344,7 @@ enum access { ACCESS_PUBLIC, ACCESS_STOREFRONT, ACCESS_ANALYST };
 typedef enum MHD_Result (*route_handler)(struct vt_request *req);
 
 struct route {
-    const char *path; /* template; "{id}" stands for one path segment */
+    const char *path; /* template; one "{...}" stands for one path segment */
     const char *method;
     enum vt_route metric;
     enum access access;
@@ -315,9 +356,17 @@ static const struct route routes[] = {
      vt_handle_segment},
     {"/v1/sessions/{id}/recommendations", "GET", VT_ROUTE_RECOMMENDATIONS, ACCESS_STOREFRONT,
      vt_handle_recommendations},
+    {"/v1/sessions/{id}/rerank", "POST", VT_ROUTE_RERANK, ACCESS_STOREFRONT, vt_handle_rerank},
+    {"/v1/products/{id}/similar", "GET", VT_ROUTE_SIMILAR, ACCESS_STOREFRONT,
+     vt_handle_similar},
+    {"/v1/trending", "GET", VT_ROUTE_TRENDING, ACCESS_STOREFRONT, vt_handle_trending},
     {"/v1/profiles/{id}", "GET", VT_ROUTE_PROFILE_GET, ACCESS_ANALYST, vt_handle_profile_get},
     {"/v1/profiles/{id}", "DELETE", VT_ROUTE_PROFILE_DELETE, ACCESS_ANALYST,
      vt_handle_profile_delete},
+    {"/v1/stats/products/{id}", "GET", VT_ROUTE_STATS_PRODUCT, ACCESS_ANALYST,
+     vt_handle_stats_product},
+    {"/v1/stats/placements/{name}", "GET", VT_ROUTE_STATS_PLACEMENT, ACCESS_ANALYST,
+     vt_handle_stats_placement},
     {"/healthz", "GET", VT_ROUTE_HEALTHZ, ACCESS_PUBLIC, handle_healthz},
     {"/readyz", "GET", VT_ROUTE_READYZ, ACCESS_PUBLIC, handle_readyz},
     {"/metrics", "GET", VT_ROUTE_METRICS, ACCESS_PUBLIC, handle_metrics},
@@ -343,10 +392,11 @@ struct vt_api_route_info vt_api_route_at(size_t i)
 static bool route_matches(const struct route *rt, const char *url, const char **id,
                           size_t *id_len)
 {
-    const char *hole = strstr(rt->path, "{id}");
+    const char *hole = strchr(rt->path, '{');
+    const char *hole_end = hole ? strchr(hole, '}') : NULL;
     size_t plen;
 
-    if (hole == NULL)
+    if (hole == NULL || hole_end == NULL)
         return strcmp(url, rt->path) == 0;
     plen = (size_t)(hole - rt->path);
     if (strncmp(url, rt->path, plen) != 0)
@@ -357,7 +407,7 @@ static bool route_matches(const struct route *rt, const char *url, const char **
     size_t len = slash ? (size_t)(slash - start) : strlen(start);
     const char *rest = start + len;
 
-    if (strcmp(rest, hole + 4) != 0)
+    if (strcmp(rest, hole_end + 1) != 0)
         return false;
     *id = start;
     *id_len = len;
@@ -501,7 +551,7 @@ static size_t request_target_length(struct MHD_Connection *conn, const char *url
 /* Per-request state, kept in libmicrohttpd's con_cls between callbacks. */
 struct request_state {
     uint64_t started_ns;
-    size_t body_len;
+    struct vt_buf body; /* at most REQUEST_BODY_MAX bytes */
     bool body_too_large;
 };
 
@@ -523,16 +573,22 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         if (rs == NULL)
             return MHD_NO;
         rs->started_ns = vt_monotonic_ns();
+        vt_buf_init(&rs->body, REQUEST_BODY_MAX);
         *con_cls = rs;
         return MHD_YES;
     }
     if (*upload_data_size > 0) {
-        (void)upload_data;
-        rs->body_len += *upload_data_size;
-        if (rs->body_len > REQUEST_BODY_MAX)
+        /* Keep reading past the limit, so the 413 goes to a client that is listening. */
+        if (!rs->body_too_large && vt_buf_append(&rs->body, upload_data, *upload_data_size))
             rs->body_too_large = true;
         *upload_data_size = 0;
         return MHD_YES;
+    }
+
+    req.world = vt_live_world(api->live);
+    if (rs->body.len > 0) {
+        req.body = rs->body.data;
+        req.body_len = rs->body.len;
     }
 
     if (rs->body_too_large)
@@ -552,10 +608,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
+    struct request_state *rs = *con_cls;
+
     (void)cls;
     (void)conn;
     (void)toe;
-    free(*con_cls);
+    if (rs != NULL) {
+        vt_buf_free(&rs->body);
+        free(rs);
+    }
     *con_cls = NULL;
 }
 
@@ -630,8 +691,9 @@ static char *read_file(const char *path, size_t *len_out)
 }
 
 
-struct vt_api *vt_api_start(const struct vt_config *cfg, const struct vt_catalog *cat,
-                            const struct vt_ingest *ingest, char *err, size_t errsize)
+struct vt_api *vt_api_start(const struct vt_config *cfg, const struct vt_live *live,
+                            const struct vt_ingest *ingest, const struct vt_rules *rules,
+                            struct vt_decisions *decisions, char *err, size_t errsize)
 {
     struct vt_api *api = calloc(1, sizeof *api);
     struct sockaddr_storage addr;
@@ -646,8 +708,10 @@ struct vt_api *vt_api_start(const struct vt_config *cfg, const struct vt_catalog
         return NULL;
     }
     api->cfg = cfg;
-    api->cat = cat;
+    api->live = live;
     api->ingest = ingest;
+    api->rules = rules;
+    api->decisions = decisions;
     api->openapi = read_file(cfg->openapi_path, &api->openapi_len);
     if (api->openapi == NULL)
         VT_WARN("HTTP", "cannot read OpenAPI file %s (set http.openapi_path); /openapi.yaml "

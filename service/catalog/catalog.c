@@ -8,6 +8,11 @@
  * compare case-insensitively in ASCII. After the last line, all products are sorted once by
  * popularity, and the per-brand and per-category lists are filled by walking that order,
  * so they share it without sorting again.
+ *
+ * Changes from the catalog topic (vt_catalog_apply) copy the whole catalog into a new one
+ * (products, strings, hash tables, name tables in index order), apply the changes there and
+ * rebuild the popularity, brand and category lists. Copying keeps every index and makes the
+ * new catalog independent of the old one, which the updater frees later.
  */
 #include "vitrine/catalog.h"
 
@@ -71,11 +76,15 @@ struct vt_catalog {
     struct vt_catalog_stats stats;
     struct vt_product *products;
     uint32_t *id_lengths;
+    /* Per product: the gender came from a recognized "gender" label, so a change of name
+     * or categories keeps it instead of inferring it again. */
+    bool *gender_labeled;
     size_t count;
     size_t capacity;
     struct slot *id_slots;
     size_t id_mask;
-    uint32_t *popular;
+    uint32_t *popular; /* products that are not removed, by popularity */
+    size_t n_popular;
     double max_popularity;
     struct name_table brands;
     struct name_table categories;
@@ -502,10 +511,12 @@ static int read_categories(const cJSON *obj, const char *names[VT_ITEM_CATEGORIE
 }
 
 
-/* Fields of one line, checked and not yet stored. */
+/* Fields of one line or change, checked and not yet stored. Strings point into the parsed
+ * JSON or into a struct vt_catalog_change. */
 struct line_fields {
     char id[VT_PRODUCT_ID_MAX + 1];
     size_t id_length;
+    unsigned fields; /* enum vt_catalog_field bits: members present, null included */
     const char *name;
     const char *brand;
     const char *categories[VT_ITEM_CATEGORIES_MAX];
@@ -517,17 +528,26 @@ struct line_fields {
 };
 
 
-static int read_fields(const cJSON *obj, struct line_fields *f, char *reason,
-                       size_t reason_size)
+static void mark_present(const cJSON *obj, const char *field, unsigned bit, unsigned *fields)
 {
+    if (cJSON_GetObjectItemCaseSensitive(obj, field) != NULL)
+        *fields |= bit;
+}
+
+
+/* Read every member but "id". Absent and null members give the defaults. */
+static int read_product_fields(const cJSON *obj, struct line_fields *f, char *reason,
+                               size_t reason_size)
+{
+    f->fields = 0;
+    f->name = NULL;
+    f->brand = NULL;
+    f->n_categories = 0;
+    f->gender = NULL;
     f->price = -1;
     f->stock = -1;
     f->popularity = 0;
 
-    if (!cJSON_IsObject(obj))
-        return reject(reason, reason_size, "the line is not a JSON object");
-    if (read_id(obj, f->id, sizeof f->id, &f->id_length, reason, reason_size) != 0)
-        return -1;
     if (read_string(obj, "name", &f->name, reason, reason_size) != 0)
         return -1;
     if (read_string(obj, "brand", &f->brand, reason, reason_size) != 0)
@@ -542,7 +562,26 @@ static int read_fields(const cJSON *obj, struct line_fields *f, char *reason,
         return -1;
     if (read_number(obj, "popularity", false, &f->popularity, reason, reason_size) != 0)
         return -1;
+
+    mark_present(obj, "name", VT_FIELD_NAME, &f->fields);
+    mark_present(obj, "brand", VT_FIELD_BRAND, &f->fields);
+    mark_present(obj, "categories", VT_FIELD_CATEGORIES, &f->fields);
+    mark_present(obj, "gender", VT_FIELD_GENDER, &f->fields);
+    mark_present(obj, "price", VT_FIELD_PRICE, &f->fields);
+    mark_present(obj, "stock", VT_FIELD_STOCK, &f->fields);
+    mark_present(obj, "popularity", VT_FIELD_POPULARITY, &f->fields);
     return 0;
+}
+
+
+static int read_fields(const cJSON *obj, struct line_fields *f, char *reason,
+                       size_t reason_size)
+{
+    if (!cJSON_IsObject(obj))
+        return reject(reason, reason_size, "the line is not a JSON object");
+    if (read_id(obj, f->id, sizeof f->id, &f->id_length, reason, reason_size) != 0)
+        return -1;
+    return read_product_fields(obj, f, reason, reason_size);
 }
 
 
@@ -559,6 +598,10 @@ static int reserve_product(struct vt_catalog *cat)
         if (lengths == NULL)
             return -1;
         cat->id_lengths = lengths;
+        bool *labeled = realloc(cat->gender_labeled, capacity * sizeof *labeled);
+        if (labeled == NULL)
+            return -1;
+        cat->gender_labeled = labeled;
         cat->capacity = capacity;
     }
     if ((cat->count + 1) * 2 > cat->id_mask + 1)
@@ -568,37 +611,154 @@ static int reserve_product(struct vt_catalog *cat)
 
 
 /*
- * Set the gender of p, whose name and categories are already stored. A "gender" label
- * that vt_gender_parse recognizes wins. Otherwise the configured keywords decide, first in
- * the name and then in each category name in order. The recommender's gender filter reads
- * this gender, and ingest uses it too, so both treat the product alike. A non-empty label
- * that vt_gender_parse does not recognize is counted in unknown_gender_labels and read as
- * unknown. Without a configuration no keywords apply.
+ * Set the gender of p, whose name and categories are already stored, and return true when
+ * it came from the label. A label that vt_gender_parse recognizes wins. Otherwise the
+ * configured keywords decide, first in the name and then in each category name in order.
+ * The recommender's gender filter reads this gender, and ingest uses it too, so both treat
+ * the product alike. A non-empty label that vt_gender_parse does not recognize is counted
+ * in unknown_gender_labels and read as unknown. Without a configuration no keywords apply.
  */
-static void set_gender(struct loader *ld, const struct line_fields *f, struct vt_product *p)
+static bool set_gender(struct vt_catalog *cat, const struct vt_config *cfg, const char *label,
+                       struct vt_product *p)
 {
-    const struct name_table *categories = &ld->cat->categories;
+    const struct name_table *categories = &cat->categories;
 
     p->gender = VT_GENDER_UNKNOWN;
-    if (f->gender != NULL) {
-        size_t len = strlen(f->gender);
-        const char *label = trim(f->gender, &len);
+    if (label != NULL) {
+        size_t len = strlen(label);
+        const char *text = trim(label, &len);
 
         if (len > 0) {
-            p->gender = vt_gender_parse(label, len);
+            p->gender = vt_gender_parse(text, len);
             if (p->gender == VT_GENDER_UNKNOWN)
-                ld->cat->stats.unknown_gender_labels++;
+                cat->stats.unknown_gender_labels++;
         }
     }
-    if (p->gender != VT_GENDER_UNKNOWN || ld->cfg == NULL)
-        return;
+    if (p->gender != VT_GENDER_UNKNOWN)
+        return true;
+    if (cfg == NULL)
+        return false;
 
     if (p->name[0] != '\0')
-        p->gender = vt_gender_from_text(ld->cfg, p->name, strlen(p->name));
+        p->gender = vt_gender_from_text(cfg, p->name, strlen(p->name));
     for (uint8_t i = 0; i < p->n_categories && p->gender == VT_GENDER_UNKNOWN; i++) {
         uint32_t c = p->categories[i];
-        p->gender = vt_gender_from_text(ld->cfg, categories->names[c], categories->lengths[c]);
+        p->gender = vt_gender_from_text(cfg, categories->names[c], categories->lengths[c]);
     }
+    return false;
+}
+
+
+/* A product with every field at its default, before its id is set. */
+static void product_defaults(struct vt_product *p)
+{
+    memset(p, 0, sizeof *p);
+    p->name = "";
+    p->brand = VT_CATALOG_NONE;
+    for (size_t i = 0; i < VT_ITEM_CATEGORIES_MAX; i++)
+        p->categories[i] = VT_CATALOG_NONE;
+    p->gender = VT_GENDER_UNKNOWN;
+    p->tier = VT_TIER_DRUGSTORE;
+    p->price = -1;
+    atomic_init(&p->stock, -1);
+    p->popularity = 0;
+}
+
+
+/*
+ * Store the fields of f that are present (f->fields) into p, interning brand and category
+ * names in cat; the other fields keep p's values. The gender is set again when the change
+ * sends one, and inferred again when name or categories change and the old gender did not
+ * come from a label. Returns 0, or -1 when memory runs out.
+ */
+static int set_fields(struct vt_catalog *cat, const struct vt_config *cfg,
+                      const struct line_fields *f, struct vt_product *p, bool *gender_labeled)
+{
+    bool oom = false;
+
+    if (f->fields & VT_FIELD_NAME) {
+        p->name = "";
+        if (f->name != NULL && f->name[0] != '\0') {
+            p->name = arena_strndup(cat, f->name, strlen(f->name));
+            if (p->name == NULL)
+                return -1;
+        }
+    }
+
+    if (f->fields & VT_FIELD_BRAND) {
+        p->brand = VT_CATALOG_NONE;
+        if (f->brand != NULL)
+            p->brand = name_intern(cat, &cat->brands, f->brand, strlen(f->brand), &oom);
+    }
+
+    if (f->fields & VT_FIELD_CATEGORIES) {
+        p->n_categories = 0;
+        for (size_t i = 0; i < f->n_categories; i++) {
+            uint32_t c = name_intern(cat, &cat->categories, f->categories[i],
+                                     strlen(f->categories[i]), &oom);
+            bool seen = c == VT_CATALOG_NONE;
+            for (size_t k = 0; k < p->n_categories && !seen; k++)
+                seen = p->categories[k] == c;
+            if (!seen)
+                p->categories[p->n_categories++] = c;
+        }
+        for (size_t i = p->n_categories; i < VT_ITEM_CATEGORIES_MAX; i++)
+            p->categories[i] = VT_CATALOG_NONE;
+    }
+    if (oom)
+        return -1;
+
+    if (f->fields & VT_FIELD_GENDER)
+        *gender_labeled = set_gender(cat, cfg, f->gender, p);
+    else if (!*gender_labeled && (f->fields & (VT_FIELD_NAME | VT_FIELD_CATEGORIES)))
+        *gender_labeled = set_gender(cat, cfg, NULL, p);
+
+    if (f->fields & VT_FIELD_PRICE) {
+        p->price = f->price;
+        p->tier = VT_TIER_DRUGSTORE;
+        if (f->price >= 0 && cfg != NULL)
+            p->tier = vt_config_price_tier(cfg, f->price);
+    }
+    if (f->fields & VT_FIELD_STOCK)
+        atomic_store_explicit(&p->stock, (int64_t)f->stock, memory_order_relaxed);
+    if (f->fields & VT_FIELD_POPULARITY)
+        p->popularity = f->popularity;
+    return 0;
+}
+
+
+/* Fill p as a new product from f: absent fields take their defaults, and the gender is
+ * inferred when f has no recognized label. */
+static int set_fresh_fields(struct vt_catalog *cat, const struct vt_config *cfg,
+                            const struct line_fields *f, struct vt_product *p,
+                            bool *gender_labeled)
+{
+    struct line_fields all = *f;
+
+    product_defaults(p);
+    *gender_labeled = false;
+    all.fields |= VT_FIELD_GENDER;
+    return set_fields(cat, cfg, &all, p, gender_labeled);
+}
+
+
+/* Append a new product with the id of f at the empty id slot k. The caller reserved room.
+ * Returns its index, or VT_CATALOG_NONE when memory runs out. */
+static uint32_t append_product(struct vt_catalog *cat, const struct line_fields *f, size_t k,
+                               uint32_t hash, const struct vt_product *p, bool gender_labeled)
+{
+    const char *id = arena_strndup(cat, f->id, f->id_length);
+
+    if (id == NULL)
+        return VT_CATALOG_NONE;
+    uint32_t index = (uint32_t)cat->count++;
+    cat->products[index] = *p;
+    cat->products[index].id = id;
+    cat->id_lengths[index] = (uint32_t)f->id_length;
+    cat->gender_labeled[index] = gender_labeled;
+    cat->id_slots[k].index = index;
+    cat->id_slots[k].hash = hash;
+    return index;
 }
 
 
@@ -608,39 +768,10 @@ static int store_product(struct loader *ld, const struct line_fields *f)
 {
     struct vt_catalog *cat = ld->cat;
     struct vt_product p;
-    bool oom = false;
+    bool gender_labeled = false;
 
-    memset(&p, 0, sizeof p);
-    p.name = "";
-    if (f->name != NULL) {
-        p.name = arena_strndup(cat, f->name, strlen(f->name));
-        if (p.name == NULL)
-            return -1;
-    }
-    p.brand = VT_CATALOG_NONE;
-    if (f->brand != NULL)
-        p.brand = name_intern(cat, &cat->brands, f->brand, strlen(f->brand), &oom);
-    for (size_t i = 0; i < f->n_categories; i++) {
-        uint32_t c = name_intern(cat, &cat->categories, f->categories[i],
-                                 strlen(f->categories[i]), &oom);
-        bool seen = c == VT_CATALOG_NONE;
-        for (size_t k = 0; k < p.n_categories && !seen; k++)
-            seen = p.categories[k] == c;
-        if (!seen)
-            p.categories[p.n_categories++] = c;
-    }
-    if (oom)
+    if (set_fresh_fields(cat, ld->cfg, f, &p, &gender_labeled) != 0)
         return -1;
-    for (size_t i = p.n_categories; i < VT_ITEM_CATEGORIES_MAX; i++)
-        p.categories[i] = VT_CATALOG_NONE;
-
-    set_gender(ld, f, &p);
-    p.price = f->price;
-    p.tier = VT_TIER_DRUGSTORE;
-    if (f->price >= 0 && ld->cfg != NULL)
-        p.tier = vt_config_price_tier(ld->cfg, f->price);
-    p.stock = (int64_t)f->stock;
-    p.popularity = f->popularity;
 
     /* A later line with a known id replaces the product and keeps its index and id. */
     uint32_t hash = hash_id(f->id, f->id_length);
@@ -649,19 +780,12 @@ static int store_product(struct loader *ld, const struct line_fields *f)
         uint32_t index = cat->id_slots[k].index;
         p.id = cat->products[index].id;
         cat->products[index] = p;
+        cat->gender_labeled[index] = gender_labeled;
         cat->stats.duplicates++;
         return 0;
     }
 
-    p.id = arena_strndup(cat, f->id, f->id_length);
-    if (p.id == NULL)
-        return -1;
-    uint32_t index = (uint32_t)cat->count++;
-    cat->products[index] = p;
-    cat->id_lengths[index] = (uint32_t)f->id_length;
-    cat->id_slots[k].index = index;
-    cat->id_slots[k].hash = hash;
-    return 0;
+    return append_product(cat, f, k, hash, &p, gender_labeled) != VT_CATALOG_NONE ? 0 : -1;
 }
 
 
@@ -693,13 +817,45 @@ static size_t find_nul_escape(const char *line, size_t len)
 }
 
 
+/* Parse text as one JSON value with nothing but spaces after it. Returns the value (the
+ * caller deletes it), or NULL with the reason. */
+static cJSON *parse_json(const char *text, size_t len, char *reason, size_t reason_size)
+{
+    const char *end = NULL;
+
+    size_t nul = find_nul_escape(text, len);
+    if (nul < len) {
+        reject(reason, reason_size,
+               "the escape \\u0000 (NUL) at byte %zu is not accepted, because it would cut a "
+               "string short",
+               nul + 1);
+        return NULL;
+    }
+
+    cJSON *obj = cJSON_ParseWithLengthOpts(text, len, &end, false);
+    if (obj == NULL) {
+        size_t offset = end != NULL && end >= text ? (size_t)(end - text) : 0;
+        reject(reason, reason_size, "invalid JSON near byte %zu", offset + 1);
+        return NULL;
+    }
+    size_t rest = len - (size_t)(end - text);
+    trim(end, &rest);
+    if (rest > 0) {
+        reject(reason, reason_size, "unexpected text after the JSON value at byte %zu",
+               (size_t)(end - text) + 1);
+        cJSON_Delete(obj);
+        return NULL;
+    }
+    return obj;
+}
+
+
 /* Parse and store one non-empty line. Returns 0 (stored or rejected) or -1 when memory
  * runs out. */
 static int load_line(struct loader *ld, const char *line, size_t len)
 {
     struct line_fields fields;
     char reason[160];
-    const char *end = NULL;
 
     if (ld->cat->count >= PRODUCTS_MAX) {
         snprintf(reason, sizeof reason, "the catalog already holds the maximum of %zu products",
@@ -708,30 +864,9 @@ static int load_line(struct loader *ld, const char *line, size_t len)
         return 0;
     }
 
-    size_t nul = find_nul_escape(line, len);
-    if (nul < len) {
-        snprintf(reason, sizeof reason,
-                 "the escape \\u0000 (NUL) at byte %zu is not accepted, because it would "
-                 "cut a string short",
-                 nul + 1);
-        log_invalid_line(ld, reason);
-        return 0;
-    }
-
-    cJSON *obj = cJSON_ParseWithLengthOpts(line, len, &end, false);
+    cJSON *obj = parse_json(line, len, reason, sizeof reason);
     if (obj == NULL) {
-        size_t offset = end != NULL && end >= line ? (size_t)(end - line) : 0;
-        snprintf(reason, sizeof reason, "invalid JSON near byte %zu", offset + 1);
         log_invalid_line(ld, reason);
-        return 0;
-    }
-    size_t rest = len - (size_t)(end - line);
-    trim(end, &rest);
-    if (rest > 0) {
-        snprintf(reason, sizeof reason, "unexpected text after the JSON value at byte %zu",
-                 (size_t)(end - line) + 1);
-        log_invalid_line(ld, reason);
-        cJSON_Delete(obj);
         return 0;
     }
 
@@ -782,7 +917,8 @@ static int compare_by_popularity(const void *a, const void *b, void *arg)
 
 
 /* Fill the per-name product lists of t by walking the popularity order, so that each list
- * keeps that order. With categories set, a product joins each of its categories. */
+ * keeps that order and leaves out removed products. With categories set, a product joins
+ * each of its categories. */
 static int build_member_lists(struct vt_catalog *cat, struct name_table *t, bool categories)
 {
     size_t total = 0;
@@ -790,8 +926,8 @@ static int build_member_lists(struct vt_catalog *cat, struct name_table *t, bool
     t->offsets = calloc((size_t)t->count + 1, sizeof *t->offsets);
     if (t->offsets == NULL)
         return -1;
-    for (size_t i = 0; i < cat->count; i++) {
-        const struct vt_product *p = &cat->products[i];
+    for (size_t i = 0; i < cat->n_popular; i++) {
+        const struct vt_product *p = &cat->products[cat->popular[i]];
         if (categories) {
             for (uint8_t k = 0; k < p->n_categories; k++)
                 t->offsets[p->categories[k] + 1]++;
@@ -811,7 +947,7 @@ static int build_member_lists(struct vt_catalog *cat, struct name_table *t, bool
         return -1;
     }
     memcpy(fill, t->offsets, ((size_t)t->count + 1) * sizeof *fill);
-    for (size_t i = 0; i < cat->count; i++) {
+    for (size_t i = 0; i < cat->n_popular; i++) {
         uint32_t index = cat->popular[i];
         const struct vt_product *p = &cat->products[index];
         if (categories) {
@@ -826,23 +962,28 @@ static int build_member_lists(struct vt_catalog *cat, struct name_table *t, bool
 }
 
 
-/* Build the popularity order and the brand and category lists once all lines are read. */
+/* Build the popularity order and the brand and category lists once all lines are read or
+ * all changes are applied. Removed products stay out of all of them. */
 static int build_indexes(struct vt_catalog *cat)
 {
     cat->popular = malloc((cat->count > 0 ? cat->count : 1) * sizeof *cat->popular);
     if (cat->popular == NULL)
         return -1;
-    for (size_t i = 0; i < cat->count; i++)
-        cat->popular[i] = (uint32_t)i;
-    qsort_r(cat->popular, cat->count, sizeof *cat->popular, compare_by_popularity, cat);
-    cat->max_popularity = cat->count > 0 ? cat->products[cat->popular[0]].popularity : 0;
+    cat->n_popular = 0;
+    for (size_t i = 0; i < cat->count; i++) {
+        if (!cat->products[i].removed)
+            cat->popular[cat->n_popular++] = (uint32_t)i;
+    }
+    qsort_r(cat->popular, cat->n_popular, sizeof *cat->popular, compare_by_popularity, cat);
+    cat->max_popularity = cat->n_popular > 0 ? cat->products[cat->popular[0]].popularity : 0;
 
     if (build_member_lists(cat, &cat->brands, false) != 0)
         return -1;
     if (build_member_lists(cat, &cat->categories, true) != 0)
         return -1;
 
-    cat->stats.products = cat->count;
+    cat->stats.products = cat->n_popular;
+    cat->stats.removed = cat->count - cat->n_popular;
     cat->stats.brands = cat->brands.count;
     cat->stats.categories = cat->categories.count;
     return 0;
@@ -987,6 +1128,7 @@ void vt_catalog_free(struct vt_catalog *cat)
     name_table_free(&cat->categories);
     free(cat->products);
     free(cat->id_lengths);
+    free(cat->gender_labeled);
     free(cat->id_slots);
     free(cat->popular);
     free(cat);
@@ -1058,11 +1200,11 @@ uint32_t vt_catalog_category_find(const struct vt_catalog *cat, const char *name
 
 const uint32_t *vt_catalog_popular(const struct vt_catalog *cat, size_t *n)
 {
-    if (cat == NULL || cat->count == 0) {
+    if (cat == NULL || cat->n_popular == 0) {
         *n = 0;
         return empty_list;
     }
-    *n = cat->count;
+    *n = cat->n_popular;
     return cat->popular;
 }
 
@@ -1102,4 +1244,363 @@ const uint32_t *vt_catalog_by_category(const struct vt_catalog *cat, uint32_t ca
 double vt_catalog_max_popularity(const struct vt_catalog *cat)
 {
     return cat != NULL ? cat->max_popularity : 0;
+}
+
+
+/* ---- stock in place and changes from the catalog topic ---- */
+
+void vt_catalog_set_stock(const struct vt_catalog *cat, uint32_t index, int64_t stock)
+{
+    if (cat == NULL || index >= cat->count)
+        return;
+    atomic_store_explicit(&cat->products[index].stock, stock, memory_order_relaxed);
+}
+
+
+static char *copy_string(const char *s, bool *oom)
+{
+    char *copy;
+
+    if (s == NULL)
+        return NULL;
+    copy = strdup(s);
+    if (copy == NULL)
+        *oom = true;
+    return copy;
+}
+
+
+/* Fill the fields of a change from a parsed record value. */
+static int read_change(const cJSON *obj, struct vt_catalog_change *out, char *reason,
+                       size_t reason_size)
+{
+    struct line_fields f;
+    const cJSON *id = cJSON_GetObjectItemCaseSensitive(obj, "id");
+    bool oom = false;
+
+    if (!cJSON_IsObject(obj))
+        return reject(reason, reason_size, "the value is not a JSON object");
+    if (id != NULL && !cJSON_IsNull(id)) {
+        if (read_id(obj, f.id, sizeof f.id, &f.id_length, reason, reason_size) != 0)
+            return -1;
+        if (f.id_length != out->id_length || memcmp(f.id, out->id, f.id_length) != 0)
+            return reject(reason, reason_size, "\"id\" in the value differs from the key");
+    }
+    if (read_product_fields(obj, &f, reason, reason_size) != 0)
+        return -1;
+
+    out->fields = f.fields;
+    out->name = copy_string(f.name, &oom);
+    out->brand = copy_string(f.brand, &oom);
+    for (size_t i = 0; i < f.n_categories; i++) {
+        out->categories[i] = copy_string(f.categories[i], &oom);
+        out->n_categories = (uint8_t)(i + 1);
+    }
+    out->gender = copy_string(f.gender, &oom);
+    out->price = f.price;
+    out->stock = (int64_t)f.stock;
+    out->popularity = f.popularity;
+    if (oom)
+        return reject(reason, reason_size, "out of memory while copying the record");
+    return 0;
+}
+
+
+int vt_catalog_change_parse(const char *key, size_t key_len, const char *value,
+                            size_t value_len, struct vt_catalog_change *out, char *reason,
+                            size_t reason_size)
+{
+    memset(out, 0, sizeof *out);
+    out->price = -1;
+    out->stock = -1;
+
+    if (key == NULL || key_len == 0 || key_len > VT_PRODUCT_ID_MAX)
+        return reject(reason, reason_size,
+                      "the key must be the product id, 1 to %d bytes long", VT_PRODUCT_ID_MAX);
+    if (check_id_bytes(key, key_len, reason, reason_size) != 0)
+        return -1;
+    memcpy(out->id, key, key_len);
+    out->id[key_len] = '\0';
+    out->id_length = key_len;
+
+    if (value == NULL) {
+        out->remove = true;
+        return 0;
+    }
+    if (value_len == 0)
+        return reject(reason, reason_size,
+                      "the value is empty; a removal is a record with a null value");
+    if (value_len > LINE_MAX_BYTES)
+        return reject(reason, reason_size, "the value is longer than the maximum of %d bytes",
+                      LINE_MAX_BYTES);
+
+    cJSON *obj = parse_json(value, value_len, reason, reason_size);
+    if (obj == NULL)
+        return -1;
+    int rc = read_change(obj, out, reason, reason_size);
+    cJSON_Delete(obj);
+    if (rc != 0)
+        vt_catalog_change_clear(out);
+    return rc;
+}
+
+
+void vt_catalog_change_clear(struct vt_catalog_change *c)
+{
+    free(c->name);
+    free(c->brand);
+    for (size_t i = 0; i < c->n_categories; i++)
+        free(c->categories[i]);
+    free(c->gender);
+    memset(c, 0, sizeof *c);
+    c->price = -1;
+    c->stock = -1;
+}
+
+
+/* Move *from into *to, freeing what *to held. */
+static void move_string(char **to, char **from)
+{
+    free(*to);
+    *to = *from;
+    *from = NULL;
+}
+
+
+void vt_catalog_change_merge(struct vt_catalog_change *into, struct vt_catalog_change *later)
+{
+    /* A removal wipes what came before it, and a change after a removal (or one that
+     * already carries a removal, `replace`) starts the product afresh. */
+    if (later->remove || later->replace || into->remove) {
+        bool replace = later->replace || (into->remove && !later->remove);
+
+        vt_catalog_change_clear(into);
+        *into = *later;
+        into->replace = replace;
+        memset(later, 0, sizeof *later);
+        vt_catalog_change_clear(later);
+        return;
+    }
+
+    if (later->fields & VT_FIELD_NAME)
+        move_string(&into->name, &later->name);
+    if (later->fields & VT_FIELD_BRAND)
+        move_string(&into->brand, &later->brand);
+    if (later->fields & VT_FIELD_CATEGORIES) {
+        for (size_t i = 0; i < into->n_categories; i++)
+            free(into->categories[i]);
+        for (size_t i = 0; i < later->n_categories; i++) {
+            into->categories[i] = later->categories[i];
+            later->categories[i] = NULL;
+        }
+        into->n_categories = later->n_categories;
+        later->n_categories = 0;
+    }
+    if (later->fields & VT_FIELD_GENDER)
+        move_string(&into->gender, &later->gender);
+    if (later->fields & VT_FIELD_PRICE)
+        into->price = later->price;
+    if (later->fields & VT_FIELD_STOCK)
+        into->stock = later->stock;
+    if (later->fields & VT_FIELD_POPULARITY)
+        into->popularity = later->popularity;
+    into->fields |= later->fields;
+    vt_catalog_change_clear(later);
+}
+
+
+/* Copy a brand or category table with its names in index order, so that every name keeps
+ * its index. The product lists are left for build_indexes. */
+static int name_table_copy(struct vt_catalog *cat, struct name_table *to,
+                           const struct name_table *from)
+{
+    memset(to, 0, sizeof *to);
+    if (from->count > 0) {
+        to->names = malloc(from->count * sizeof *to->names);
+        to->lengths = malloc(from->count * sizeof *to->lengths);
+        if (to->names == NULL || to->lengths == NULL)
+            return -1;
+        to->capacity = from->count;
+        for (uint32_t i = 0; i < from->count; i++) {
+            to->names[i] = arena_strndup(cat, from->names[i], from->lengths[i]);
+            if (to->names[i] == NULL)
+                return -1;
+            to->lengths[i] = from->lengths[i];
+            to->count = i + 1;
+        }
+    }
+    if (from->slots != NULL) {
+        to->slots = malloc((from->mask + 1) * sizeof *to->slots);
+        if (to->slots == NULL)
+            return -1;
+        memcpy(to->slots, from->slots, (from->mask + 1) * sizeof *to->slots);
+        to->mask = from->mask;
+    }
+    return 0;
+}
+
+
+/* A copy of old with its own strings and tables, without the popularity, brand and
+ * category lists. Stock is copied as it is now: the caller is the only thread that
+ * changes it. */
+static struct vt_catalog *catalog_copy(const struct vt_catalog *old)
+{
+    struct vt_catalog *cat = calloc(1, sizeof *cat);
+    size_t n = old->count;
+
+    if (cat == NULL)
+        return NULL;
+    cat->stats = old->stats;
+    if (n > 0) {
+        cat->products = malloc(n * sizeof *cat->products);
+        cat->id_lengths = malloc(n * sizeof *cat->id_lengths);
+        cat->gender_labeled = malloc(n * sizeof *cat->gender_labeled);
+        if (cat->products == NULL || cat->id_lengths == NULL || cat->gender_labeled == NULL)
+            goto fail;
+        memcpy(cat->products, old->products, n * sizeof *cat->products);
+        memcpy(cat->id_lengths, old->id_lengths, n * sizeof *cat->id_lengths);
+        memcpy(cat->gender_labeled, old->gender_labeled, n * sizeof *cat->gender_labeled);
+    }
+    cat->count = n;
+    cat->capacity = n;
+
+    cat->id_slots = malloc((old->id_mask + 1) * sizeof *cat->id_slots);
+    if (cat->id_slots == NULL)
+        goto fail;
+    memcpy(cat->id_slots, old->id_slots, (old->id_mask + 1) * sizeof *cat->id_slots);
+    cat->id_mask = old->id_mask;
+
+    /* The copied products still point at old's strings until this loop replaces them. */
+    for (size_t i = 0; i < n; i++) {
+        struct vt_product *p = &cat->products[i];
+
+        p->id = arena_strndup(cat, old->products[i].id, old->id_lengths[i]);
+        if (p->id == NULL)
+            goto fail;
+        if (p->name[0] != '\0') {
+            p->name = arena_strndup(cat, p->name, strlen(p->name));
+            if (p->name == NULL)
+                goto fail;
+        } else {
+            p->name = "";
+        }
+    }
+
+    if (name_table_copy(cat, &cat->brands, &old->brands) != 0 ||
+        name_table_copy(cat, &cat->categories, &old->categories) != 0)
+        goto fail;
+    return cat;
+
+fail:
+    vt_catalog_free(cat);
+    return NULL;
+}
+
+
+/* A view of a change as line fields, for set_fields. */
+static void change_fields(const struct vt_catalog_change *c, struct line_fields *f)
+{
+    memcpy(f->id, c->id, c->id_length + 1);
+    f->id_length = c->id_length;
+    f->fields = c->fields;
+    f->name = c->name;
+    f->brand = c->brand;
+    for (size_t i = 0; i < c->n_categories; i++)
+        f->categories[i] = c->categories[i];
+    f->n_categories = c->n_categories;
+    f->gender = c->gender;
+    f->price = c->price;
+    f->stock = (double)c->stock;
+    f->popularity = c->popularity;
+}
+
+
+/* Apply one change to a catalog that no other thread sees yet. Returns 0, or -1 when memory
+ * runs out. */
+static int apply_change(struct vt_catalog *cat, const struct vt_config *cfg,
+                        const struct vt_catalog_change *c, struct vt_catalog_apply_stats *stats)
+{
+    struct line_fields f;
+    uint32_t hash = hash_id(c->id, c->id_length);
+    size_t k = id_slot(cat, c->id, c->id_length, hash);
+    uint32_t index = cat->id_slots[k].index;
+
+    if (c->remove) {
+        if (index == VT_CATALOG_NONE || cat->products[index].removed) {
+            stats->ignored++;
+            return 0;
+        }
+        cat->products[index].removed = true;
+        atomic_store_explicit(&cat->products[index].stock, 0, memory_order_relaxed);
+        stats->removed++;
+        return 0;
+    }
+
+    change_fields(c, &f);
+    if (index != VT_CATALOG_NONE) {
+        struct vt_product *p = &cat->products[index];
+        bool *labeled = &cat->gender_labeled[index];
+
+        if (p->removed || c->replace) {
+            struct vt_product fresh;
+
+            if (set_fresh_fields(cat, cfg, &f, &fresh, labeled) != 0)
+                return -1;
+            fresh.id = p->id;
+            *p = fresh;
+        } else if (set_fields(cat, cfg, &f, p, labeled) != 0) {
+            return -1;
+        }
+        stats->updated++;
+        return 0;
+    }
+
+    if (cat->count >= PRODUCTS_MAX) {
+        stats->rejected++;
+        return 0;
+    }
+    if (reserve_product(cat) != 0)
+        return -1;
+    /* Reserving may have grown the id table, which moves the empty slot. */
+    k = id_slot(cat, c->id, c->id_length, hash);
+
+    struct vt_product p;
+    bool labeled = false;
+    if (set_fresh_fields(cat, cfg, &f, &p, &labeled) != 0)
+        return -1;
+    if (append_product(cat, &f, k, hash, &p, labeled) == VT_CATALOG_NONE)
+        return -1;
+    stats->added++;
+    return 0;
+}
+
+
+struct vt_catalog *vt_catalog_apply(const struct vt_catalog *old,
+                                    const struct vt_catalog_change *changes, size_t n,
+                                    const struct vt_config *cfg,
+                                    struct vt_catalog_apply_stats *stats, char *err,
+                                    size_t errsize)
+{
+    struct vt_catalog_apply_stats unused;
+    struct vt_catalog *cat;
+
+    if (stats == NULL)
+        stats = &unused;
+    memset(stats, 0, sizeof *stats);
+
+    cat = catalog_copy(old);
+    if (cat == NULL)
+        goto oom;
+    for (size_t i = 0; i < n; i++) {
+        if (apply_change(cat, cfg, &changes[i], stats) != 0)
+            goto oom;
+    }
+    if (build_indexes(cat) != 0)
+        goto oom;
+    return cat;
+
+oom:
+    snprintf(err, errsize, "out of memory while applying %zu catalog changes", n);
+    vt_catalog_free(cat);
+    return NULL;
 }

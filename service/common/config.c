@@ -101,6 +101,15 @@ static const struct setting settings[] = {
      "events.dead-letter", 0, 0, NULL,
      "Topic that receives records which could not be decoded, with the reason in headers.",
      NULL},
+    {"kafka.catalog_topic", SETTING_STRING, STR(kafka_catalog_topic), "catalog", 0, 0, NULL,
+     "Compacted topic of product upserts and stock changes (key: product id, value: a "
+     "catalog line or the fields that change); every instance reads all of it.",
+     NULL},
+    {"kafka.decisions_topic", SETTING_STRING, STR(kafka_decisions_topic), "decisions", 0, 0,
+     NULL,
+     "Topic that receives every recommendation decision (id, session, placement, items "
+     "with positions, strategy, time); empty: decisions are not published.",
+     NULL},
     {"kafka.offset_reset", SETTING_CHOICE, STR(kafka_offset_reset), "earliest", 0, 0,
      "earliest|latest", "Where a new consumer group starts reading a partition.", NULL},
     {"kafka.security_protocol", SETTING_CHOICE, STR(kafka_security_protocol), "plaintext", 0,
@@ -217,6 +226,34 @@ static const struct setting settings[] = {
      "Most products of one brand in one recommendation list.", NULL},
     {"rec.candidates", SETTING_INT, NUM(rec_candidates), "60", 1, 10000, NULL,
      "Candidates taken from each of the profile's top categories and brands.", NULL},
+    {"rec.control_percent", SETTING_DOUBLE, NUM(rec_control_percent), "0", 0, 100, NULL,
+     "Share of sessions, in percent, that form the control group: they get the "
+     "non-personalised list, marked in the response and the decision record. A session "
+     "stays in its group.",
+     NULL},
+    {"rec.rules_path", SETTING_STRING, STR(rec_rules_path), "", 0, 0, NULL,
+     "JSON file of business rules (boosts, pins, filters); empty: none. See "
+     "docs/recommendations.md.",
+     NULL},
+    {"rec.rotation_after", SETTING_INT, NUM(rec_rotation_after), "3", 1, 1000, NULL,
+     "Impressions of a product to one session after which its score is lowered for that "
+     "session, so that the list rotates.",
+     NULL},
+
+    {"agg.half_life_s", SETTING_DOUBLE, NUM(agg_half_life_s), "604800", 60, 315360000, NULL,
+     "Half-life in seconds of co-view and co-purchase relations between products.", NULL},
+    {"agg.trend_half_life_s", SETTING_DOUBLE, NUM(trend_half_life_s), "21600", 60, 31536000,
+     NULL, "Half-life in seconds of trending popularity.", NULL},
+    {"agg.neighbors_max", SETTING_INT, NUM(agg_neighbors_max), "40", 1, 500, NULL,
+     "Co-viewed and co-purchased products kept per product (the strongest).", NULL},
+    {"agg.ttl_s", SETTING_INT, NUM(agg_ttl_s), "2592000", 3600, 315360000, NULL,
+     "Seconds a shared aggregate (trending list, neighbours, statistics) lives after its "
+     "last update.",
+     NULL},
+    {"live.refresh_ms", SETTING_INT, NUM(live_refresh_ms), "1000", 100, 600000, NULL,
+     "How often each instance re-reads trending products and item-to-item neighbours from "
+     "Redis.",
+     NULL},
 };
 
 #define SETTINGS_COUNT (sizeof settings / sizeof settings[0])

@@ -31,6 +31,11 @@ static const char *const route_names[VT_ROUTE_COUNT] = {
     [VT_ROUTE_READYZ] = "readyz",
     [VT_ROUTE_METRICS] = "metrics",
     [VT_ROUTE_OPENAPI] = "openapi",
+    [VT_ROUTE_RERANK] = "rerank",
+    [VT_ROUTE_SIMILAR] = "similar",
+    [VT_ROUTE_TRENDING] = "trending",
+    [VT_ROUTE_STATS_PRODUCT] = "stats_product",
+    [VT_ROUTE_STATS_PLACEMENT] = "stats_placement",
     [VT_ROUTE_OTHER] = "other",
 };
 
@@ -62,6 +67,9 @@ static struct {
     atomic_uint_fast64_t batches;
     atomic_uint_fast64_t batch_records;
     atomic_uint_fast64_t batch_ns;
+    atomic_uint_fast64_t decisions[VT_DECISION_OUTCOME_COUNT];
+    atomic_uint_fast64_t aggregates_applied;
+    atomic_uint_fast64_t aggregates_duplicate;
     atomic_int_fast64_t lag[VT_METRICS_PARTITIONS_MAX];
     atomic_uint_fast64_t catalog_products;
     atomic_uint_fast64_t catalog_rejected;
@@ -156,6 +164,20 @@ void vt_metrics_batch(size_t records, uint64_t duration_ns)
     atomic_fetch_add_explicit(&registry.batches, 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&registry.batch_records, records, memory_order_relaxed);
     atomic_fetch_add_explicit(&registry.batch_ns, duration_ns, memory_order_relaxed);
+}
+
+
+void vt_metrics_decision(enum vt_decision_outcome outcome)
+{
+    if ((unsigned)outcome < VT_DECISION_OUTCOME_COUNT)
+        atomic_fetch_add_explicit(&registry.decisions[outcome], 1, memory_order_relaxed);
+}
+
+
+void vt_metrics_aggregates(size_t applied, size_t duplicates)
+{
+    atomic_fetch_add_explicit(&registry.aggregates_applied, applied, memory_order_relaxed);
+    atomic_fetch_add_explicit(&registry.aggregates_duplicate, duplicates, memory_order_relaxed);
 }
 
 
@@ -275,6 +297,21 @@ static void render_ingest(struct vt_buf *out)
                   "vitrine_ingest_batch_seconds_total %.6f\n",
                   load(&registry.batches), load(&registry.batch_records),
                   (double)load(&registry.batch_ns) / 1e9);
+
+    static const char *const decision_names[VT_DECISION_OUTCOME_COUNT] = {
+        "queued", "dropped", "delivered", "failed"};
+    vt_buf_appends(out, "# HELP vitrine_decisions_total Decision records handed to Kafka, by "
+                        "outcome.\n# TYPE vitrine_decisions_total counter\n");
+    for (int o = 0; o < VT_DECISION_OUTCOME_COUNT; o++)
+        vt_buf_printf(out, "vitrine_decisions_total{outcome=\"%s\"} %" PRIu64 "\n",
+                      decision_names[o], load(&registry.decisions[o]));
+
+    vt_buf_printf(out, "# HELP vitrine_aggregate_records_total Records applied to the "
+                  "shared aggregates, and redeliveries they skipped.\n"
+                  "# TYPE vitrine_aggregate_records_total counter\n"
+                  "vitrine_aggregate_records_total{outcome=\"applied\"} %" PRIu64 "\n"
+                  "vitrine_aggregate_records_total{outcome=\"duplicate\"} %" PRIu64 "\n",
+                  load(&registry.aggregates_applied), load(&registry.aggregates_duplicate));
 
     vt_buf_appends(out, "# HELP vitrine_consumer_lag Records between the consumer position "
                         "and the end of each assigned partition.\n"

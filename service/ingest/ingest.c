@@ -26,6 +26,7 @@
 
 #include "vitrine/decode.h"
 #include "vitrine/enrich.h"
+#include "vitrine/kafka.h"
 #include "vitrine/log.h"
 #include "vitrine/metrics.h"
 #include "vitrine/profile.h"
@@ -64,7 +65,8 @@ struct record {
 
 struct vt_ingest {
     const struct vt_config *cfg;
-    const struct vt_catalog *cat;
+    const struct vt_live *live;
+    const struct vt_world *world; /* loaded at the start of each batch */
     rd_kafka_t *consumer;
     rd_kafka_queue_t *queue;
     rd_kafka_t *dead_letter;
@@ -80,7 +82,7 @@ struct vt_ingest {
     struct vt_store *store;
     rd_kafka_message_t **messages;
     struct record *records;
-    int *applied;
+    struct vt_apply_result *results; /* phase-one results, in the order the records were queued */
     size_t batch_max;
     struct vt_event event;
     struct vt_profile_delta delta;
@@ -89,13 +91,6 @@ struct vt_ingest {
 };
 
 /* ---- librdkafka callbacks (they run on librdkafka's own threads or inside poll) ---- */
-
-static void kafka_log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
-{
-    (void)rk;
-    VT_LOG(vt_log_level_from_syslog(level), "KAFKA", "%s: %s", fac, buf);
-}
-
 
 static void kafka_error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 {
@@ -175,96 +170,21 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 
 /* ---- configuration ---- */
 
-static int conf_set(rd_kafka_conf_t *conf, const char *name, const char *value, char *err,
-                    size_t errsize)
-{
-    char kerr[256];
-
-    if (rd_kafka_conf_set(conf, name, value, kerr, sizeof kerr) != RD_KAFKA_CONF_OK) {
-        snprintf(err, errsize, "invalid Kafka property %s: %s", name, kerr);
-        return -1;
-    }
-    return 0;
-}
-
-
-/* Apply "key=value,key=value" pass-through properties. */
-static int conf_set_list(rd_kafka_conf_t *conf, const char *setting, const char *list,
-                         char *err, size_t errsize)
-{
-    const char *p = list;
-
-    while (*p != '\0') {
-        char pair[512];
-        const char *comma = strchr(p, ',');
-        size_t len = comma ? (size_t)(comma - p) : strlen(p);
-        char *eq;
-
-        if (len >= sizeof pair) {
-            snprintf(err, errsize, "setting %s: a pair is longer than %zu bytes", setting,
-                     sizeof pair - 1);
-            return -1;
-        }
-        memcpy(pair, p, len);
-        pair[len] = '\0';
-        eq = strchr(pair, '=');
-        if (eq != NULL) {
-            *eq = '\0';
-            if (conf_set(conf, pair, eq + 1, err, errsize) != 0)
-                return -1;
-        }
-        p += len + (comma ? 1 : 0);
-    }
-    return 0;
-}
-
-
-/* Settings shared by the consumer and the dead-letter producer: brokers, security, and
- * the pass-through properties (applied last, so they win). */
-static rd_kafka_conf_t *conf_common(const struct vt_config *cfg, char *err, size_t errsize)
-{
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    bool sasl = strncmp(cfg->kafka_security_protocol, "sasl_", 5) == 0;
-
-    if (conf_set(conf, "bootstrap.servers", cfg->kafka_brokers, err, errsize) != 0 ||
-        conf_set(conf, "client.id", "vitrine", err, errsize) != 0 ||
-        conf_set(conf, "security.protocol", cfg->kafka_security_protocol, err, errsize) != 0)
-        goto fail;
-    if (sasl && (conf_set(conf, "sasl.mechanisms", cfg->kafka_sasl_mechanism, err, errsize) ||
-                 conf_set(conf, "sasl.username", cfg->kafka_sasl_username, err, errsize) ||
-                 conf_set(conf, "sasl.password", cfg->kafka_sasl_password, err, errsize)))
-        goto fail;
-    if (cfg->kafka_ssl_ca_location[0] != '\0' &&
-        conf_set(conf, "ssl.ca.location", cfg->kafka_ssl_ca_location, err, errsize) != 0)
-        goto fail;
-
-    if (conf_set_list(conf, "kafka.properties", cfg->kafka_properties, err, errsize) != 0)
-        goto fail;
-
-    rd_kafka_conf_set_log_cb(conf, kafka_log_cb);
-    return conf;
-
-fail:
-    rd_kafka_conf_destroy(conf);
-    return NULL;
-}
-
-
 static rd_kafka_t *consumer_new(struct vt_ingest *in, char *err, size_t errsize)
 {
     const struct vt_config *cfg = in->cfg;
-    rd_kafka_conf_t *conf = conf_common(cfg, err, errsize);
+    rd_kafka_conf_t *conf = vt_kafka_conf_new(cfg, err, errsize);
     rd_kafka_t *rk;
     char kerr[512];
 
     if (conf == NULL)
         return NULL;
-    if (conf_set(conf, "group.id", cfg->kafka_group, err, errsize) != 0 ||
-        conf_set(conf, "enable.auto.commit", "true", err, errsize) != 0 ||
-        conf_set(conf, "enable.auto.offset.store", "false", err, errsize) != 0 ||
-        conf_set(conf, "auto.offset.reset", cfg->kafka_offset_reset, err, errsize) != 0 ||
-        conf_set(conf, "enable.partition.eof", "false", err, errsize) != 0 ||
-        conf_set_list(conf, "kafka.consumer_properties", cfg->kafka_consumer_properties, err,
+    if (vt_kafka_conf_set(conf, "group.id", cfg->kafka_group, err, errsize) != 0 ||
+        vt_kafka_conf_set(conf, "enable.auto.commit", "true", err, errsize) != 0 ||
+        vt_kafka_conf_set(conf, "enable.auto.offset.store", "false", err, errsize) != 0 ||
+        vt_kafka_conf_set(conf, "auto.offset.reset", cfg->kafka_offset_reset, err, errsize) != 0 ||
+        vt_kafka_conf_set(conf, "enable.partition.eof", "false", err, errsize) != 0 ||
+        vt_kafka_conf_set_list(conf, "kafka.consumer_properties", cfg->kafka_consumer_properties, err,
                       errsize) != 0) {
         rd_kafka_conf_destroy(conf);
         return NULL;
@@ -286,16 +206,16 @@ static rd_kafka_t *consumer_new(struct vt_ingest *in, char *err, size_t errsize)
 
 static rd_kafka_t *dead_letter_new(struct vt_ingest *in, char *err, size_t errsize)
 {
-    rd_kafka_conf_t *conf = conf_common(in->cfg, err, errsize);
+    rd_kafka_conf_t *conf = vt_kafka_conf_new(in->cfg, err, errsize);
     rd_kafka_t *rk;
     char kerr[512];
 
     if (conf == NULL)
         return NULL;
-    if (conf_set(conf, "acks", "all", err, errsize) != 0 ||
-        conf_set(conf, "enable.idempotence", "true", err, errsize) != 0 ||
-        conf_set(conf, "linger.ms", "5", err, errsize) != 0 ||
-        conf_set(conf, "message.timeout.ms", "30000", err, errsize) != 0) {
+    if (vt_kafka_conf_set(conf, "acks", "all", err, errsize) != 0 ||
+        vt_kafka_conf_set(conf, "enable.idempotence", "true", err, errsize) != 0 ||
+        vt_kafka_conf_set(conf, "linger.ms", "5", err, errsize) != 0 ||
+        vt_kafka_conf_set(conf, "message.timeout.ms", "30000", err, errsize) != 0) {
         rd_kafka_conf_destroy(conf);
         return NULL;
     }
@@ -382,7 +302,7 @@ static enum record_state prepare_record(struct vt_ingest *in, const rd_kafka_mes
     }
 
     rec->type = in->event.type;
-    vt_event_enrich(&in->event, in->cat, in->cfg);
+    vt_event_enrich(&in->event, in->world->catalog, in->cfg);
     vt_profile_delta_build(in->cfg, &in->event, in->source_tag, m->partition, m->offset,
                            &in->delta);
     rec->state = RECORD_APPLY;
@@ -393,6 +313,8 @@ static enum record_state prepare_record(struct vt_ingest *in, const rd_kafka_mes
 /* Step 2 for the first attempt: classify every record and queue the deltas. */
 static void prepare_batch(struct vt_ingest *in, size_t n)
 {
+    /* Each pass loads the current world: a retry may come after VT_WORLD_GRACE_S. */
+    in->world = vt_live_world(in->live);
     vt_store_batch_begin(in->store);
     for (size_t i = 0; i < n; i++) {
         const rd_kafka_message_t *m = in->messages[i];
@@ -423,6 +345,7 @@ static void prepare_batch(struct vt_ingest *in, size_t n)
 /* Queue the deltas again for a retry; dead letters were produced already. */
 static void requeue_batch(struct vt_ingest *in, size_t n)
 {
+    in->world = vt_live_world(in->live);
     vt_store_batch_begin(in->store);
     for (size_t i = 0; i < n; i++) {
         if (in->records[i].state != RECORD_APPLY)
@@ -451,19 +374,22 @@ static void sleep_ms(int64_t ms)
 }
 
 
-/* Step 3: commit the pipeline, retrying with backoff until Redis acknowledges it or the
- * ingest is stopped. Returns 0 when acknowledged. */
-static int apply_batch(struct vt_ingest *in, size_t n)
+/* One pipelined step of a batch: queue its calls, then commit them. */
+typedef void (*step_queue_fn)(struct vt_ingest *in, size_t n);
+typedef int (*step_commit_fn)(struct vt_ingest *in, size_t n, char *err, size_t errsize);
+
+/* Commit a queued step, and on failure wait with exponential backoff, queue it again and
+ * retry, until Redis acknowledges it or the ingest is stopped. Returns 0 when
+ * acknowledged. */
+static int run_step(struct vt_ingest *in, size_t n, const char *what, step_queue_fn requeue,
+                    step_commit_fn commit)
 {
-    size_t queued;
     int64_t backoff_ms = 10;
     unsigned attempt = 0;
     char err[512];
 
-    prepare_batch(in, n);
-    queued = count_state(in, n, RECORD_APPLY);
     for (;;) {
-        if (vt_store_batch_commit(in->store, in->applied, queued, err, sizeof err) == 0) {
+        if (commit(in, n, err, sizeof err) == 0) {
             if (!atomic_load(&in->redis_up))
                 VT_INFO("INGEST", "redis is back after %u failed attempts; resuming", attempt);
             atomic_store(&in->redis_up, true);
@@ -473,8 +399,8 @@ static int apply_batch(struct vt_ingest *in, size_t n)
         attempt++;
         vt_metrics_redis_error(VT_REDIS_INGEST);
         atomic_store(&in->redis_up, false);
-        VT_WARN("INGEST", "redis batch of %zu records failed (attempt %u), retrying in %" PRId64
-                " ms: %s", queued, attempt, backoff_ms, err);
+        VT_WARN("INGEST", "redis %s of a batch of %zu records failed (attempt %u), retrying "
+                "in %" PRId64 " ms: %s", what, n, attempt, backoff_ms, err);
         for (int64_t waited = 0; waited < backoff_ms; waited += 50) {
             if (atomic_load(&in->stop))
                 return -1;
@@ -483,8 +409,60 @@ static int apply_batch(struct vt_ingest *in, size_t n)
         backoff_ms *= 2;
         if (backoff_ms > in->cfg->ingest_retry_backoff_max_ms)
             backoff_ms = in->cfg->ingest_retry_backoff_max_ms;
-        requeue_batch(in, n);
+        requeue(in, n);
     }
+}
+
+
+static int commit_profiles(struct vt_ingest *in, size_t n, char *err, size_t errsize)
+{
+    return vt_store_batch_commit(in->store, in->results, count_state(in, n, RECORD_APPLY), err,
+                                 errsize);
+}
+
+
+/* Queue the aggregate call of every decoded record, with what its profile call reported.
+ * Redeliveries are queued too: the aggregates have their own watermark. */
+static void queue_aggregates(struct vt_ingest *in, size_t n)
+{
+    size_t queued = 0;
+    int64_t now = vt_now_ms();
+
+    in->world = vt_live_world(in->live);
+    vt_store_aggregates_begin(in->store);
+    for (size_t i = 0; i < n; i++) {
+        if (in->records[i].state != RECORD_APPLY)
+            continue;
+        prepare_record(in, in->messages[i], &in->records[i]);
+        vt_store_aggregates_add(in->store, &in->event, &in->delta, &in->results[queued++], now);
+    }
+}
+
+
+static int commit_aggregates(struct vt_ingest *in, size_t n, char *err, size_t errsize)
+{
+    size_t applied = 0;
+    size_t queued = count_state(in, n, RECORD_APPLY);
+
+    if (vt_store_aggregates_commit(in->store, &applied, err, errsize) != 0)
+        return -1;
+    vt_metrics_aggregates(applied, queued - applied);
+    return 0;
+}
+
+
+/* Step 3: apply the profiles (the calls prepare_batch queued), then the aggregates, each
+ * one pipelined round trip retried until Redis acknowledges it. Returns 0 when both were
+ * acknowledged. */
+static int apply_batch(struct vt_ingest *in, size_t n)
+{
+    prepare_batch(in, n);
+    if (run_step(in, n, "profile update", requeue_batch, commit_profiles) != 0)
+        return -1;
+    if (count_state(in, n, RECORD_APPLY) == 0)
+        return 0;
+    queue_aggregates(in, n);
+    return run_step(in, n, "aggregate update", queue_aggregates, commit_aggregates);
 }
 
 
@@ -561,8 +539,9 @@ static void count_outcomes(struct vt_ingest *in, size_t n)
 
         switch (rec->state) {
         case RECORD_APPLY:
-            vt_metrics_event(rec->type, in->applied[applied_index++] ? VT_OUTCOME_APPLIED
-                                                                     : VT_OUTCOME_DUPLICATE);
+            vt_metrics_event(rec->type, in->results[applied_index++].applied
+                                            ? VT_OUTCOME_APPLIED
+                                            : VT_OUTCOME_DUPLICATE);
             break;
         case RECORD_SKIP:
             vt_metrics_event(rec->type, VT_OUTCOME_SKIPPED);
@@ -758,12 +737,12 @@ static void ingest_free(struct vt_ingest *in)
     vt_store_free(in->store);
     free(in->messages);
     free(in->records);
-    free(in->applied);
+    free(in->results);
     free(in);
 }
 
 
-struct vt_ingest *vt_ingest_start(const struct vt_config *cfg, const struct vt_catalog *cat,
+struct vt_ingest *vt_ingest_start(const struct vt_config *cfg, const struct vt_live *live,
                                   char *err, size_t errsize)
 {
     struct vt_ingest *in = calloc(1, sizeof *in);
@@ -775,12 +754,12 @@ struct vt_ingest *vt_ingest_start(const struct vt_config *cfg, const struct vt_c
         return NULL;
     }
     in->cfg = cfg;
-    in->cat = cat;
+    in->live = live;
     in->batch_max = (size_t)cfg->ingest_batch_size;
     in->messages = calloc(in->batch_max, sizeof *in->messages);
     in->records = calloc(in->batch_max, sizeof *in->records);
-    in->applied = calloc(in->batch_max, sizeof *in->applied);
-    if (in->messages == NULL || in->records == NULL || in->applied == NULL) {
+    in->results = calloc(in->batch_max, sizeof *in->results);
+    if (in->messages == NULL || in->records == NULL || in->results == NULL) {
         snprintf(err, errsize, "out of memory");
         goto fail;
     }

@@ -194,6 +194,9 @@ static void delta_reset(struct vt_profile_delta *d)
     d->gender_evidence = 0;
     d->n_categories = d->n_brands = d->n_tiers = 0;
     d->n_viewed = d->n_cart_add = d->n_cart_remove = d->n_purchased = 0;
+    d->n_shown = d->n_clicked = 0;
+    d->placement[0] = '\0';
+    d->decision_id[0] = '\0';
 }
 
 
@@ -258,12 +261,22 @@ void vt_profile_delta_build(const struct vt_config *cfg, const struct vt_event *
     d->offset = offset;
     d->ts_ms = ev->ts_ms;
     d->type = ev->type;
+    vt_strlcpy(d->placement, ev->placement, sizeof d->placement);
+    vt_strlcpy(d->decision_id, ev->decision_id, sizeof d->decision_id);
 
     for (size_t i = 0; i < ev->n_items; i++) {
         const struct vt_event_item *item = &ev->items[i];
 
         if (w > 0)
             add_interest(cfg, item, w, ev->ts_ms, d);
+
+        if (ev->type == VT_EV_IMPRESSION) {
+            vt_strlcpy(d->shown[d->n_shown++], item->id, VT_PRODUCT_ID_MAX + 1);
+        } else if (ev->type == VT_EV_CLICK) {
+            struct vt_quantity_line *line = &d->clicked[d->n_clicked++];
+            vt_strlcpy(line->id, item->id, sizeof line->id);
+            line->quantity = item->position;
+        }
 
         if (is_view(ev->type)) {
             vt_strlcpy(d->viewed[d->n_viewed++], item->id, VT_PRODUCT_ID_MAX + 1);

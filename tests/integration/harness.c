@@ -192,6 +192,14 @@ void harness_stop(struct harness *h, int timeout_s)
 int harness_http(const struct harness *h, const char *method, const char *path,
                  const char *extra_headers, char **body, char **headers_out)
 {
+    return harness_http_body(h, method, path, extra_headers, NULL, body, headers_out);
+}
+
+
+int harness_http_body(const struct harness *h, const char *method, const char *path,
+                      const char *extra_headers, const char *request_body, char **body,
+                      char **headers_out)
+{
     struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)h->http_port)};
     struct vt_buf req, resp;
     char chunk[16384];
@@ -213,8 +221,13 @@ int harness_http(const struct harness *h, const char *method, const char *path,
     }
 
     vt_buf_init(&req, 1 << 20);
-    vt_buf_printf(&req, "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n%s\r\n",
+    vt_buf_printf(&req, "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n%s",
                   method, path, extra_headers ? extra_headers : "");
+    if (request_body != NULL)
+        vt_buf_printf(&req, "Content-Length: %zu\r\n\r\n%s", strlen(request_body),
+                      request_body);
+    else
+        vt_buf_appends(&req, "\r\n");
     if (write(fd, req.data, req.len) != (ssize_t)req.len) {
         vt_buf_free(&req);
         close(fd);

@@ -45,6 +45,11 @@ void harness_stop(struct harness *h, int timeout_s);
 int harness_http(const struct harness *h, const char *method, const char *path,
                  const char *extra_headers, char **body, char **headers_out);
 
+/* The same with a request body (sent with its Content-Length). */
+int harness_http_body(const struct harness *h, const char *method, const char *path,
+                      const char *extra_headers, const char *request_body, char **body,
+                      char **headers_out);
+
 /* GET path and parse the JSON body; fails the test unless the status is `status`. */
 cJSON *harness_get_json(const struct harness *h, const char *path, int status);
 

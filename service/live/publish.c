@@ -1,0 +1,312 @@
+/*
+ * vitrine: world versions: publication, retirement and reclamation (see live_internal.h).
+ *
+ * Publication. A version is built completely, then published with one atomic pointer store
+ * with release semantics; readers load the pointer with acquire semantics
+ * (vt_live_world), so they see every write made before the store. Nothing reachable from
+ * a published version changes afterwards, except product stock (relaxed atomics, see
+ * catalog.h).
+ *
+ * Sharing. A new version shares with the previous one whatever did not change: the
+ * catalog, the trending set or just its per-category and per-brand lists, the neighbour
+ * array, and each product's neighbour list. Every object therefore belongs to a run of
+ * consecutive versions, and once a version stops referencing it, no later version
+ * references it again.
+ *
+ * Reclamation. When version k+1 is published at time T, every object that version k
+ * referenced and k+1 does not (k's world struct, a replaced catalog, trending set,
+ * neighbour array or list) is retired with time T, taken after the store. Only readers
+ * that loaded a version up to k can still reach it, and each of them loaded it before T.
+ * world.h lets a reader use a version for VT_WORLD_GRACE_S seconds after a newer one is
+ * published, so from T + VT_WORLD_GRACE_S on no reader can reach the object and
+ * live_collect frees it. That bound is a contract, not a check: a reader that holds a
+ * version longer (a request stuck for 30 s) would read freed memory. Readers hold a
+ * version for one request or one ingest batch.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "live_internal.h"
+#include "vitrine/util.h"
+
+#define RETIRED_CAPACITY_MIN 256
+
+
+static uint64_t monotonic_clock(void *arg)
+{
+    (void)arg;
+    return vt_monotonic_ns();
+}
+
+
+static void free_object(enum live_object_kind kind, void *object)
+{
+    switch (kind) {
+    case LIVE_OBJECT_WORLD:
+    case LIVE_OBJECT_NEIGHBOR_ARRAY:
+    case LIVE_OBJECT_NEIGHBOR_LIST:
+        free(object);
+        break;
+    case LIVE_OBJECT_CATALOG:
+        vt_catalog_free(object);
+        break;
+    case LIVE_OBJECT_TRENDING:
+        live_trending_free(object);
+        break;
+    case LIVE_OBJECT_TRENDING_SHELL:
+        live_trending_free_shell(object);
+        break;
+    }
+}
+
+
+/* Make room for `count` more retired objects, so that a publication, once started, cannot
+ * fail halfway. */
+static int reserve_retired(struct live_state *s, size_t count)
+{
+    if (s->retired_head > 0 && s->n_retired + count > s->retired_capacity) {
+        size_t live = s->n_retired - s->retired_head;
+
+        memmove(s->retired, s->retired + s->retired_head, live * sizeof *s->retired);
+        s->n_retired = live;
+        s->retired_head = 0;
+    }
+    if (s->n_retired + count <= s->retired_capacity)
+        return 0;
+
+    size_t capacity = s->retired_capacity > 0 ? s->retired_capacity : RETIRED_CAPACITY_MIN;
+    while (capacity < s->n_retired + count)
+        capacity *= 2;
+    struct live_retired *grown = realloc(s->retired, capacity * sizeof *grown);
+    if (grown == NULL)
+        return -1;
+    s->retired = grown;
+    s->retired_capacity = capacity;
+    return 0;
+}
+
+
+/* Queue an object for freeing; room was reserved. */
+static void retire(struct live_state *s, enum live_object_kind kind, const void *object,
+                   uint64_t now)
+{
+    if (object == NULL)
+        return;
+    s->retired[s->n_retired].kind = kind;
+    s->retired[s->n_retired].object = (void *)object;
+    s->retired[s->n_retired].retired_ns = now;
+    s->n_retired++;
+}
+
+
+/* Make next the current version and retire the previous world struct. Returns the time
+ * of the publication, for retiring what next no longer references. */
+static uint64_t publish(struct live_state *s, struct vt_world *next)
+{
+    struct vt_world *previous = s->world;
+    uint64_t now;
+
+    next->version = ++s->version;
+    atomic_store_explicit(&s->current, next, memory_order_release);
+    s->world = next;
+    now = s->clock(s->clock_arg);
+    retire(s, LIVE_OBJECT_WORLD, previous, now);
+    return now;
+}
+
+
+int live_state_init(struct live_state *s, const struct vt_config *cfg, struct vt_catalog *cat,
+                    live_clock_fn clock, void *clock_arg)
+{
+    struct vt_world *w = calloc(1, sizeof *w);
+    struct vt_trending *t = calloc(1, sizeof *t);
+
+    memset(s, 0, sizeof *s);
+    if (w == NULL || t == NULL) {
+        free(w);
+        free(t);
+        return -1;
+    }
+    s->cfg = cfg;
+    s->clock = clock != NULL ? clock : monotonic_clock;
+    s->clock_arg = clock_arg;
+    s->grace_ns = (uint64_t)VT_WORLD_GRACE_S * 1000000000u;
+
+    t->global = &live_empty_list;
+    w->version = 1;
+    w->catalog = cat;
+    w->trending = t;
+    w->neighbors = NULL;
+    w->aggregates_ms = -1;
+    s->version = 1;
+    s->world = w;
+    atomic_store_explicit(&s->current, w, memory_order_release);
+    return 0;
+}
+
+
+int live_publish_catalog(struct live_state *s, struct vt_catalog *cat)
+{
+    const struct vt_world *cur = s->world;
+    size_t old_size = vt_catalog_size(cur->catalog);
+    size_t new_size = vt_catalog_size(cat);
+    const struct vt_neighbors **array = (const struct vt_neighbors **)cur->neighbors;
+    struct vt_world *next;
+
+    if (reserve_retired(s, 3) != 0)
+        goto oom;
+    next = calloc(1, sizeof *next);
+    if (next == NULL)
+        goto oom;
+
+    /* The neighbour array has one entry per product index: a catalog that grew needs a
+     * longer one, with the same lists for the indexes it had. */
+    if (cur->neighbors != NULL && new_size != old_size) {
+        array = calloc(new_size > 0 ? new_size : 1, sizeof *array);
+        if (array == NULL) {
+            free(next);
+            goto oom;
+        }
+        memcpy(array, cur->neighbors,
+               (old_size < new_size ? old_size : new_size) * sizeof *array);
+    }
+
+    next->catalog = cat;
+    next->trending = cur->trending;
+    next->neighbors = array;
+    next->aggregates_ms = cur->aggregates_ms;
+
+    const struct vt_catalog *old_catalog = cur->catalog;
+    const void *old_array = cur->neighbors;
+    uint64_t now = publish(s, next);
+    retire(s, LIVE_OBJECT_CATALOG, old_catalog, now);
+    if (old_array != array)
+        retire(s, LIVE_OBJECT_NEIGHBOR_ARRAY, old_array, now);
+    return 0;
+
+oom:
+    vt_catalog_free(cat);
+    return -1;
+}
+
+
+static void free_updates(struct live_neighbor_update *updates, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(updates[i].list);
+}
+
+
+int live_publish_aggregates(struct live_state *s, struct vt_trending *trending,
+                            struct live_neighbor_update *updates, size_t n, int64_t now_ms)
+{
+    const struct vt_world *cur = s->world;
+    size_t size = vt_catalog_size(cur->catalog);
+    const struct vt_neighbors **array = (const struct vt_neighbors **)cur->neighbors;
+    struct vt_world *next = NULL;
+
+    if (reserve_retired(s, 3 + n) != 0)
+        goto oom;
+    next = calloc(1, sizeof *next);
+    if (next == NULL)
+        goto oom;
+    if (n > 0) {
+        array = calloc(size > 0 ? size : 1, sizeof *array);
+        if (array == NULL)
+            goto oom;
+        if (cur->neighbors != NULL)
+            memcpy(array, cur->neighbors, size * sizeof *array);
+    }
+
+    for (size_t i = 0; i < n; i++) {
+        uint32_t p = updates[i].product;
+
+        if (p >= size) {
+            free(updates[i].list);
+            updates[i].list = NULL;
+            continue;
+        }
+        const struct vt_neighbors *before = cur->neighbors != NULL ? cur->neighbors[p] : NULL;
+        /* A second update of one product replaces the first, which no version saw. */
+        if (array[p] != before)
+            free((void *)array[p]);
+        array[p] = updates[i].list;
+    }
+
+    next->catalog = cur->catalog;
+    next->trending = trending;
+    next->neighbors = array;
+    next->aggregates_ms = now_ms;
+
+    const struct vt_trending *old_trending = cur->trending;
+    const struct vt_neighbors *const *old_array = cur->neighbors;
+    uint64_t now = publish(s, next);
+    if (old_trending != trending)
+        retire(s,
+               live_trending_shares_groups(old_trending, trending) ? LIVE_OBJECT_TRENDING_SHELL
+                                                                   : LIVE_OBJECT_TRENDING,
+               old_trending, now);
+    if (old_array != NULL && old_array != array) {
+        for (size_t p = 0; p < size; p++) {
+            if (old_array[p] != array[p])
+                retire(s, LIVE_OBJECT_NEIGHBOR_LIST, old_array[p], now);
+        }
+        retire(s, LIVE_OBJECT_NEIGHBOR_ARRAY, old_array, now);
+    }
+    return 0;
+
+oom:
+    free(next);
+    free_updates(updates, n);
+    if (live_trending_shares_groups(trending, cur->trending))
+        live_trending_free_shell(trending);
+    else
+        live_trending_free(trending);
+    return -1;
+}
+
+
+size_t live_collect(struct live_state *s)
+{
+    uint64_t now = s->clock(s->clock_arg);
+    size_t freed = 0;
+
+    while (s->retired_head < s->n_retired &&
+           now - s->retired[s->retired_head].retired_ns >= s->grace_ns) {
+        struct live_retired *r = &s->retired[s->retired_head++];
+
+        free_object(r->kind, r->object);
+        freed++;
+    }
+    if (s->retired_head == s->n_retired)
+        s->retired_head = s->n_retired = 0;
+    return freed;
+}
+
+
+size_t live_retired_count(const struct live_state *s)
+{
+    return s->n_retired - s->retired_head;
+}
+
+
+void live_state_destroy(struct live_state *s)
+{
+    struct vt_world *w = s->world;
+
+    for (size_t i = s->retired_head; i < s->n_retired; i++)
+        free_object(s->retired[i].kind, s->retired[i].object);
+    free(s->retired);
+
+    if (w != NULL) {
+        size_t size = vt_catalog_size(w->catalog);
+
+        for (size_t p = 0; w->neighbors != NULL && p < size; p++)
+            free((void *)w->neighbors[p]);
+        free((void *)w->neighbors);
+        live_trending_free((struct vt_trending *)w->trending);
+        vt_catalog_free((struct vt_catalog *)w->catalog);
+        free(w);
+    }
+    memset(s, 0, sizeof *s);
+}

@@ -1,0 +1,525 @@
+/*
+ * vitrine: profiles in Redis: the apply script, batched writes, reads and erasure (see
+ * include/vitrine/store.h for the keys).
+ *
+ * Writes go through one Lua script per event, so an event is applied to all keys of its
+ * profile atomically, together with the redelivery check. A batch of events is one
+ * pipeline: every EVALSHA is appended to hiredis' output buffer and the replies are read
+ * after a single flush.
+ */
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store_internal.h"
+#include "vitrine/util.h"
+
+static const char *const key_suffixes[KEY_COUNT] = {"p",    "cat",  "brand", "tier", "rv",
+                                                    "cart", "buy",  "seen",  "clk"};
+
+/* Lines kept per profile: cart, purchases, products shown (impressions), clicks. */
+#define CART_CAP VT_PROFILE_CART_MAX
+#define PURCHASED_CAP VT_PROFILE_PURCHASED_MAX
+#define SEEN_CAP VT_PROFILE_SEEN_MAX
+#define CLICKS_CAP 50
+
+/*
+ * Apply one event to one profile.
+ *
+ * ARGV[1] is the redelivery field "o:<source tag>:<partition>" and ARGV[2] the record's
+ * offset; the profile ignores an offset at or below the one it applied last for that
+ * field. Affinities combine with log-add-exp (see profile.h). Numbers are formatted with
+ * 17 significant digits because Redis' Lua turns numbers into strings with only 14, which
+ * would lose precision in the log-scores.
+ *
+ * Returns {applied (1 or 0), n, previous products..., m, (product, click)...}: the products
+ * viewed before this view (or purchased before this purchase), newest first, and the
+ * earlier clicks on the products this event carts or purchases. A redelivery returns them
+ * from the current state, so that the aggregate step can still run for it.
+ */
+const char store_apply_script[] =
+    "local p = KEYS[1]\n"
+    "local off_field = ARGV[1]\n"
+    "local last = redis.call('HGET', p, off_field)\n"
+    "local applied = not (last and tonumber(last) >= tonumber(ARGV[2]))\n"
+    "local ts = tonumber(ARGV[3])\n"
+    "local ttl = tonumber(ARGV[4])\n"
+    "local i = 15\n"
+    "local function scored()\n"
+    "  local n = tonumber(ARGV[i]); i = i + 1\n"
+    "  local list = {}\n"
+    "  for k = 1, n do list[k] = {ARGV[i], tonumber(ARGV[i + 1])}; i = i + 2 end\n"
+    "  return list\n"
+    "end\n"
+    "local function ids()\n"
+    "  local n = tonumber(ARGV[i]); i = i + 1\n"
+    "  local list = {}\n"
+    "  for k = 1, n do list[k] = ARGV[i]; i = i + 1 end\n"
+    "  return list\n"
+    "end\n"
+    "local function pairs_of()\n"
+    "  local n = tonumber(ARGV[i]); i = i + 1\n"
+    "  local list = {}\n"
+    "  for k = 1, n do list[k] = {ARGV[i], ARGV[i + 1]}; i = i + 2 end\n"
+    "  return list\n"
+    "end\n"
+    "local cats, brands, tiers = scored(), scored(), scored()\n"
+    "local viewed, cart_add, cart_del = ids(), pairs_of(), pairs_of()\n"
+    "local bought, shown, clicked = ids(), ids(), pairs_of()\n"
+    "local result = {applied and 1 or 0}\n"
+    "local previous = {}\n"
+    "if #viewed > 0 then previous = redis.call('ZREVRANGE', KEYS[5], 0, 4)\n"
+    "elseif #bought > 0 then previous = redis.call('ZREVRANGE', KEYS[7], 0, 4) end\n"
+    "result[#result + 1] = #previous\n"
+    "for k = 1, #previous do result[#result + 1] = previous[k] end\n"
+    "local attributions = {}\n"
+    "local function attribute(id)\n"
+    "  local click = redis.call('HGET', KEYS[9], id)\n"
+    "  if click and #attributions < 16 then\n"
+    "    attributions[#attributions + 1] = id; attributions[#attributions + 1] = click\n"
+    "  end\n"
+    "end\n"
+    "for k = 1, #cart_add do attribute(cart_add[k][1]) end\n"
+    "for k = 1, #bought do attribute(bought[k]) end\n"
+    "result[#result + 1] = #attributions / 2\n"
+    "for k = 1, #attributions do result[#result + 1] = attributions[k] end\n"
+    "if not applied then return result end\n"
+    "redis.call('HSET', p, off_field, ARGV[2])\n"
+    "redis.call('HINCRBY', p, 'events', 1)\n"
+    "redis.call('HINCRBY', p, 'n:' .. ARGV[5], 1)\n"
+    "if ARGV[6] ~= '' then redis.call('HSET', p, 'user', ARGV[6]) end\n"
+    "local first = tonumber(redis.call('HGET', p, 'first') or '')\n"
+    "if not first or ts < first then redis.call('HSET', p, 'first', ARGV[3]) end\n"
+    "local seen = tonumber(redis.call('HGET', p, 'last') or '')\n"
+    "if not seen or ts > seen then redis.call('HSET', p, 'last', ARGV[3]) end\n"
+    "if tonumber(ARGV[12]) ~= 0 then redis.call('HINCRBYFLOAT', p, 'g_lo', ARGV[12]) end\n"
+    "if tonumber(ARGV[13]) > 0 then redis.call('HINCRBY', p, 'g_n', ARGV[13]) end\n"
+    "if tonumber(ARGV[14]) > 0 then redis.call('HINCRBYFLOAT', p, 'revenue', ARGV[14]) end\n"
+    "local function logadd(a, b)\n"
+    "  if b > a then a, b = b, a end\n"
+    "  return a + math.log(1 + math.exp(b - a))\n"
+    "end\n"
+    "local function decayed(key, list, cap)\n"
+    "  for k = 1, #list do\n"
+    "    local x = list[k][2]\n"
+    "    local cur = redis.call('ZSCORE', key, list[k][1])\n"
+    "    if cur then x = logadd(tonumber(cur), x) end\n"
+    "    redis.call('ZADD', key, string.format('%.17g', x), list[k][1])\n"
+    "  end\n"
+    "  if #list > 0 then redis.call('ZREMRANGEBYRANK', key, 0, -(cap + 1)) end\n"
+    "end\n"
+    "decayed(KEYS[2], cats, tonumber(ARGV[7]))\n"
+    "decayed(KEYS[3], brands, tonumber(ARGV[8]))\n"
+    "decayed(KEYS[4], tiers, 4)\n"
+    "for k = 1, #viewed do redis.call('ZADD', KEYS[5], 'GT', ARGV[3], viewed[k]) end\n"
+    "if #viewed > 0 then\n"
+    "  redis.call('ZREMRANGEBYRANK', KEYS[5], 0, -(tonumber(ARGV[9]) + 1))\n"
+    "end\n"
+    "for k = 1, #cart_add do\n"
+    "  local id, q = cart_add[k][1], cart_add[k][2]\n"
+    "  if redis.call('HEXISTS', KEYS[6], id) == 1 or\n"
+    "     redis.call('HLEN', KEYS[6]) < tonumber(ARGV[10]) then\n"
+    "    redis.call('HINCRBY', KEYS[6], id, q)\n"
+    "  end\n"
+    "end\n"
+    "for k = 1, #cart_del do\n"
+    "  local id, q = cart_del[k][1], tonumber(cart_del[k][2])\n"
+    "  if q == 0 or redis.call('HINCRBY', KEYS[6], id, -q) <= 0 then\n"
+    "    redis.call('HDEL', KEYS[6], id)\n"
+    "  end\n"
+    "end\n"
+    "for k = 1, #bought do\n"
+    "  redis.call('ZADD', KEYS[7], 'GT', ARGV[3], bought[k])\n"
+    "  redis.call('HDEL', KEYS[6], bought[k])\n"
+    "end\n"
+    "if #bought > 0 then\n"
+    "  redis.call('ZREMRANGEBYRANK', KEYS[7], 0, -(tonumber(ARGV[11]) + 1))\n"
+    "end\n"
+    "for k = 1, #shown do redis.call('ZINCRBY', KEYS[8], 1, shown[k]) end\n"
+    "if #shown > 0 then redis.call('ZREMRANGEBYRANK', KEYS[8], 0, -101) end\n"
+    "for k = 1, #clicked do\n"
+    "  local id = clicked[k][1]\n"
+    "  if redis.call('HEXISTS', KEYS[9], id) == 1 or redis.call('HLEN', KEYS[9]) < 50 then\n"
+    "    redis.call('HSET', KEYS[9], id, clicked[k][2])\n"
+    "  end\n"
+    "end\n"
+    "for k = 1, 9 do redis.call('EXPIRE', KEYS[k], ttl) end\n"
+    "return result\n";
+const size_t store_apply_script_len = sizeof store_apply_script - 1;
+
+/* The script keeps the 100 most shown products (-101 in ZREMRANGEBYRANK) and 50 clicks. */
+_Static_assert(SEEN_CAP == 100 && CLICKS_CAP == 50,
+               "the caps are written into the apply script as literals");
+
+/* Build the key names of one profile into st->keys. */
+static void build_keys(struct vt_store *st, const char *id, size_t id_len)
+{
+    for (int k = 0; k < KEY_COUNT; k++)
+        snprintf(st->keys[k], STORE_KEY_MAX, "%s{%.*s}:%s", st->cfg->redis_prefix, (int)id_len,
+                 id, key_suffixes[k]);
+}
+
+
+static void arg_scores(struct vt_store *st, const struct vt_named_score *list, size_t n)
+{
+    store_arg_int(st, (int64_t)n);
+    for (size_t i = 0; i < n; i++) {
+        store_arg(st, list[i].name);
+        store_arg_double(st, list[i].log_score);
+    }
+}
+
+
+static void arg_ids(struct vt_store *st, const char (*ids)[VT_PRODUCT_ID_MAX + 1], size_t n)
+{
+    store_arg_int(st, (int64_t)n);
+    for (size_t i = 0; i < n; i++)
+        store_arg(st, ids[i]);
+}
+
+
+static void arg_lines(struct vt_store *st, const struct vt_quantity_line *lines, size_t n)
+{
+    store_arg_int(st, (int64_t)n);
+    for (size_t i = 0; i < n; i++) {
+        store_arg(st, lines[i].id);
+        store_arg_int(st, lines[i].quantity);
+    }
+}
+
+
+void vt_store_batch_begin(struct vt_store *st)
+{
+    store_pipeline_begin(st);
+}
+
+
+void vt_store_batch_add(struct vt_store *st, const struct vt_profile_delta *d)
+{
+    const struct vt_config *cfg = st->cfg;
+
+    if (st->failed)
+        return;
+    store_args_reset(st);
+    build_keys(st, d->profile_id, strlen(d->profile_id));
+
+    store_args_script(st, SCRIPT_APPLY, KEY_COUNT);
+    for (int k = 0; k < KEY_COUNT; k++)
+        store_arg(st, st->keys[k]);
+    store_arg_printf(st, "o:%s:%" PRId32, d->source_tag, d->partition);
+    store_arg_int(st, d->offset);
+    store_arg_int(st, d->ts_ms);
+    store_arg_int(st, cfg->profile_ttl_s);
+    store_arg(st, vt_event_type_name(d->type));
+    store_arg(st, d->user_id);
+    store_arg_int(st, cfg->profile_categories_max);
+    store_arg_int(st, cfg->profile_brands_max);
+    store_arg_int(st, cfg->profile_recent_max);
+    store_arg_int(st, CART_CAP);
+    store_arg_int(st, PURCHASED_CAP);
+    store_arg_double(st, d->gender_step);
+    store_arg_int(st, d->gender_evidence);
+    store_arg_double(st, d->revenue);
+
+    arg_scores(st, d->categories, d->n_categories);
+    arg_scores(st, d->brands, d->n_brands);
+    arg_scores(st, d->tiers, d->n_tiers);
+    arg_ids(st, d->viewed, d->n_viewed);
+    arg_lines(st, d->cart_add, d->n_cart_add);
+    arg_lines(st, d->cart_remove, d->n_cart_remove);
+    arg_ids(st, d->purchased, d->n_purchased);
+    arg_ids(st, d->shown, d->n_shown);
+    store_arg_int(st, (int64_t)d->n_clicked);
+    for (size_t i = 0; i < d->n_clicked; i++) {
+        store_arg(st, d->clicked[i].id);
+        store_arg_printf(st, "%s|%" PRId64 "|%s", d->placement, d->clicked[i].quantity,
+                         d->decision_id);
+    }
+    store_queue(st);
+}
+
+
+/* Split a stored click "<placement>|<position>|<decision id>" into an attribution. */
+static void parse_click(const redisReply *product, const redisReply *click,
+                        struct vt_attribution *out)
+{
+    char text[VT_PLACEMENT_MAX + VT_ID_MAX + 32];
+    char *bar, *bar2;
+    int64_t position;
+
+    store_reply_copy(out->product, sizeof out->product, product);
+    store_reply_copy(text, sizeof text, click);
+    out->placement[0] = '\0';
+    out->position = -1;
+    bar = strchr(text, '|');
+    if (bar == NULL)
+        return;
+    *bar = '\0';
+    vt_strlcpy(out->placement, text, sizeof out->placement);
+    bar2 = strchr(bar + 1, '|');
+    if (bar2 != NULL)
+        *bar2 = '\0';
+    if (vt_parse_int64(bar + 1, 1, INT32_MAX, &position) == 0)
+        out->position = (int32_t)position;
+}
+
+
+/* Read one apply-script reply into results[index]. */
+static bool read_apply_reply(const redisReply *r, size_t index, void *arg, char *err,
+                             size_t errsize)
+{
+    struct vt_apply_result *res = (struct vt_apply_result *)arg + index;
+    size_t i = 0, n;
+
+    res->applied = false;
+    res->n_previous = 0;
+    res->n_attributions = 0;
+    if (r->type != REDIS_REPLY_ARRAY || r->elements < 3 ||
+        r->element[0]->type != REDIS_REPLY_INTEGER) {
+        snprintf(err, errsize, "redis profile script returned an unexpected reply (type %d)",
+                 r->type);
+        return false;
+    }
+    res->applied = r->element[i++]->integer == 1;
+
+    n = (size_t)store_reply_int(r->element[i++]);
+    for (size_t k = 0; k < n && i < r->elements; k++, i++) {
+        if (res->n_previous < VT_APPLY_PREVIOUS_MAX)
+            store_reply_copy(res->previous[res->n_previous++], VT_PRODUCT_ID_MAX + 1,
+                             r->element[i]);
+    }
+
+    n = i < r->elements ? (size_t)store_reply_int(r->element[i++]) : 0;
+    for (size_t k = 0; k < n && i + 1 < r->elements; k++, i += 2) {
+        if (res->n_attributions < VT_APPLY_ATTRIBUTION_MAX)
+            parse_click(r->element[i], r->element[i + 1],
+                        &res->attributions[res->n_attributions++]);
+    }
+    return true;
+}
+
+
+int vt_store_batch_commit(struct vt_store *st, struct vt_apply_result *results, size_t n,
+                          char *err, size_t errsize)
+{
+    if (!st->failed && n != st->queued) {
+        snprintf(err, errsize, "batch has %zu queued calls but %zu results were requested",
+                 st->queued, n);
+        store_close(st);
+        return -1;
+    }
+    return store_pipeline_commit(st, read_apply_reply, results, err, errsize);
+}
+
+
+/* ---- reads ---- */
+
+static void parse_profile_hash(const redisReply *r, struct vt_profile *p)
+{
+    if (r->type != REDIS_REPLY_ARRAY || r->elements == 0)
+        return;
+    p->exists = true;
+    for (size_t i = 0; i + 1 < r->elements; i += 2) {
+        const redisReply *k = r->element[i], *v = r->element[i + 1];
+
+        if (k->type != REDIS_REPLY_STRING)
+            continue;
+        if (store_reply_is(k, "events")) {
+            p->events = store_reply_int(v);
+        } else if (store_reply_is(k, "first")) {
+            p->first_seen_ms = store_reply_int(v);
+        } else if (store_reply_is(k, "last")) {
+            p->last_seen_ms = store_reply_int(v);
+        } else if (store_reply_is(k, "user")) {
+            store_reply_copy(p->user_id, sizeof p->user_id, v);
+        } else if (store_reply_is(k, "g_lo")) {
+            p->gender_log_odds = store_reply_double(v);
+        } else if (store_reply_is(k, "g_n")) {
+            p->gender_evidence = store_reply_int(v);
+        } else if (store_reply_is(k, "revenue")) {
+            p->revenue = store_reply_double(v);
+        } else if (k->len > 2 && memcmp(k->str, "n:", 2) == 0) {
+            enum vt_event_type type;
+            if (vt_event_type_parse(k->str + 2, k->len - 2, &type) == 0)
+                p->count_by_type[type] = store_reply_int(v);
+        }
+    }
+}
+
+
+static size_t parse_scored(const redisReply *r, struct vt_scored_name *out, size_t max,
+                           int64_t ref_ms, double half_life_s)
+{
+    size_t n = 0;
+
+    if (r->type != REDIS_REPLY_ARRAY)
+        return 0;
+    for (size_t i = 0; i + 1 < r->elements && n < max; i += 2) {
+        store_reply_copy(out[n].name, sizeof out[n].name, r->element[i]);
+        out[n].log_score = store_reply_double(r->element[i + 1]);
+        out[n].value = vt_decay_value(out[n].log_score, ref_ms, half_life_s);
+        n++;
+    }
+    return n;
+}
+
+
+static size_t parse_timed(const redisReply *r, struct vt_timed_id *out, size_t max)
+{
+    size_t n = 0;
+
+    if (r->type != REDIS_REPLY_ARRAY)
+        return 0;
+    for (size_t i = 0; i + 1 < r->elements && n < max; i += 2) {
+        store_reply_copy(out[n].id, sizeof out[n].id, r->element[i]);
+        out[n].ts_ms = store_reply_int(r->element[i + 1]);
+        n++;
+    }
+    return n;
+}
+
+
+static size_t parse_cart(const redisReply *r, struct vt_cart_line *out, size_t max)
+{
+    size_t n = 0;
+
+    if (r->type != REDIS_REPLY_ARRAY)
+        return 0;
+    for (size_t i = 0; i + 1 < r->elements && n < max; i += 2) {
+        int64_t q = store_reply_int(r->element[i + 1]);
+        if (q <= 0)
+            continue;
+        store_reply_copy(out[n].id, sizeof out[n].id, r->element[i]);
+        out[n].quantity = q;
+        n++;
+    }
+    return n;
+}
+
+
+static size_t parse_seen(const redisReply *r, struct vt_seen_product *out, size_t max)
+{
+    size_t n = 0;
+
+    if (r->type != REDIS_REPLY_ARRAY)
+        return 0;
+    for (size_t i = 0; i + 1 < r->elements && n < max; i += 2) {
+        store_reply_copy(out[n].id, sizeof out[n].id, r->element[i]);
+        out[n].count = store_reply_int(r->element[i + 1]);
+        n++;
+    }
+    return n;
+}
+
+
+int vt_store_profile_read(struct vt_store *st, const char *id, size_t id_len, int64_t now_ms,
+                          struct vt_profile *p, char *err, size_t errsize)
+{
+    const struct vt_config *cfg = st->cfg;
+    char top_cat[24], top_brand[24], top_recent[24], top_buy[24], top_seen[24];
+    enum { READS = 9 };
+    redisReply *replies[READS] = {0};
+    int rc = -1;
+
+    vt_profile_clear(p);
+    if (store_ensure_connected(st, err, errsize) != 0)
+        return -1;
+    build_keys(st, id, id_len);
+    snprintf(top_cat, sizeof top_cat, "%" PRId64, cfg->profile_categories_max - 1);
+    snprintf(top_brand, sizeof top_brand, "%" PRId64, cfg->profile_brands_max - 1);
+    snprintf(top_recent, sizeof top_recent, "%" PRId64, cfg->profile_recent_max - 1);
+    snprintf(top_buy, sizeof top_buy, "%d", PURCHASED_CAP - 1);
+    snprintf(top_seen, sizeof top_seen, "%d", SEEN_CAP - 1);
+
+    /* One pipeline, one round trip. The keys go as binary-safe arguments (%b). */
+    const char *k[KEY_COUNT];
+    size_t kl[KEY_COUNT];
+    for (int i = 0; i < KEY_COUNT; i++) {
+        k[i] = st->keys[i];
+        kl[i] = strlen(st->keys[i]);
+    }
+    redisAppendCommand(st->ctx, "HGETALL %b", k[KEY_PROFILE], kl[KEY_PROFILE]);
+    redisAppendCommand(st->ctx, "ZREVRANGE %b 0 %s WITHSCORES", k[KEY_CATEGORIES],
+                       kl[KEY_CATEGORIES], top_cat);
+    redisAppendCommand(st->ctx, "ZREVRANGE %b 0 %s WITHSCORES", k[KEY_BRANDS], kl[KEY_BRANDS],
+                       top_brand);
+    redisAppendCommand(st->ctx, "ZREVRANGE %b 0 -1 WITHSCORES", k[KEY_TIERS], kl[KEY_TIERS]);
+    redisAppendCommand(st->ctx, "ZREVRANGE %b 0 %s WITHSCORES", k[KEY_RECENT], kl[KEY_RECENT],
+                       top_recent);
+    redisAppendCommand(st->ctx, "HGETALL %b", k[KEY_CART], kl[KEY_CART]);
+    redisAppendCommand(st->ctx, "ZREVRANGE %b 0 %s WITHSCORES", k[KEY_PURCHASED],
+                       kl[KEY_PURCHASED], top_buy);
+    redisAppendCommand(st->ctx, "ZREVRANGE %b 0 %s WITHSCORES", k[KEY_SEEN], kl[KEY_SEEN],
+                       top_seen);
+    redisAppendCommand(st->ctx, "TTL %b", k[KEY_PROFILE], kl[KEY_PROFILE]);
+
+    for (int i = 0; i < READS; i++) {
+        if (redisGetReply(st->ctx, (void **)&replies[i]) != REDIS_OK || replies[i] == NULL) {
+            char why[64];
+            snprintf(err, errsize, "redis %s:%" PRId64 ": %s", cfg->redis_host,
+                     cfg->redis_port, store_describe_error(st, why, sizeof why));
+            store_close(st);
+            goto out;
+        }
+    }
+    for (int i = 0; i < READS; i++) {
+        if (replies[i]->type == REDIS_REPLY_ERROR) {
+            snprintf(err, errsize, "redis profile read failed: %.*s", (int)replies[i]->len,
+                     replies[i]->str);
+            goto out;
+        }
+    }
+
+    parse_profile_hash(replies[0], p);
+    /* Values are decayed to the profile's last event, not to the wall clock: the shares
+     * and the ranking are the same either way, and an idle or replayed profile keeps
+     * readable values instead of underflowing to zero. */
+    int64_t ref_ms = p->last_seen_ms > 0 ? p->last_seen_ms : now_ms;
+    p->n_categories = parse_scored(replies[1], p->categories, VT_PROFILE_TOP_MAX, ref_ms,
+                                   cfg->profile_half_life_s);
+    p->n_brands = parse_scored(replies[2], p->brands, VT_PROFILE_TOP_MAX, ref_ms,
+                               cfg->profile_half_life_s);
+    p->n_tiers = parse_scored(replies[3], p->tiers, VT_TIER_COUNT, ref_ms,
+                              cfg->profile_half_life_s);
+    p->n_recent = parse_timed(replies[4], p->recent, VT_PROFILE_RECENT_MAX);
+    p->n_cart = parse_cart(replies[5], p->cart, VT_PROFILE_CART_MAX);
+    p->n_purchased = parse_timed(replies[6], p->purchased, VT_PROFILE_PURCHASED_MAX);
+    p->n_seen = parse_seen(replies[7], p->seen, VT_PROFILE_SEEN_MAX);
+    if (replies[8]->type == REDIS_REPLY_INTEGER)
+        p->ttl_s = replies[8]->integer;
+    rc = 0;
+
+out:
+    for (int i = 0; i < READS; i++) {
+        if (replies[i] != NULL)
+            freeReplyObject(replies[i]);
+    }
+    return rc;
+}
+
+
+int vt_store_profile_delete(struct vt_store *st, const char *id, size_t id_len,
+                            int64_t *deleted, char *err, size_t errsize)
+{
+    const char *argv[1 + KEY_COUNT];
+    size_t lens[1 + KEY_COUNT];
+    redisReply *r;
+
+    if (store_ensure_connected(st, err, errsize) != 0)
+        return -1;
+    build_keys(st, id, id_len);
+    argv[0] = "DEL";
+    lens[0] = 3;
+    for (int i = 0; i < KEY_COUNT; i++) {
+        argv[1 + i] = st->keys[i];
+        lens[1 + i] = strlen(st->keys[i]);
+    }
+    r = store_command(st, 1 + KEY_COUNT, argv, lens, err, errsize);
+    if (r == NULL)
+        return -1;
+    *deleted = r->type == REDIS_REPLY_INTEGER ? r->integer : 0;
+    freeReplyObject(r);
+    return 0;
+}

@@ -264,9 +264,10 @@ sessions' interactions only:
 - *online* variants start from the same training and also learn every test interaction at
   the moment vitrine receives it, so they know exactly what vitrine could know.
 
-**Event times.** Where vitrine keeps stream aggregates (trending products and co-views, see
-docs/architecture.md), it decays them to the current time when it reads them, so events
-recorded years ago would count as almost nothing.
+**Event times.** vitrine decays its stream aggregates (trending products and co-views, see
+docs/architecture.md) to the current time when it reads them; lists whose data is many
+half-lives old are rescaled, which keeps their order but not their age. Sending the
+recorded times would therefore replay years-old data as if it were stale.
 $time_text
 
 **vitrine.** For each data set the script starts a private redis-server, the local Kafka
@@ -278,11 +279,12 @@ popularity = views + 3 × carts + 5 × purchases. In both, price and popularity 
 events before the cut (\`vitrine-catalog --events-before\`), so the test period does not
 leak into the catalog. The evaluator produces every train event to
 Kafka as a canonical event keyed by session id, waits until vitrine's
-\`vitrine_events_total\` shows them all handled, and pauses 3 s for aggregates that vitrine
-refreshes on a timer. Then it replays the test sessions in rounds, $sessions_per_round sessions
-side by side in order of their start, and a finished session is replaced by the next one.
-Each round sends every active session's events up to its next interaction, waits until
-vitrine has handled them, and requests
+\`vitrine_events_total\` shows them all handled and until vitrine has re-read its shared
+aggregates twice (\`vitrine_live_refreshes_total\`, every 100 ms here), so every request sees
+everything sent before it and runs are reproducible. Then it replays the test sessions in
+rounds, $sessions_per_round sessions side by side in order of their start, and a finished
+session is replaced by the next one. Each round sends every active session's events up to
+its next interaction, waits in the same way, and requests
 \`GET /v1/sessions/{id}/recommendations?placement=product&product=<current item>&limit=20\`
 for every scored step, as the storefront does on a product page. A failed request counts as a
 miss.

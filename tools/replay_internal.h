@@ -122,7 +122,6 @@ struct replay {
     bool timeline_started;
     int64_t previous_time_ms;
     int64_t timeline_ms;
-    int64_t start_wall_ms;
     uint64_t start_ns;
 
     struct record *open[OPEN_RECORDS_MAX];

@@ -95,7 +95,8 @@ struct vt_rec_item {
     uint32_t reasons;  /* enum vt_rec_reason bits */
     uint32_t category; /* the matching category for VT_REASON_CATEGORY, else NONE */
     uint32_t via;      /* the product behind SIMILAR or BOUGHT_TOGETHER, else NONE */
-    const char *rule;  /* name of the boost or pin rule (owned by the rules), or NULL */
+    const char *rule;     /* name of a boost rule that matched (owned by the rules), or NULL */
+    const char *pin_rule; /* name of the pin rule that placed it, or NULL */
 };
 
 struct vt_rec_result {

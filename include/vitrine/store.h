@@ -66,6 +66,10 @@ struct vt_apply_result {
     char previous[VT_APPLY_PREVIOUS_MAX][VT_PRODUCT_ID_MAX + 1];
     size_t n_attributions;
     struct vt_attribution attributions[VT_APPLY_ATTRIBUTION_MAX];
+    /* Bit i: the event's product i (a view) was new to the session. The aggregates count a
+     * session's view of a product once, so that one session repeating views cannot steer
+     * trending and co-views. */
+    uint64_t fresh_views;
 };
 
 /*

@@ -29,6 +29,13 @@ int vt_parse_int64(const char *s, int64_t min, int64_t max, int64_t *out);
 /* Parse a whole string as a finite double in [min, max]. Returns 0 or -1 as above. */
 int vt_parse_double(const char *s, double min, double max, double *out);
 
+/* Length of the UTF-8 character at s (at most n bytes available), or 0 when the bytes are
+ * not valid UTF-8 (overlong forms, surrogates and code points above U+10FFFF included). */
+size_t vt_utf8_sequence(const unsigned char *s, size_t n);
+
+/* True when s[0..len) is valid UTF-8. */
+bool vt_utf8_valid(const char *s, size_t len);
+
 /* True when s[0..len) is a valid external id: 1 to VT_ID_MAX bytes, each one of
  * A-Z a-z 0-9 . _ : @ -. Braces are excluded because ids become part of Redis hash tags. */
 bool vt_id_valid(const char *s, size_t len);

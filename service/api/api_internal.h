@@ -75,7 +75,7 @@ enum MHD_Result vt_reply_error(struct vt_request *req, int status, const char *c
 /* Finish a JSON writer into a reply, or a 500 when the body did not fit. */
 enum MHD_Result vt_reply_writer(struct vt_request *req, int status, struct vt_jsonw *w);
 
-/* Query parameter, or NULL. */
+/* Query parameter, or NULL when absent or empty. */
 const char *vt_query(const struct vt_request *req, const char *name);
 
 /* Read the profile of req->id into *p (retrying once on a connection Redis closed while
@@ -84,6 +84,10 @@ bool vt_api_read_profile(struct vt_request *req, struct vt_profile *p, enum MHD_
 
 /* Queue a 400 INVALID_ARGUMENT naming what kind of id was invalid. */
 enum MHD_Result vt_reply_invalid_id(struct vt_request *req, const char *what);
+
+/* Copy the {id} path segment into out, decoding %2F (which the server leaves encoded in
+ * paths) to '/'. Returns the length. */
+size_t vt_api_path_id(const struct vt_request *req, char *out, size_t outsize);
 
 /* A product id from a request: 1..VT_PRODUCT_ID_MAX bytes without control bytes. */
 bool vt_api_product_id_valid(const char *s, size_t len);

@@ -268,8 +268,9 @@ static bool counts_empty(const struct vt_stats_counts *c)
 }
 
 
-/* Read and write the statistics of a product or a placement named by req->id. */
-static enum MHD_Result reply_stats(struct vt_request *req, bool is_product)
+/* Read and write the statistics of a product or a placement named name. */
+static enum MHD_Result reply_stats(struct vt_request *req, bool is_product, const char *name,
+                                   size_t name_len)
 {
     const struct vt_stats *s = &worker_stats;
     struct vt_store *st;
@@ -278,7 +279,7 @@ static enum MHD_Result reply_stats(struct vt_request *req, bool is_product)
 
     st = vt_api_worker_store(req->api, err, sizeof err);
     if (st == NULL ||
-        vt_store_stats_read(st, is_product, req->id, req->id_len, &worker_stats, err,
+        vt_store_stats_read(st, is_product, name, name_len, &worker_stats, err,
                             sizeof err) != 0) {
         vt_metrics_redis_error(VT_REDIS_HTTP);
         vt_api_worker_store_reset();
@@ -290,7 +291,7 @@ static enum MHD_Result reply_stats(struct vt_request *req, bool is_product)
     vt_jsonw_init(&w, vt_api_worker_buffer(), VT_RESPONSE_MAX);
     vt_jsonw_object_begin(&w);
     vt_jsonw_key(&w, is_product ? "product_id" : "placement");
-    vt_jsonw_stringn(&w, req->id, req->id_len);
+    vt_jsonw_stringn(&w, name, name_len);
     vt_jsonw_key(&w, "known");
     vt_jsonw_bool(&w, s->exists);
     write_counts(&w, &s->total);
@@ -334,20 +335,26 @@ static enum MHD_Result reply_stats(struct vt_request *req, bool is_product)
 
 enum MHD_Result vt_handle_stats_product(struct vt_request *req)
 {
-    if (!vt_api_product_id_valid(req->id, req->id_len))
+    char id[VT_PRODUCT_ID_MAX * 3 + 1];
+    size_t id_len = vt_api_path_id(req, id, sizeof id);
+
+    if (!vt_api_product_id_valid(id, id_len))
         return vt_reply_error(req, MHD_HTTP_BAD_REQUEST, "INVALID_ARGUMENT", false,
                               "invalid product id: expected 1 to %d bytes without control "
                               "characters", VT_PRODUCT_ID_MAX);
-    return reply_stats(req, true);
+    return reply_stats(req, true, id, id_len);
 }
 
 
 enum MHD_Result vt_handle_stats_placement(struct vt_request *req)
 {
-    if (req->id_len == 0 || req->id_len > VT_PLACEMENT_MAX ||
-        !vt_api_product_id_valid(req->id, req->id_len))
+    char name[VT_PLACEMENT_MAX * 3 + 1];
+    size_t name_len = vt_api_path_id(req, name, sizeof name);
+
+    if (name_len == 0 || name_len > VT_PLACEMENT_MAX ||
+        !vt_api_product_id_valid(name, name_len))
         return vt_reply_error(req, MHD_HTTP_BAD_REQUEST, "INVALID_ARGUMENT", false,
                               "invalid placement: expected 1 to %d bytes without control "
                               "characters", VT_PLACEMENT_MAX);
-    return reply_stats(req, false);
+    return reply_stats(req, false, name, name_len);
 }

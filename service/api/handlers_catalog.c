@@ -125,17 +125,19 @@ enum MHD_Result vt_handle_similar(struct vt_request *req)
     struct vt_jsonw w;
     uint32_t product;
     size_t limit, n, from_neighbors = 0;
+    char id[VT_PRODUCT_ID_MAX * 3 + 1];
+    size_t id_len = vt_api_path_id(req, id, sizeof id);
 
-    if (!vt_api_product_id_valid(req->id, req->id_len))
+    if (!vt_api_product_id_valid(id, id_len))
         return vt_reply_error(req, MHD_HTTP_BAD_REQUEST, "INVALID_ARGUMENT", false,
                               "invalid product id: expected 1 to %d bytes without control "
                               "characters", VT_PRODUCT_ID_MAX);
     if (!parse_limit(req, &limit, &reply))
         return reply;
-    product = vt_catalog_find(cat, req->id, req->id_len);
+    product = vt_catalog_find(cat, id, id_len);
     if (product == VT_CATALOG_NONE)
         return vt_reply_error(req, MHD_HTTP_NOT_FOUND, "NOT_FOUND", false,
-                              "product %.*s is not in the catalog", (int)req->id_len, req->id);
+                              "product %s is not in the catalog", id);
 
     n = vt_similar_query(req->world, product, limit, worker_similar, &from_neighbors);
 

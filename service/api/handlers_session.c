@@ -20,7 +20,7 @@
 /* Entries of each ranked list shown by /segment. */
 #define SEGMENT_TOP 5
 /* Largest decision record published to Kafka. */
-#define DECISION_RECORD_MAX (64 * 1024)
+#define DECISION_RECORD_MAX (128 * 1024)
 
 /* Per worker thread: the profile being served, the result, and the decision record (each
  * too large for a comfortable stack). */
@@ -259,6 +259,12 @@ static bool parse_rec_request(struct vt_request *req, struct vt_rec_request *rr,
     if (!parse_price(req, "price_min", &rr->price_min, reply) ||
         !parse_price(req, "price_max", &rr->price_max, reply))
         return false;
+    if (rr->price_min >= 0 && rr->price_max >= 0 && rr->price_min > rr->price_max) {
+        *reply = vt_reply_error(req, MHD_HTTP_BAD_REQUEST, "INVALID_ARGUMENT", false,
+                                "invalid price range: price_min %g exceeds price_max %g",
+                                rr->price_min, rr->price_max);
+        return false;
+    }
 
     /* exclude=id1,id2,...: unknown ids are ignored, malformed ones rejected. */
     size_t given = 0;
@@ -337,8 +343,8 @@ static void write_reasons(struct vt_jsonw *w, const struct vt_catalog *cat,
         snprintf(text, sizeof text, "boosted:%.*s", VT_NAME_MAX, item->rule);
         vt_jsonw_string(w, text);
     }
-    if ((item->reasons & VT_REASON_PINNED) && item->rule != NULL) {
-        snprintf(text, sizeof text, "pinned:%.*s", VT_NAME_MAX, item->rule);
+    if ((item->reasons & VT_REASON_PINNED) && item->pin_rule != NULL) {
+        snprintf(text, sizeof text, "pinned:%.*s", VT_NAME_MAX, item->pin_rule);
         vt_jsonw_string(w, text);
     }
     if (item->reasons & VT_REASON_FALLBACK)
@@ -469,6 +475,17 @@ enum MHD_Result vt_handle_recommendations(struct vt_request *req)
 
 /* ---- rerank ---- */
 
+/* The text of a requested id as it is echoed and published: the string as sent, or a
+ * non-negative integer printed without exponent. */
+static const char *rerank_id_text(const cJSON *given, char *buf, size_t bufsize)
+{
+    if (cJSON_IsString(given))
+        return given->valuestring;
+    snprintf(buf, bufsize, "%" PRIu64, (uint64_t)given->valuedouble);
+    return buf;
+}
+
+
 /* Read the ids of {"product_ids": [...]} (root, parsed from the body) into catalog
  * indexes (VT_CATALOG_NONE for unknown ids). Returns the count, or -1 after queueing a
  * 400. */
@@ -493,23 +510,22 @@ static int64_t read_rerank_ids(struct vt_request *req, const cJSON *root, uint32
         {
             char number[32];
             const char *id = NULL;
-            size_t len = 0;
 
-            if (cJSON_IsString(item)) {
+            if (cJSON_IsString(item) &&
+                vt_api_product_id_valid(item->valuestring, strlen(item->valuestring)) &&
+                vt_utf8_valid(item->valuestring, strlen(item->valuestring))) {
                 id = item->valuestring;
-                len = strlen(id);
             } else if (cJSON_IsNumber(item) && item->valuedouble >= 0 &&
                        item->valuedouble <= 9007199254740992.0 &&
                        item->valuedouble == floor(item->valuedouble)) {
-                len = (size_t)snprintf(number, sizeof number, "%.0f", item->valuedouble);
-                id = number;
+                id = rerank_id_text(item, number, sizeof number);
             }
-            if (id == NULL || !vt_api_product_id_valid(id, len)) {
-                problem = "each product id must be a string of 1 to 128 bytes without "
+            if (id == NULL) {
+                problem = "each product id must be a string of 1 to 128 bytes of UTF-8 without "
                           "control characters, or a non-negative integer";
                 break;
             }
-            out[n++] = vt_catalog_find(cat, id, len);
+            out[n++] = vt_catalog_find(cat, id, strlen(id));
         }
     }
     if (problem != NULL) {
@@ -522,50 +538,97 @@ static int64_t read_rerank_ids(struct vt_request *req, const cJSON *root, uint32
 }
 
 
-static void write_rerank(struct vt_request *req, struct vt_jsonw *w, const char *decision_id,
-                         const cJSON *ids, size_t n)
+/* The page's own order, for the control group: every product with score 0. */
+static void rerank_unchanged(const uint32_t *products, size_t n, struct vt_rerank_item *out)
 {
-    const struct vt_catalog *cat = req->world->catalog;
+    for (size_t i = 0; i < n; i++) {
+        out[i].product = products[i];
+        out[i].input = i;
+        out[i].score = 0;
+    }
+}
 
-    vt_jsonw_object_begin(w);
-    vt_jsonw_key(w, "decision_id");
-    vt_jsonw_string(w, decision_id);
-    vt_jsonw_key(w, "session_id");
-    vt_jsonw_stringn(w, req->id, req->id_len);
+
+/* Write the items of a rerank, as the response's "items" array or the decision's. */
+static void write_rerank_items(struct vt_jsonw *w, const struct vt_catalog *cat,
+                               const cJSON *ids, size_t n, bool with_known)
+{
     vt_jsonw_key(w, "items");
     vt_jsonw_array_begin(w);
     for (size_t i = 0; i < n; i++) {
         const struct vt_rerank_item *item = &worker_rerank[i];
-        /* Unknown ids are echoed as the request sent them. */
-        const cJSON *given = cJSON_GetArrayItem(ids, (int)item->input);
+        char number[32];
 
         vt_jsonw_object_begin(w);
         vt_jsonw_key(w, "product_id");
         if (item->product != VT_CATALOG_NONE)
             vt_jsonw_string(w, vt_catalog_get(cat, item->product)->id);
-        else if (cJSON_IsString(given))
-            vt_jsonw_string(w, given->valuestring);
         else
-            vt_jsonw_double(w, given != NULL ? given->valuedouble : 0);
+            vt_jsonw_string(w, rerank_id_text(cJSON_GetArrayItem(ids, (int)item->input), number,
+                                              sizeof number));
         vt_jsonw_key(w, "position");
         vt_jsonw_int(w, (int64_t)i + 1);
         vt_jsonw_key(w, "score");
         vt_jsonw_double(w, item->score);
-        vt_jsonw_key(w, "known");
-        vt_jsonw_bool(w, item->product != VT_CATALOG_NONE);
+        if (with_known) {
+            vt_jsonw_key(w, "known");
+            vt_jsonw_bool(w, item->product != VT_CATALOG_NONE);
+        }
         vt_jsonw_object_end(w);
     }
     vt_jsonw_array_end(w);
-    vt_jsonw_object_end(w);
+}
+
+
+/* Publish a rerank's decision: every requested product in the new order, unknown ones
+ * included, as the response lists them. */
+static void publish_rerank_decision(struct vt_request *req, const char *decision_id,
+                                    bool control, enum vt_segment segment, const cJSON *ids,
+                                    size_t n)
+{
+    char stamp[40];
+    struct vt_jsonw w;
+    int64_t len;
+
+    vt_time_format_iso8601(vt_now_ms(), stamp, sizeof stamp);
+    vt_jsonw_init(&w, worker_decision, sizeof worker_decision);
+    vt_jsonw_object_begin(&w);
+    vt_jsonw_key(&w, "decision_id");
+    vt_jsonw_string(&w, decision_id);
+    vt_jsonw_key(&w, "ts");
+    vt_jsonw_string(&w, stamp);
+    vt_jsonw_key(&w, "session_id");
+    vt_jsonw_stringn(&w, req->id, req->id_len);
+    vt_jsonw_key(&w, "placement");
+    vt_jsonw_string(&w, "rerank");
+    vt_jsonw_key(&w, "strategy");
+    vt_jsonw_string(&w, control ? "page_order" : "rerank");
+    vt_jsonw_key(&w, "control");
+    vt_jsonw_bool(&w, control);
+    vt_jsonw_key(&w, "segment");
+    vt_jsonw_string(&w, vt_segment_name(segment));
+    write_rerank_items(&w, req->world->catalog, ids, n, true);
+    vt_jsonw_object_end(&w);
+    len = vt_jsonw_finish(&w);
+    if (len > 0)
+        vt_decisions_publish(req->api->decisions, req->id, req->id_len, worker_decision,
+                             (size_t)len);
+    else
+        VT_WARN("HTTP", "rerank decision of %zu items exceeds %d bytes and is not published",
+                n, DECISION_RECORD_MAX);
 }
 
 
 enum MHD_Result vt_handle_rerank(struct vt_request *req)
 {
+    const struct vt_config *cfg = req->api->cfg;
+    struct vt_gender_estimate est;
     enum MHD_Result reply;
     struct vt_jsonw w;
     char decision_id[40];
+    const cJSON *ids;
     cJSON *root;
+    bool control;
     int64_t n;
 
     if (!vt_id_valid(req->id, req->id_len))
@@ -573,33 +636,42 @@ enum MHD_Result vt_handle_rerank(struct vt_request *req)
     if (req->body == NULL)
         return vt_reply_error(req, MHD_HTTP_BAD_REQUEST, "INVALID_ARGUMENT", false,
                               "missing body: send {\"product_ids\": [\"id\", ...]}");
+    /* cJSON cuts strings at an escaped NUL, which would turn "a\u0000b" into "a". */
+    if (memmem(req->body, req->body_len, "\\u0000", 6) != NULL)
+        return vt_reply_error(req, MHD_HTTP_BAD_REQUEST, "INVALID_ARGUMENT", false,
+                              "invalid rerank body: ids must not contain \\u0000");
     root = cJSON_ParseWithLength(req->body, req->body_len);
     n = read_rerank_ids(req, root, worker_rerank_input, &reply);
     if (n < 0 || !vt_api_read_profile(req, &worker_profile, &reply)) {
         cJSON_Delete(root);
         return reply;
     }
+    ids = cJSON_GetObjectItemCaseSensitive(root, "product_ids");
 
-    vt_rerank(req->world, req->api->cfg, req->api->rules, &worker_profile, worker_rerank_input,
-              (size_t)n, worker_rerank);
+    /* The control group sees the page's own order. */
+    control = vt_rec_in_control_group(cfg, req->id, req->id_len);
+    if (control)
+        rerank_unchanged(worker_rerank_input, (size_t)n, worker_rerank);
+    else
+        vt_rerank(req->world, cfg, req->api->rules, &worker_profile, worker_rerank_input,
+                  (size_t)n, worker_rerank);
+    vt_gender_estimate(worker_profile.gender_log_odds, worker_profile.gender_evidence, cfg,
+                       &est);
     vt_uuid7(decision_id, sizeof decision_id);
+
     vt_jsonw_init(&w, vt_api_worker_buffer(), VT_RESPONSE_MAX);
-    write_rerank(req, &w, decision_id, cJSON_GetObjectItemCaseSensitive(root, "product_ids"),
-                 (size_t)n);
-    cJSON_Delete(root);
+    vt_jsonw_object_begin(&w);
+    vt_jsonw_key(&w, "decision_id");
+    vt_jsonw_string(&w, decision_id);
+    vt_jsonw_key(&w, "session_id");
+    vt_jsonw_stringn(&w, req->id, req->id_len);
+    vt_jsonw_key(&w, "control");
+    vt_jsonw_bool(&w, control);
+    write_rerank_items(&w, req->world->catalog, ids, (size_t)n, true);
+    vt_jsonw_object_end(&w);
     reply = vt_reply_writer(req, MHD_HTTP_OK, &w);
 
-    /* The decision record lists the first VT_REC_LIMIT_MAX known products in their new
-     * order. */
-    size_t known = 0;
-    for (int64_t i = 0; i < n && known < VT_REC_LIMIT_MAX; i++) {
-        if (worker_rerank[i].product == VT_CATALOG_NONE)
-            continue;
-        worker_result.items[known].product = worker_rerank[i].product;
-        worker_result.items[known].score = worker_rerank[i].score;
-        known++;
-    }
-    publish_decision(req, decision_id, "rerank", "rerank", false, VT_SEGMENT_UNKNOWN,
-                     worker_result.items, known);
+    publish_rerank_decision(req, decision_id, control, est.segment, ids, (size_t)n);
+    cJSON_Delete(root);
     return reply;
 }

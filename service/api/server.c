@@ -100,6 +100,24 @@ void vt_api_worker_store_reset(void)
 }
 
 
+size_t vt_api_path_id(const struct vt_request *req, char *out, size_t outsize)
+{
+    size_t w = 0;
+
+    for (size_t r = 0; r < req->id_len && w + 1 < outsize; r++) {
+        if (req->id[r] == '%' && r + 2 < req->id_len && req->id[r + 1] == '2' &&
+            (req->id[r + 2] == 'F' || req->id[r + 2] == 'f')) {
+            out[w++] = '/';
+            r += 2;
+        } else {
+            out[w++] = req->id[r];
+        }
+    }
+    out[w] = '\0';
+    return w;
+}
+
+
 bool vt_api_worker_store_connected(void)
 {
     struct worker_state *ws = worker_state();
@@ -194,7 +212,10 @@ enum MHD_Result vt_reply_writer(struct vt_request *req, int status, struct vt_js
 
 const char *vt_query(const struct vt_request *req, const char *name)
 {
-    return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);
+    const char *value = MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);
+
+    /* "limit=" means the same as no limit parameter, for every parameter. */
+    return value != NULL && value[0] != '\0' ? value : NULL;
 }
 
 
@@ -309,6 +330,10 @@ static enum MHD_Result handle_metrics(struct vt_request *req)
     struct vt_buf out;
     enum MHD_Result r;
 
+    /* The catalog changes with the catalog topic: report the request's version. */
+    const struct vt_catalog_stats *cs = vt_catalog_stats(req->world->catalog);
+    vt_metrics_catalog(cs->products, cs->rejected);
+
     vt_buf_init(&out, METRICS_MAX);
     vt_metrics_render(&out);
     render_live_metrics(req->api->live, &out);
@@ -412,6 +437,19 @@ static bool route_matches(const struct route *rt, const char *url, const char **
     *id = start;
     *id_len = len;
     return true;
+}
+
+
+/* The metric label of the route a path belongs to, whatever the method. */
+static enum vt_route route_of_path(const char *url)
+{
+    for (size_t i = 0; i < ROUTE_COUNT; i++) {
+        const char *id;
+        size_t id_len;
+        if (route_matches(&routes[i], url, &id, &id_len))
+            return routes[i].metric;
+    }
+    return VT_ROUTE_OTHER;
 }
 
 
@@ -591,9 +629,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         req.body_len = rs->body.len;
     }
 
-    if (rs->body_too_large)
+    if (rs->body_too_large) {
+        req.route = route_of_path(url);
         r = vt_reply_error(&req, MHD_HTTP_CONTENT_TOO_LARGE, "PAYLOAD_TOO_LARGE", false,
                            "request body exceeds %d bytes", REQUEST_BODY_MAX);
+    }
     else if (request_target_length(conn, url) > URL_MAX)
         r = vt_reply_error(&req, MHD_HTTP_URI_TOO_LONG, "URI_TOO_LONG", false,
                            "request path and query exceed %d bytes", URL_MAX);
@@ -636,18 +676,22 @@ static int hex_value(char c)
 /* Decode %XX escapes in the path and in query keys and values, in place. libmicrohttpd
  * hands the result on as a C string, so a decoded NUL would cut an id short ("a%00b"
  * would read as "a"); %00 therefore stays as the three characters, which the id and
- * parameter checks then reject. */
+ * parameter checks then reject. In the path (the string that starts with '/'), %2F stays
+ * too, so that a product id containing '/' stays one path segment; the handlers decode it
+ * (vt_api_path_id). */
 static size_t unescape(void *cls, struct MHD_Connection *conn, char *s)
 {
     size_t r = 0, w = 0;
+    bool path = s[0] == '/';
 
     (void)cls;
     (void)conn;
     while (s[r] != '\0') {
         int hi = s[r] == '%' ? hex_value(s[r + 1]) : -1;
         int lo = hi >= 0 ? hex_value(s[r + 2]) : -1;
+        bool slash = hi == 2 && lo == 15;
 
-        if (hi >= 0 && lo >= 0 && (hi | lo) != 0) {
+        if (hi >= 0 && lo >= 0 && (hi | lo) != 0 && !(path && slash)) {
             s[w++] = (char)(hi * 16 + lo);
             r += 3;
         } else {

@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "vitrine/util.h"
+
 static void put(struct vt_jsonw *w, const char *s, size_t n)
 {
     if (w->overflow || n > w->cap - w->len - 1) {
@@ -97,41 +99,6 @@ void vt_jsonw_array_end(struct vt_jsonw *w)
 }
 
 
-/* Length of the valid UTF-8 sequence at s (at most n bytes), or 0 when invalid. */
-static size_t utf8_sequence(const unsigned char *s, size_t n)
-{
-    size_t len;
-    uint32_t cp;
-
-    if (s[0] < 0x80)
-        return 1;
-    if (s[0] >= 0xC2 && s[0] <= 0xDF) {
-        len = 2;
-        cp = s[0] & 0x1F;
-    } else if (s[0] >= 0xE0 && s[0] <= 0xEF) {
-        len = 3;
-        cp = s[0] & 0x0F;
-    } else if (s[0] >= 0xF0 && s[0] <= 0xF4) {
-        len = 4;
-        cp = s[0] & 0x07;
-    } else {
-        return 0;
-    }
-    if (len > n)
-        return 0;
-    for (size_t i = 1; i < len; i++) {
-        if ((s[i] & 0xC0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (s[i] & 0x3F);
-    }
-    /* Reject overlong forms, UTF-16 surrogates and code points above U+10FFFF. */
-    if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
-        (cp >= 0xD800 && cp <= 0xDFFF))
-        return 0;
-    return len;
-}
-
-
 static void put_escaped(struct vt_jsonw *w, const char *s, size_t n)
 {
     static const char hex[] = "0123456789abcdef";
@@ -160,7 +127,7 @@ static void put_escaped(struct vt_jsonw *w, const char *s, size_t n)
             put(w, esc, 6);
             i++;
         } else {
-            size_t len = utf8_sequence(p + i, n - i);
+            size_t len = vt_utf8_sequence(p + i, n - i);
             if (len == 0) {
                 put(w, "\xEF\xBF\xBD", 3); /* U+FFFD REPLACEMENT CHARACTER */
                 i++;

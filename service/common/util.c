@@ -85,7 +85,8 @@ int vt_parse_double(const char *s, double min, double max, double *out)
     char *end = NULL;
     double v;
 
-    if (s == NULL || *s == '\0' || *s == ' ' || *s == '\t')
+    /* strtod also reads hexadecimal ("0x10"), which no setting or parameter means. */
+    if (s == NULL || *s == '\0' || *s == ' ' || *s == '\t' || strpbrk(s, "xX") != NULL)
         return -1;
     errno = 0;
     v = strtod(s, &end);
@@ -95,6 +96,54 @@ int vt_parse_double(const char *s, double min, double max, double *out)
         return -1;
     *out = v;
     return 0;
+}
+
+
+size_t vt_utf8_sequence(const unsigned char *s, size_t n)
+{
+    size_t len;
+    uint32_t cp;
+
+    if (s[0] < 0x80)
+        return 1;
+    if (s[0] >= 0xC2 && s[0] <= 0xDF) {
+        len = 2;
+        cp = s[0] & 0x1F;
+    } else if (s[0] >= 0xE0 && s[0] <= 0xEF) {
+        len = 3;
+        cp = s[0] & 0x0F;
+    } else if (s[0] >= 0xF0 && s[0] <= 0xF4) {
+        len = 4;
+        cp = s[0] & 0x07;
+    } else {
+        return 0;
+    }
+    if (len > n)
+        return 0;
+    for (size_t i = 1; i < len; i++) {
+        if ((s[i] & 0xC0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (s[i] & 0x3F);
+    }
+    /* Reject overlong forms, UTF-16 surrogates and code points above U+10FFFF. */
+    if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
+        (cp >= 0xD800 && cp <= 0xDFFF))
+        return 0;
+    return len;
+}
+
+
+bool vt_utf8_valid(const char *s, size_t len)
+{
+    const unsigned char *p = (const unsigned char *)s;
+
+    for (size_t i = 0; i < len;) {
+        size_t n = vt_utf8_sequence(p + i, len - i);
+        if (n == 0)
+            return false;
+        i += n;
+    }
+    return true;
 }
 
 

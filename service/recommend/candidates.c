@@ -230,6 +230,10 @@ static void add_neighbors(struct rec_context *ctx, struct rec_candidates *cs,
         float strength = neighbor_strength(n) / max;
         if (n->product == source->product || !(strength > 0))
             continue;
+        /* The session's own recent views are each other's co-view neighbours, mostly
+         * because of this very session: they would lead its list with what it has seen. */
+        if (rec_set_contains(&ctx->recent, n->product))
+            continue;
 
         struct rec_candidate *c = offer(ctx, cs, n->product, full);
         if (c == NULL)

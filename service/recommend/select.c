@@ -79,6 +79,7 @@ static void fill_item(struct rec_context *ctx, const struct rec_candidate *c, ui
     item->category = VT_CATALOG_NONE;
     item->via = VT_CATALOG_NONE;
     item->rule = NULL;
+    item->pin_rule = NULL;
     if (item->reasons & VT_REASON_CATEGORY)
         item->category = rec_matching_category(ctx, p);
     if (item->reasons & (VT_REASON_SIMILAR | VT_REASON_BOUGHT_TOGETHER))
@@ -149,7 +150,7 @@ static void insert_pins(struct rec_context *ctx, struct rec_candidates *cs,
 
         struct rec_candidate c = candidate_of(ctx, cs, pins[i].product);
         fill_item(ctx, &c, VT_REASON_PINNED, &out->items[at]);
-        out->items[at].rule = pins[i].rule;
+        out->items[at].pin_rule = pins[i].rule;
         next_free = at + 1;
     }
 }

@@ -28,8 +28,10 @@
  * 9 neighbours kept per product, 10 log-score of one co-view or co-purchase at the event
  * time, 11 log-score of the event's intent weight for trending ("none": no trending),
  * 12 global and 13 per-list trending caps, 14 dirty window (ms);
- * then n items (id, position, brand, n categories, categories...), n previous products,
- * n attributions (product, placement, position).
+ * then n items (id, position, brand, fresh, n categories, categories...), n previous
+ * products, n attributions (product, placement, position). fresh is "1" unless the item is
+ * a view of a product the session had viewed before: such a view adds no co-view and no
+ * trending weight.
  * Returns 1 when applied, 0 for a record at or below the watermark.
  */
 const char store_aggregate_script[] =
@@ -49,8 +51,9 @@ const char store_aggregate_script[] =
     "local items = {}\n"
     "local n = tonumber(ARGV[i]); i = i + 1\n"
     "for k = 1, n do\n"
-    "  local item = {id = ARGV[i], pos = tonumber(ARGV[i + 1]), brand = ARGV[i + 2]}\n"
-    "  local nc = tonumber(ARGV[i + 3]); i = i + 4\n"
+    "  local item = {id = ARGV[i], pos = tonumber(ARGV[i + 1]), brand = ARGV[i + 2],\n"
+    "                fresh = ARGV[i + 3] == '1'}\n"
+    "  local nc = tonumber(ARGV[i + 4]); i = i + 5\n"
     "  item.cats = {}\n"
     "  for c = 1, nc do item.cats[c] = ARGV[i]; i = i + 1 end\n"
     "  items[k] = item\n"
@@ -85,7 +88,9 @@ const char store_aggregate_script[] =
     "end\n"
     "if etype == 'product_view' or etype == 'product_image_view' or etype == 'click' then\n"
     "  for k = 1, #items do\n"
-    "    for q = 1, #previous do relate('cv', previous[q], items[k].id) end\n"
+    "    if items[k].fresh then\n"
+    "      for q = 1, #previous do relate('cv', previous[q], items[k].id) end\n"
+    "    end\n"
     "  end\n"
     "elseif etype == 'purchase' then\n"
     "  for k = 1, #items do\n"
@@ -101,14 +106,16 @@ const char store_aggregate_script[] =
     "  local tkeys = P .. 'tr:keys'\n"
     "  for k = 1, #items do\n"
     "    local it = items[k]\n"
-    "    bump(P .. 'tr', it.id, xtr, trend_all)\n"
-    "    for c = 1, #it.cats do\n"
-    "      bump(P .. 'tr:c:' .. it.cats[c], it.id, xtr, trend_list)\n"
-    "      redis.call('SADD', tkeys, 'c:' .. it.cats[c])\n"
-    "    end\n"
-    "    if it.brand ~= '' then\n"
-    "      bump(P .. 'tr:b:' .. it.brand, it.id, xtr, trend_list)\n"
-    "      redis.call('SADD', tkeys, 'b:' .. it.brand)\n"
+    "    if it.fresh then\n"
+    "      bump(P .. 'tr', it.id, xtr, trend_all)\n"
+    "      for c = 1, #it.cats do\n"
+    "        bump(P .. 'tr:c:' .. it.cats[c], it.id, xtr, trend_list)\n"
+    "        redis.call('SADD', tkeys, 'c:' .. it.cats[c])\n"
+    "      end\n"
+    "      if it.brand ~= '' then\n"
+    "        bump(P .. 'tr:b:' .. it.brand, it.id, xtr, trend_list)\n"
+    "        redis.call('SADD', tkeys, 'b:' .. it.brand)\n"
+    "      end\n"
     "    end\n"
     "  end\n"
     "  redis.call('EXPIRE', tkeys, ttl)\n"
@@ -192,12 +199,17 @@ void vt_store_aggregates_add(struct vt_store *st, const struct vt_event *ev,
     store_arg_int(st, TRENDING_LIST_MAX);
     store_arg_int(st, DIRTY_WINDOW_MS);
 
+    /* Only views have a fresh mask; carts and purchases always count. */
+    bool is_view = ev->type == VT_EV_PRODUCT_VIEW || ev->type == VT_EV_PRODUCT_IMAGE_VIEW ||
+                   ev->type == VT_EV_CLICK;
     store_arg_int(st, (int64_t)ev->n_items);
     for (size_t i = 0; i < ev->n_items; i++) {
         const struct vt_event_item *item = &ev->items[i];
+        bool fresh = !is_view || i >= 64 || (r->fresh_views >> i) & 1;
         store_arg(st, item->id);
         store_arg_int(st, item->position);
         store_arg(st, item->brand);
+        store_arg(st, fresh ? "1" : "0");
         store_arg_int(st, item->n_categories);
         for (size_t c = 0; c < item->n_categories; c++)
             store_arg(st, item->categories[c]);
@@ -262,8 +274,16 @@ static void add_stats_field(struct vt_stats *out, const redisReply *key, int64_t
     size_t len = key->len;
     const char *colon = memchr(s, ':', len);
     const char *at = memchr(s, '@', len);
-    size_t base = colon ? (size_t)(colon - s) : at ? (size_t)(at - s) : len;
+    size_t base = len; /* length of the counter name before '@' or ':' */
     int64_t *counter;
+
+    /* A placement name may itself contain ':', so '@' decides first. */
+    if (at != NULL) {
+        base = (size_t)(at - s);
+        colon = NULL;
+    } else if (colon != NULL) {
+        base = (size_t)(colon - s);
+    }
 
     if (colon != NULL) {
         char digits[8];

@@ -34,9 +34,10 @@ static const char *const key_suffixes[KEY_COUNT] = {"p",    "cat",  "brand", "ti
  * 17 significant digits because Redis' Lua turns numbers into strings with only 14, which
  * would lose precision in the log-scores.
  *
- * Returns {applied (1 or 0), n, previous products..., m, (product, click)...}: the products
- * viewed before this view (or purchased before this purchase), newest first, and the
- * earlier clicks on the products this event carts or purchases. A redelivery returns them
+ * Returns {applied (1 or 0), n, previous products..., m, (product, click)..., fresh}: the
+ * products viewed before this view (or purchased before this purchase), newest first, the
+ * earlier clicks on the products this event carts or purchases, and one character per
+ * viewed product, "1" when the session had not viewed it before. A redelivery returns them
  * from the current state, so that the aggregate step can still run for it.
  */
 const char store_apply_script[] =
@@ -85,6 +86,11 @@ const char store_apply_script[] =
     "for k = 1, #bought do attribute(bought[k]) end\n"
     "result[#result + 1] = #attributions / 2\n"
     "for k = 1, #attributions do result[#result + 1] = attributions[k] end\n"
+    "local fresh = {}\n"
+    "for k = 1, #viewed do\n"
+    "  if redis.call('ZSCORE', KEYS[5], viewed[k]) then fresh[k] = '0' else fresh[k] = '1' end\n"
+    "end\n"
+    "result[#result + 1] = table.concat(fresh)\n"
     "if not applied then return result end\n"
     "redis.call('HSET', p, off_field, ARGV[2])\n"
     "redis.call('HINCRBY', p, 'events', 1)\n"
@@ -276,6 +282,7 @@ static bool read_apply_reply(const redisReply *r, size_t index, void *arg, char 
     res->applied = false;
     res->n_previous = 0;
     res->n_attributions = 0;
+    res->fresh_views = 0;
     if (r->type != REDIS_REPLY_ARRAY || r->elements < 3 ||
         r->element[0]->type != REDIS_REPLY_INTEGER) {
         snprintf(err, errsize, "redis profile script returned an unexpected reply (type %d)",
@@ -296,6 +303,15 @@ static bool read_apply_reply(const redisReply *r, size_t index, void *arg, char 
         if (res->n_attributions < VT_APPLY_ATTRIBUTION_MAX)
             parse_click(r->element[i], r->element[i + 1],
                         &res->attributions[res->n_attributions++]);
+    }
+
+    res->fresh_views = 0;
+    if (i < r->elements && r->element[i]->type == REDIS_REPLY_STRING) {
+        const redisReply *fresh = r->element[i];
+        for (size_t k = 0; k < fresh->len && k < 64; k++) {
+            if (fresh->str[k] == '1')
+                res->fresh_views |= UINT64_C(1) << k;
+        }
     }
     return true;
 }

@@ -385,3 +385,69 @@ Test(aggregates, control_group_gets_the_non_personal_list, .timeout = 90)
     cJSON_Delete(json);
     harness_stop(&h, 20);
 }
+
+
+Test(aggregates, one_session_repeating_views_does_not_steer_trending, .timeout = 90)
+{
+    struct harness h;
+    struct side_env env;
+
+    harness_init(&h, "bot");
+    side_env_init(&env, &h, NULL);
+    harness_start(&h, env.list);
+
+    /* One session alternates between two products twenty times... */
+    for (int i = 0; i < 20; i++)
+        produce_one(&h, "bot-1", event("product_view", "bot-1", i % 2 ? "h-1" : "h-2", -1, NULL,
+                                       i * 10));
+    /* ...while three sessions view c-6 once each. */
+    for (int s = 0; s < 3; s++) {
+        char sid[32];
+        snprintf(sid, sizeof sid, "real-%d", s);
+        produce_one(&h, sid, event("product_view", sid, "c-6", -1, NULL, 300));
+    }
+    cr_assert_eq(harness_wait_events(&h, "bot-1", 20, 30), 20);
+    cr_assert_eq(harness_wait_events(&h, "real-2", 1, 30), 1);
+
+    cr_expect_eq(wait_for_item(&h, "/v1/trending?limit=5", "c-6", 5000), 1,
+                 "three sessions outweigh one session's twenty views");
+    cJSON *json = harness_get_json(&h, "/v1/products/h-1/similar?limit=3", 200);
+    cr_expect_leq(json_num(json, "from_neighbors"), 1);
+    cJSON_Delete(json);
+    harness_stop(&h, 20);
+}
+
+
+Test(aggregates, rerank_control_group_keeps_the_page_order, .timeout = 90)
+{
+    struct harness h;
+    struct side_env env;
+    char *body = NULL;
+
+    harness_init(&h, "rerankcontrol");
+    side_env_init(&env, &h, "VITRINE_REC_CONTROL_PERCENT=100");
+    harness_start(&h, env.list);
+    for (int i = 0; i < 3; i++)
+        produce_one(&h, "rc-1", event("product_view", "rc-1", "m-1", -1, NULL, i * 100));
+    cr_assert_eq(harness_wait_events(&h, "rc-1", 3, 30), 3);
+
+    int status = harness_http_body(&h, "POST", "/v1/sessions/rc-1/rerank", NULL,
+                                   "{\"product_ids\":[\"c-1\",12345678901234,\"m-2\"]}",
+                                   &body, NULL);
+    cr_assert_eq(status, 200, "%s", body);
+    cJSON *res = cJSON_Parse(body);
+    cr_expect(cJSON_IsTrue(cJSON_GetObjectItem(res, "control")));
+    cJSON *items = cJSON_GetObjectItem(res, "items");
+    cr_expect_str_eq(json_str(cJSON_GetArrayItem(items, 0), "product_id"), "c-1");
+    cr_expect_str_eq(json_str(cJSON_GetArrayItem(items, 1), "product_id"), "12345678901234",
+                     "an unknown integer id comes back as its decimal text");
+    cr_expect_str_eq(json_str(cJSON_GetArrayItem(items, 2), "product_id"), "m-2");
+    cJSON_Delete(res);
+    free(body);
+
+    status = harness_http_body(&h, "POST", "/v1/sessions/rc-1/rerank", NULL,
+                               "{\"product_ids\":[\"m-2\\u0000x\"]}", &body, NULL);
+    cr_expect_eq(status, 400, "an escaped NUL must not cut the id short: %s", body);
+    free(body);
+    harness_stop(&h, 20);
+}

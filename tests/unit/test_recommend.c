@@ -1182,3 +1182,23 @@ Test(recommend, real_catalog_stays_within_limits, .timeout = 300)
     vt_world_free(w);
     vt_catalog_free(cat);
 }
+
+
+Test(recommend, recent_views_do_not_relate_to_each_other)
+{
+    struct rec_fixture f;
+    fixture_load(&f, rec_main_catalog);
+    add_recent(&f, "n3");
+    add_recent(&f, "n4");
+    add_neighbor(&f, "n3", "n4", 9, 0);
+    add_neighbor(&f, "n3", "p1", 3, 0);
+
+    run(&f, true);
+    int n4 = position_of(&f, "n4");
+    if (n4 >= 0)
+        cr_assert_not(f.result.items[n4].reasons & VT_REASON_SIMILAR,
+                      "a recent view must not be recommended as similar to another one");
+    cr_assert_eq(position_of(&f, "p1"), 0, "the unseen neighbour leads");
+    cr_assert(f.result.items[0].reasons & VT_REASON_SIMILAR);
+    fixture_free(&f);
+}

@@ -495,9 +495,10 @@ void check_invariants(const struct vt_world *w, const struct vt_config *cfg,
         else
             cr_assert_eq(item->via, VT_CATALOG_NONE, "%s has via without a relation reason",
                          prod->id);
-        if (item->reasons & (VT_REASON_BOOSTED | VT_REASON_PINNED))
-            cr_assert_not_null(item->rule, "%s is boosted or pinned without a rule name",
-                               prod->id);
+        if (item->reasons & VT_REASON_BOOSTED)
+            cr_assert_not_null(item->rule, "%s is boosted without a rule name", prod->id);
+        if (item->reasons & VT_REASON_PINNED)
+            cr_assert_not_null(item->pin_rule, "%s is pinned without a rule name", prod->id);
         if (req->control)
             cr_assert_not(item->reasons & (VT_REASON_CATEGORY | VT_REASON_BRAND |
                                            VT_REASON_SIMILAR | VT_REASON_BOUGHT_TOGETHER),

@@ -307,7 +307,7 @@ Test(rules, pin_places_product)
     for (size_t i = 0; i < 5; i++)
         cr_assert_str_eq(id_at(&f, i), expected[i], "position %zu", i);
     cr_assert(f.result.items[1].reasons & VT_REASON_PINNED);
-    cr_assert_str_eq(f.result.items[1].rule, "launch");
+    cr_assert_str_eq(f.result.items[1].pin_rule, "launch");
     cr_assert_eq(f.result.strategy, VT_STRATEGY_POPULAR, "a pin does not change the strategy");
 
     f.req.limit = 1;
@@ -360,8 +360,8 @@ Test(rules, pins_share_a_position)
     cr_assert_eq(f.result.n, 5);
     for (size_t i = 0; i < 5; i++)
         cr_assert_str_eq(id_at(&f, i), expected[i], "position %zu", i);
-    cr_assert_str_eq(f.result.items[1].rule, "two", "the later pin takes the next position");
-    cr_assert_str_eq(f.result.items[4].rule, "late", "a pin past a short list goes last");
+    cr_assert_str_eq(f.result.items[1].pin_rule, "two", "the later pin takes the next position");
+    cr_assert_str_eq(f.result.items[4].pin_rule, "late", "a pin past a short list goes last");
     fixture_free(&f);
 }
 
@@ -493,13 +493,13 @@ Test(rules, segment_scope)
     set_gender(&f, 4, 10);
     run(&f, true);
     cr_assert_str_eq(id_at(&f, 0), "h5");
-    cr_assert_str_eq(f.result.items[0].rule, "women");
+    cr_assert_str_eq(f.result.items[0].pin_rule, "women");
     cr_assert_str_eq(id_at(&f, 1), "s2", "a boost for any segment applies");
 
     set_gender(&f, 0, 0);
     run(&f, true);
     cr_assert_str_eq(id_at(&f, 0), "n4");
-    cr_assert_str_eq(f.result.items[0].rule, "unsure");
+    cr_assert_str_eq(f.result.items[0].pin_rule, "unsure");
 
     set_gender(&f, -4, 10);
     run(&f, true);

@@ -59,6 +59,7 @@ Test(parse, double_rejects_nan_and_infinity)
     cr_expect_eq(vt_parse_double("nan", -1e9, 1e9, &v), -1);
     cr_expect_eq(vt_parse_double("inf", -1e9, 1e9, &v), -1);
     cr_expect_eq(vt_parse_double("1e400", -1e9, 1e9, &v), -1);
+    cr_expect_eq(vt_parse_double("0x10", -1e9, 1e9, &v), -1, "no hexadecimal");
 }
 
 
@@ -141,4 +142,16 @@ Test(uuid, version_7_is_time_ordered_and_unique)
     cr_expect(strchr("89ab", a[19]) != NULL);
     cr_expect_str_neq(a, b);
     cr_expect_leq(memcmp(a, b, 13), 0, "later ids sort after earlier ones");
+}
+
+
+Test(utf8, valid_and_invalid_sequences)
+{
+    cr_expect(vt_utf8_valid("Lanc\xc3\xb4me", 8));
+    cr_expect(vt_utf8_valid("\xf0\x9f\x92\x84", 4), "a four-byte emoji");
+    cr_expect(!vt_utf8_valid("\xff", 1));
+    cr_expect(!vt_utf8_valid("\xc3", 1), "a truncated sequence");
+    cr_expect(!vt_utf8_valid("\xc0\xaf", 2), "an overlong form");
+    cr_expect(!vt_utf8_valid("\xed\xa0\x80", 3), "a UTF-16 surrogate");
+    cr_expect(vt_utf8_valid("", 0));
 }

@@ -45,8 +45,9 @@ struct vt_product {
     uint32_t brand;   /* brand index, VT_CATALOG_NONE when absent */
     uint32_t categories[VT_ITEM_CATEGORIES_MAX];
     uint8_t n_categories;
-    /* Removed by a tombstone on the catalog topic: the product keeps its index and is still
-     * found by id, its stock is 0, and no popularity, brand or category index lists it. */
+    /* Removed by a tombstone on the catalog topic: the product keeps its index, so lists
+     * of indexes built earlier stay valid, but vt_catalog_find no longer finds it, its
+     * stock is 0, and no popularity, brand or category index lists it. */
     bool removed;
     enum vt_gender gender;   /* from "gender", else from keywords in name and categories */
     enum vt_price_tier tier; /* from price under the configured bands; DRUGSTORE if no price */
@@ -92,7 +93,8 @@ size_t vt_catalog_size(const struct vt_catalog *cat);
 /* Product by index (0 <= index < size). */
 const struct vt_product *vt_catalog_get(const struct vt_catalog *cat, uint32_t index);
 
-/* Index of the product with this id, or VT_CATALOG_NONE. */
+/* Index of the product with this id, or VT_CATALOG_NONE when the catalog has no such
+ * product or a tombstone removed it. */
 uint32_t vt_catalog_find(const struct vt_catalog *cat, const char *id, size_t len);
 
 /* Brand and category names by index, and case-insensitive lookup by name. */
@@ -170,13 +172,19 @@ struct vt_catalog_change {
     double price; /* -1: unknown */
     int64_t stock; /* -1: unknown */
     double popularity;
+    /* Members of the value that are no catalog field, quoted and comma-separated for a log
+     * line ("\"colour\", \"stok\""), or NULL when there are none. Applying ignores them. */
+    char *unknown_members;
 };
 
 /*
  * Check one record of the catalog topic: key is the product id (the same rule as "id" in
  * the file), value the JSON object of the fields that change, or NULL for a tombstone.
- * A value that names an "id" must name the key's. Returns 0 with *out filled, or -1 with
- * the reason in reason and *out empty.
+ * A value that names an "id" must name the key's. Members that are no catalog field are
+ * listed in out->unknown_members, and a value whose members are all unknown apart from
+ * "id" is rejected, because it would change nothing (a misspelt {"stok":0} would leave
+ * the product on sale). An empty object {} is valid. Returns 0 with *out filled, or -1
+ * with the reason in reason and *out empty.
  */
 int vt_catalog_change_parse(const char *key, size_t key_len, const char *value,
                             size_t value_len, struct vt_catalog_change *out, char *reason,

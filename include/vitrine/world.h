@@ -126,6 +126,9 @@ struct vt_live_stats {
     uint64_t catalog_removals;      /* tombstones of known products */
     uint64_t catalog_unchanged;     /* records that changed nothing */
     uint64_t catalog_invalid;       /* records skipped as invalid (logged, the first few) */
+    uint64_t catalog_unknown_members; /* valid records with members that are no catalog
+                                         field, applied without them (logged, the first
+                                         few) */
     uint64_t catalog_failed;        /* records lost because memory ran out */
     uint64_t catalog_versions;      /* catalog versions published after the initial one */
     uint64_t refreshes;             /* aggregate refreshes that succeeded */

@@ -261,7 +261,8 @@ static enum MHD_Result handle_readyz(struct vt_request *req)
     }
     const struct vt_catalog *cat = req->world->catalog;
     char live_state[256];
-    if (vt_catalog_size(cat) == 0 && req->api->cfg->catalog_path[0] != '\0') {
+    size_t products = vt_catalog_stats(cat)->products; /* removed products excluded */
+    if (products == 0 && req->api->cfg->catalog_path[0] != '\0') {
         ready = false;
         snprintf(catalog_state, sizeof catalog_state, "no product loaded (%zu lines rejected)",
                  vt_catalog_stats(cat)->rejected);
@@ -269,7 +270,7 @@ static enum MHD_Result handle_readyz(struct vt_request *req)
         ready = false;
         vt_strlcpy(catalog_state, live_state, sizeof catalog_state);
     } else {
-        snprintf(catalog_state, sizeof catalog_state, "ok (%zu products)", vt_catalog_size(cat));
+        snprintf(catalog_state, sizeof catalog_state, "ok (%zu products)", products);
     }
 
     vt_jsonw_init(&w, body, sizeof body);
@@ -305,6 +306,10 @@ static void render_live_metrics(const struct vt_live *live, struct vt_buf *out)
                   "vitrine_catalog_records_total{outcome=\"unchanged\"} %" PRIu64 "\n"
                   "vitrine_catalog_records_total{outcome=\"invalid\"} %" PRIu64 "\n"
                   "vitrine_catalog_records_total{outcome=\"failed\"} %" PRIu64 "\n"
+                  "# HELP vitrine_catalog_unknown_members_total Catalog topic records that "
+                  "carried members vitrine does not know (applied without them).\n"
+                  "# TYPE vitrine_catalog_unknown_members_total counter\n"
+                  "vitrine_catalog_unknown_members_total %" PRIu64 "\n"
                   "# HELP vitrine_catalog_versions_total Catalog versions published after "
                   "the initial one.\n# TYPE vitrine_catalog_versions_total counter\n"
                   "vitrine_catalog_versions_total %" PRIu64 "\n"
@@ -319,7 +324,8 @@ static void render_live_metrics(const struct vt_live *live, struct vt_buf *out)
                   "and aggregates).\n# TYPE vitrine_world_version gauge\n"
                   "vitrine_world_version %" PRIu64 "\n",
                   s.catalog_stock_changes, s.catalog_queued, s.catalog_removals,
-                  s.catalog_unchanged, s.catalog_invalid, s.catalog_failed, s.catalog_versions,
+                  s.catalog_unchanged, s.catalog_invalid, s.catalog_failed,
+                  s.catalog_unknown_members, s.catalog_versions,
                   s.refreshes, s.refresh_failures, (double)s.last_refresh_ns / 1e9,
                   s.world_version);
 }

@@ -41,6 +41,12 @@
 /* Bytes per arena block. A longer string gets a block of its own. */
 #define ARENA_BLOCK_BYTES (256 * 1024)
 
+/* Unknown members of a catalog topic record: the bytes of each name shown in messages,
+ * and the size of the whole list. A reason of 256 bytes has room for the list and its
+ * text. */
+#define UNKNOWN_NAME_SHOWN 32
+#define UNKNOWN_LIST_BYTES 128
+
 /* Bound for numeric ids: 2^53, the largest integer up to which a double is exact. */
 #define ID_NUMBER_MAX 9007199254740992.0
 
@@ -1161,7 +1167,14 @@ uint32_t vt_catalog_find(const struct vt_catalog *cat, const char *id, size_t le
 {
     if (cat == NULL || id == NULL || len == 0 || len > VT_PRODUCT_ID_MAX)
         return VT_CATALOG_NONE;
-    return cat->id_slots[id_slot(cat, id, len, hash_id(id, len))].index;
+
+    /* A removed product keeps its slot, so that apply_change can bring it back under its
+     * old index. Lookups treat it as unknown, because an instance started after the
+     * tombstone never loaded the product, and both instances must return the same. */
+    uint32_t index = cat->id_slots[id_slot(cat, id, len, hash_id(id, len))].index;
+    if (index == VT_CATALOG_NONE || cat->products[index].removed)
+        return VT_CATALOG_NONE;
+    return index;
 }
 
 
@@ -1270,12 +1283,75 @@ static char *copy_string(const char *s, bool *oom)
 }
 
 
+/* True when a member name is "id" or one of the fields of enum vt_catalog_field. */
+static bool is_catalog_member(const char *name)
+{
+    static const char *const members[] = {"id",     "name",  "brand", "categories",
+                                          "gender", "price", "stock", "popularity"};
+
+    for (size_t i = 0; i < sizeof members / sizeof members[0]; i++) {
+        if (strcmp(name, members[i]) == 0)
+            return true;
+    }
+    return false;
+}
+
+
+/*
+ * Write the names of obj's members that are no catalog field into buf, quoted and
+ * comma-separated for a log line. Each name is cut to UNKNOWN_NAME_SHOWN bytes, with bytes
+ * outside printable ASCII written as '?'. When the next name does not fit, the list ends
+ * with ", ...". Returns the number of such members, listed or not.
+ */
+static size_t list_unknown_members(const cJSON *obj, char *buf, size_t size)
+{
+    static const char more[] = ", ...";
+    size_t count = 0, used = 0;
+    bool full = false;
+
+    buf[0] = '\0';
+    for (const cJSON *item = obj->child; item != NULL; item = item->next) {
+        char shown[UNKNOWN_NAME_SHOWN + 8];
+        size_t n = 0;
+
+        if (item->string == NULL || is_catalog_member(item->string))
+            continue;
+        count++;
+        if (full)
+            continue;
+
+        if (count > 1) {
+            shown[n++] = ',';
+            shown[n++] = ' ';
+        }
+        shown[n++] = '"';
+        for (size_t i = 0; item->string[i] != '\0' && i < UNKNOWN_NAME_SHOWN; i++) {
+            unsigned char c = (unsigned char)item->string[i];
+            shown[n++] = c >= 0x20 && c < 0x7F ? (char)c : '?';
+        }
+        shown[n++] = '"';
+
+        /* Keep room for the ending ", ..." after every name. */
+        if (used + n + sizeof more > size) {
+            full = true;
+            memcpy(buf + used, more, sizeof more);
+            continue;
+        }
+        memcpy(buf + used, shown, n);
+        used += n;
+        buf[used] = '\0';
+    }
+    return count;
+}
+
+
 /* Fill the fields of a change from a parsed record value. */
 static int read_change(const cJSON *obj, struct vt_catalog_change *out, char *reason,
                        size_t reason_size)
 {
     struct line_fields f;
     const cJSON *id = cJSON_GetObjectItemCaseSensitive(obj, "id");
+    char unknown[UNKNOWN_LIST_BYTES];
     bool oom = false;
 
     if (!cJSON_IsObject(obj))
@@ -1288,6 +1364,18 @@ static int read_change(const cJSON *obj, struct vt_catalog_change *out, char *re
     }
     if (read_product_fields(obj, &f, reason, reason_size) != 0)
         return -1;
+
+    /* Unknown members next to known fields are reported and ignored. A value of unknown
+     * members alone would change nothing, or add a product with defaults only, so it is
+     * rejected: most likely a field name is misspelt. */
+    size_t n_unknown = list_unknown_members(obj, unknown, sizeof unknown);
+    if (n_unknown > 0 && f.fields == 0)
+        return reject(reason, reason_size,
+                      "no catalog field in the value, only the unknown member%s %s; expected "
+                      "name, brand, categories, gender, price, stock or popularity",
+                      n_unknown > 1 ? "s" : "", unknown);
+    if (n_unknown > 0)
+        out->unknown_members = copy_string(unknown, &oom);
 
     out->fields = f.fields;
     out->name = copy_string(f.name, &oom);
@@ -1352,6 +1440,7 @@ void vt_catalog_change_clear(struct vt_catalog_change *c)
     for (size_t i = 0; i < c->n_categories; i++)
         free(c->categories[i]);
     free(c->gender);
+    free(c->unknown_members);
     memset(c, 0, sizeof *c);
     c->price = -1;
     c->stock = -1;

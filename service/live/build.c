@@ -37,10 +37,9 @@ static double scale_shift(double strongest_log)
 static bool product_known(const struct vt_catalog *cat, const struct live_member *m,
                           uint32_t *index)
 {
+    /* vt_catalog_find does not find removed products. */
     *index = vt_catalog_find(cat, m->id, m->len);
-    if (*index == VT_CATALOG_NONE)
-        return false;
-    return !vt_catalog_get(cat, *index)->removed;
+    return *index != VT_CATALOG_NONE;
 }
 
 

@@ -145,7 +145,20 @@ struct live_state {
 
     struct live_retired *retired;
     size_t n_retired, retired_head, retired_capacity; /* live entries: [head, n) */
+    size_t retired_catalogs; /* LIVE_OBJECT_CATALOG entries among the live ones */
 };
+
+/*
+ * Maximum of replaced catalogs waiting for reclamation. Each is a full copy of the catalog,
+ * kept VT_WORLD_GRACE_S after it was replaced. Without a bound a steady feed of one version
+ * per second kept 30 of them: the release build's RSS grew by about 6.6 MB per version
+ * with the 57,055-product catalog of docs/catalog.md. At the bound the next catalog version
+ * waits until live_collect frees the oldest. Under a steady feed versions then come in
+ * bursts of this many, one second apart, every VT_WORLD_GRACE_S seconds. So a change other
+ * than stock waits up to about VT_WORLD_GRACE_S - (LIVE_RETIRED_CATALOGS_MAX - 1) seconds
+ * (27 s), plus the time to build the version.
+ */
+#define LIVE_RETIRED_CATALOGS_MAX 4
 
 /* Publish version 1: catalog (taken over), no trending products, no neighbours. clock
  * NULL means vt_monotonic_ns. Returns 0, or -1 when memory runs out (the catalog is then
@@ -171,6 +184,14 @@ size_t live_collect(struct live_state *s);
 
 /* Objects retired and not yet freed. */
 size_t live_retired_count(const struct live_state *s);
+
+/* Catalogs retired and not yet freed. */
+size_t live_retired_catalogs(const struct live_state *s);
+
+/* True while fewer than LIVE_RETIRED_CATALOGS_MAX replaced catalogs wait to be freed, so
+ * that live_publish_catalog may retire one more. The updater checks it before building a
+ * catalog version. */
+bool live_catalog_publishable(const struct live_state *s);
 
 /* Free every version: the retired objects and everything the current version holds. */
 void live_state_destroy(struct live_state *s);

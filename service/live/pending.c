@@ -132,15 +132,15 @@ enum live_record_outcome live_pending_record(struct live_pending *p,
                                              const struct vt_catalog *cat,
                                              struct vt_catalog_change *change)
 {
+    /* NULL for a product that cat does not have or that a tombstone removed. */
     uint32_t index = vt_catalog_find(cat, change->id, change->id_length);
     const struct vt_product *product = vt_catalog_get(cat, index);
     const struct vt_catalog_change *queued = find(p, change->id, change->id_length);
     /* The current version serves the product, and no removal of it is queued. */
-    bool served = product != NULL && !product->removed &&
-                  (queued == NULL || !(queued->remove || queued->replace));
+    bool served = product != NULL && (queued == NULL || !(queued->remove || queued->replace));
 
     if (change->remove) {
-        if (queued == NULL && (product == NULL || product->removed)) {
+        if (queued == NULL && product == NULL) {
             vt_catalog_change_clear(change);
             return LIVE_RECORD_UNCHANGED;
         }

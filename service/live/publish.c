@@ -22,6 +22,11 @@
  * live_collect frees it. That bound is a contract, not a check: a reader that holds a
  * version longer (a request stuck for 30 s) would read freed memory. Readers hold a
  * version for one request or one ingest batch.
+ *
+ * Bound. At most LIVE_RETIRED_CATALOGS_MAX replaced catalogs wait for reclamation: the
+ * updater builds the next catalog version only while live_catalog_publishable holds, and
+ * otherwise keeps the changes queued. That delays publications and never frees anything
+ * earlier, so the grace argument above still holds.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -96,6 +101,8 @@ static void retire(struct live_state *s, enum live_object_kind kind, const void 
     s->retired[s->n_retired].object = (void *)object;
     s->retired[s->n_retired].retired_ns = now;
     s->n_retired++;
+    if (kind == LIVE_OBJECT_CATALOG)
+        s->retired_catalogs++;
 }
 
 
@@ -275,6 +282,8 @@ size_t live_collect(struct live_state *s)
            now - s->retired[s->retired_head].retired_ns >= s->grace_ns) {
         struct live_retired *r = &s->retired[s->retired_head++];
 
+        if (r->kind == LIVE_OBJECT_CATALOG)
+            s->retired_catalogs--;
         free_object(r->kind, r->object);
         freed++;
     }
@@ -287,6 +296,18 @@ size_t live_collect(struct live_state *s)
 size_t live_retired_count(const struct live_state *s)
 {
     return s->n_retired - s->retired_head;
+}
+
+
+size_t live_retired_catalogs(const struct live_state *s)
+{
+    return s->retired_catalogs;
+}
+
+
+bool live_catalog_publishable(const struct live_state *s)
+{
+    return s->retired_catalogs < LIVE_RETIRED_CATALOGS_MAX;
 }
 
 

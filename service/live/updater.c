@@ -8,7 +8,9 @@
  *   2. then loop until stopped:
  *      - consume catalog records: stock changes go in place at once, the rest is queued
  *        (pending.c);
- *      - build a catalog version from the queue, at most once per CATALOG_VERSION_NS;
+ *      - build a catalog version from the queue, at most once per CATALOG_VERSION_NS
+ *        and only while fewer than LIVE_RETIRED_CATALOGS_MAX replaced catalogs wait to
+ *        be freed (publish.c);
  *      - every live.refresh_ms, refresh the aggregates from Redis and publish a version;
  *      - free retired objects whose grace period has passed (publish.c).
  * Redis or Kafka failing never stops the loop: the last world stays published, the step
@@ -60,9 +62,18 @@
  * refresh. So a list whose product stayed out of i2i:dirty is decayed to a recent time,
  * and a change that a refresh missed still arrives. */
 #define SWEEP_PERIOD_MS 3600000
-/* Invalid catalog records logged one by one; the rest are summed up once a minute. */
-#define INVALID_LOGGED 10
-#define INVALID_SUMMARY_NS (60 * 1000000000ull)
+/* Invalid catalog records, and records with unknown members, logged one by one; the rest
+ * of each kind are summed up once a minute. */
+#define RECORDS_LOGGED 10
+#define RECORDS_SUMMARY_NS (60 * 1000000000ull)
+
+/* Log lines of one kind of catalog record: the first RECORDS_LOGGED one by one, then one
+ * summary per minute. */
+struct record_log {
+    const char *description; /* such as "invalid catalog records skipped" */
+    uint64_t logged, summarized;
+    uint64_t next_summary_ns;
+};
 
 struct vt_live {
     const struct vt_config *cfg;
@@ -76,7 +87,8 @@ struct vt_live {
     atomic_bool kafka_up;
     atomic_bool redis_up;
     atomic_uint_fast64_t outcomes[LIVE_RECORD_OUTCOME_COUNT];
-    atomic_uint_fast64_t records, invalid, versions, refreshes, refresh_failures;
+    atomic_uint_fast64_t records, invalid, unknown_members, versions, refreshes,
+        refresh_failures;
     atomic_uint_fast64_t last_refresh_ns, first_refresh_ns;
 
     /* Owned by the updater thread. */
@@ -101,8 +113,8 @@ struct vt_live {
     int64_t *dirty_read_ms;
     size_t selected_size;
     uint32_t round;
-    uint64_t invalid_logged, invalid_summarized;
-    uint64_t next_invalid_summary_ns;
+    struct record_log invalid_log, unknown_log;
+    bool version_deferred; /* the next catalog version waits for a reclamation */
 };
 
 
@@ -150,21 +162,35 @@ static void on_record(const char *key, size_t key_len, const char *value, size_t
     struct vt_live *live = arg;
     struct vt_catalog_change change;
     char reason[256];
+    char shown[72];
 
     atomic_fetch_add_explicit(&live->records, 1, memory_order_relaxed);
     if (vt_catalog_change_parse(key, key_len, value, value_len, &change, reason,
                                 sizeof reason) != 0) {
         atomic_fetch_add_explicit(&live->invalid, 1, memory_order_relaxed);
-        if (live->invalid_logged < INVALID_LOGGED) {
-            char shown[72];
-
+        if (live->invalid_log.logged < RECORDS_LOGGED) {
             printable_key(key, key_len, shown, sizeof shown);
             VT_WARN("LIVE", "catalog record %s[%" PRId32 "]@%" PRId64 " with key \"%s\" "
                     "skipped: %s", live->cfg->kafka_catalog_topic, partition, offset, shown,
                     reason);
-            live->invalid_logged++;
+            live->invalid_log.logged++;
         }
         return;
+    }
+
+    if (change.unknown_members != NULL) {
+        atomic_fetch_add_explicit(&live->unknown_members, 1, memory_order_relaxed);
+        if (live->unknown_log.logged < RECORDS_LOGGED) {
+            printable_key(key, key_len, shown, sizeof shown);
+            VT_WARN("LIVE", "catalog record %s[%" PRId32 "]@%" PRId64 " with key \"%s\": "
+                    "applied the known fields and ignored the members that are no catalog "
+                    "field: %s", live->cfg->kafka_catalog_topic, partition, offset, shown,
+                    change.unknown_members);
+            live->unknown_log.logged++;
+        }
+        /* The queue has no use for the names. */
+        free(change.unknown_members);
+        change.unknown_members = NULL;
     }
 
     enum live_record_outcome outcome =
@@ -177,23 +203,27 @@ static void on_record(const char *key, size_t key_len, const char *value, size_t
 }
 
 
-static void summarize_invalid(struct vt_live *live, uint64_t now)
+/* Sum up once a minute the records of one kind that were not logged one by one. */
+static void summarize_records(struct record_log *log, const atomic_uint_fast64_t *counter,
+                              uint64_t now)
 {
-    uint64_t invalid = atomic_load_explicit(&live->invalid, memory_order_relaxed);
-    uint64_t unlogged = invalid - live->invalid_logged - live->invalid_summarized;
+    uint64_t total = atomic_load_explicit(counter, memory_order_relaxed);
+    uint64_t unlogged = total - log->logged - log->summarized;
 
-    if (now < live->next_invalid_summary_ns)
+    if (now < log->next_summary_ns)
         return;
-    live->next_invalid_summary_ns = now + INVALID_SUMMARY_NS;
+    log->next_summary_ns = now + RECORDS_SUMMARY_NS;
     if (unlogged == 0)
         return;
-    VT_WARN("LIVE", "%" PRIu64 " more invalid catalog records skipped in the last minute "
-            "(only the first %d are logged one by one)", unlogged, INVALID_LOGGED);
-    live->invalid_summarized += unlogged;
+    VT_WARN("LIVE", "%" PRIu64 " more %s in the last minute (only the first %d are logged "
+            "one by one)", unlogged, log->description, RECORDS_LOGGED);
+    log->summarized += unlogged;
 }
 
 
-/* Build a catalog version from the queued changes and publish it. */
+/* Build a catalog version from the queued changes and publish it, unless
+ * LIVE_RETIRED_CATALOGS_MAX replaced catalogs still wait to be freed: then the changes
+ * stay queued until live_collect frees the oldest of them. */
 static void build_catalog_version(struct vt_live *live)
 {
     const struct vt_catalog *current = live->state.world->catalog;
@@ -202,9 +232,20 @@ static void build_catalog_version(struct vt_live *live)
     struct vt_catalog *next;
     char err[256];
 
-    live->last_version_ns = started;
-    if (live->pending.n == 0)
+    if (live->pending.n == 0) {
+        live->last_version_ns = started;
         return;
+    }
+    if (!live_catalog_publishable(&live->state)) {
+        if (!live->version_deferred)
+            VT_DEBUG("LIVE", "catalog version deferred: %zu replaced catalogs wait to be "
+                     "freed; %zu queued changes wait for the oldest of them",
+                     live_retired_catalogs(&live->state), live->pending.n);
+        live->version_deferred = true;
+        return;
+    }
+    live->version_deferred = false;
+    live->last_version_ns = started;
 
     next = vt_catalog_apply(current, live->pending.changes, live->pending.n, live->cfg, &stats,
                             err, sizeof err);
@@ -319,7 +360,7 @@ static void catch_up(struct vt_live *live)
             " invalid; world version %" PRIu64 " with %zu products",
             live->cfg->kafka_catalog_topic, ms_since(started) / 1000,
             atomic_load(&live->records), atomic_load(&live->invalid), live->state.version,
-            vt_catalog_size(live->state.world->catalog));
+            vt_catalog_stats(live->state.world->catalog)->products);
 }
 
 
@@ -616,7 +657,8 @@ static void *updater_main(void *arg)
         check_topic(live, now);
         track_kafka(live);
         live_collect(&live->state);
-        summarize_invalid(live, now);
+        summarize_records(&live->invalid_log, &live->invalid, now);
+        summarize_records(&live->unknown_log, &live->unknown_members, now);
     }
 
     VT_INFO("LIVE", "updater thread stopping at world version %" PRIu64, live->state.version);
@@ -634,6 +676,8 @@ struct vt_live *vt_live_start(const struct vt_config *cfg, struct vt_catalog *in
         return NULL;
     }
     live->cfg = cfg;
+    live->invalid_log.description = "invalid catalog records skipped";
+    live->unknown_log.description = "catalog records with unknown members applied without them";
     live->last_refresh_ms = -1;
     live->refresh_backoff_ms = cfg->live_refresh_ms;
     atomic_store(&live->kafka_up, true);
@@ -724,6 +768,8 @@ void vt_live_stats(const struct vt_live *live, struct vt_live_stats *out)
     out->catalog_failed =
         atomic_load_explicit(&live->outcomes[LIVE_RECORD_FAILED], memory_order_relaxed);
     out->catalog_invalid = atomic_load_explicit(&live->invalid, memory_order_relaxed);
+    out->catalog_unknown_members =
+        atomic_load_explicit(&live->unknown_members, memory_order_relaxed);
     out->catalog_versions = atomic_load_explicit(&live->versions, memory_order_relaxed);
     out->refreshes = atomic_load_explicit(&live->refreshes, memory_order_relaxed);
     out->refresh_failures = atomic_load_explicit(&live->refresh_failures, memory_order_relaxed);

@@ -18,14 +18,20 @@
 
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+#include "vitrine/log.h"
+
 #define FACTOR_MIN 0.01
 #define FACTOR_MAX 100.0
+/* Bound for numeric product ids, as in the catalog: 2^53, the largest integer up to which
+ * a double is exact. */
+#define PRODUCT_NUMBER_MAX 9007199254740992.0
 #define POSITION_MAX VT_REC_LIMIT_MAX
 #define SCOPE_ALL ((1u << (REC_SCOPE_RERANK + 1)) - 1)
 
@@ -176,6 +182,50 @@ static const char *trim(const char *s, size_t *len)
 }
 
 
+/* Offset of the first control character (a byte below 0x20, or 0x7F) in s[0..len), or
+ * len when there is none. */
+static size_t control_character_at(const char *s, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+
+        if (c < 0x20 || c == 0x7F)
+            return i;
+    }
+    return len;
+}
+
+
+/* Reject a rule name or product id with a control character, which no catalog id
+ * contains and which would corrupt log lines and reasons. key names the value. */
+static int check_no_control(struct parser *ps, const char *s, size_t len, const char *key)
+{
+    size_t at = control_character_at(s, len);
+
+    if (at < len)
+        return fail(ps, "\"%s\" contains the control character 0x%02X at byte %zu; rule "
+                        "names and product ids must not contain control characters",
+                    key, (unsigned char)s[at], at + 1);
+    return 0;
+}
+
+
+/*
+ * Write a JSON number that is a product id into buf as its decimal text, as the catalog
+ * and rerank read a numeric id (4958 gives "4958"). Returns the length, or 0 when the
+ * number is not a whole number from 0 to 2^53.
+ */
+static size_t format_product_number(const cJSON *item, char *buf, size_t bufsize)
+{
+    double v = item->valuedouble;
+
+    if (!(v >= 0 && v <= PRODUCT_NUMBER_MAX) || v != floor(v))
+        return 0;
+    int n = snprintf(buf, bufsize, "%lld", (long long)v);
+    return n > 0 && (size_t)n < bufsize ? (size_t)n : 0;
+}
+
+
 /* Reject unknown keys and keys that appear twice in one object. cJSON keeps both copies
  * of a repeated key, and only the first would count. */
 static int check_keys(struct parser *ps, const cJSON *obj, const char *where,
@@ -207,6 +257,8 @@ static int read_name(struct parser *ps, const cJSON *rule, char *name, size_t na
         return fail(ps, "\"name\" must be a string");
 
     size_t len = strlen(value->valuestring);
+    if (check_no_control(ps, value->valuestring, len, "name") != 0)
+        return -1;
     const char *s = trim(value->valuestring, &len);
     if (len == 0)
         return fail(ps, "\"name\" is empty");
@@ -236,9 +288,11 @@ static int read_action(struct parser *ps, const cJSON *rule, enum rec_rule_actio
 }
 
 
-/* Read an array of 1 to VT_RULE_VALUES_MAX non-empty strings of at most maxlen bytes. */
+/* Read an array of 1 to VT_RULE_VALUES_MAX non-empty strings of at most maxlen bytes. With
+ * product_ids set, entries may also be whole numbers (read as their decimal text), and
+ * strings must not contain control characters. */
 static int read_names(struct parser *ps, const cJSON *array, const char *key, size_t maxlen,
-                      struct name_list *out)
+                      bool product_ids, struct name_list *out)
 {
     if (!cJSON_IsArray(array))
         return fail(ps, "\"%s\" must be an array of strings", key);
@@ -255,11 +309,28 @@ static int read_names(struct parser *ps, const cJSON *array, const char *key, si
         return fail(ps, "out of memory");
 
     for (const cJSON *item = array->child; item != NULL; item = item->next) {
-        if (!cJSON_IsString(item))
-            return fail(ps, "\"%s\" must contain strings only", key);
+        char number[32];
+        const char *s;
+        size_t len;
 
-        size_t len = strlen(item->valuestring);
-        const char *s = trim(item->valuestring, &len);
+        if (product_ids && cJSON_IsNumber(item)) {
+            len = format_product_number(item, number, sizeof number);
+            if (len == 0)
+                return fail(ps, "\"%s\" contains the number %g; a numeric product id must be "
+                                "a whole number from 0 to 2^53", key, item->valuedouble);
+            s = number;
+        } else if (cJSON_IsString(item)) {
+            len = strlen(item->valuestring);
+            if (product_ids && check_no_control(ps, item->valuestring, len, key) != 0)
+                return -1;
+            s = trim(item->valuestring, &len);
+        } else if (product_ids) {
+            return fail(ps, "\"%s\" must contain product ids only: strings or whole numbers",
+                        key);
+        } else {
+            return fail(ps, "\"%s\" must contain strings only", key);
+        }
+
         if (len == 0)
             return fail(ps, "\"%s\" contains an empty string", key);
         if (len > maxlen)
@@ -308,13 +379,13 @@ static int read_match(struct parser *ps, const cJSON *rule, struct rule_match *m
                         "gender, price_min, price_max, products");
 
     if ((value = cJSON_GetObjectItemCaseSensitive(match, "brands")) != NULL &&
-        read_names(ps, value, "match.brands", VT_NAME_MAX, &m->brands) != 0)
+        read_names(ps, value, "match.brands", VT_NAME_MAX, false, &m->brands) != 0)
         return -1;
     if ((value = cJSON_GetObjectItemCaseSensitive(match, "categories")) != NULL &&
-        read_names(ps, value, "match.categories", VT_NAME_MAX, &m->categories) != 0)
+        read_names(ps, value, "match.categories", VT_NAME_MAX, false, &m->categories) != 0)
         return -1;
     if ((value = cJSON_GetObjectItemCaseSensitive(match, "products")) != NULL &&
-        read_names(ps, value, "match.products", VT_PRODUCT_ID_MAX, &m->products) != 0)
+        read_names(ps, value, "match.products", VT_PRODUCT_ID_MAX, true, &m->products) != 0)
         return -1;
 
     value = cJSON_GetObjectItemCaseSensitive(match, "gender");
@@ -422,14 +493,30 @@ static int read_pin(struct parser *ps, const cJSON *rule, struct rule *r)
     const cJSON *product = cJSON_GetObjectItemCaseSensitive(rule, "product");
     const cJSON *position = cJSON_GetObjectItemCaseSensitive(rule, "position");
 
+    char number[32];
+    const char *id;
+    size_t len;
+
     if (product == NULL)
         return fail(ps, "missing \"product\"; a pin rule names the product id it places");
-    if (!cJSON_IsString(product) || product->valuestring[0] == '\0')
-        return fail(ps, "\"product\" must be a non-empty string (a product id)");
+    if (cJSON_IsNumber(product)) {
+        len = format_product_number(product, number, sizeof number);
+        if (len == 0)
+            return fail(ps, "\"product\" %g is not a product id; a numeric id must be a whole "
+                            "number from 0 to 2^53", product->valuedouble);
+        id = number;
+    } else if (cJSON_IsString(product) && product->valuestring[0] != '\0') {
+        id = product->valuestring;
+        len = strlen(id);
+    } else {
+        return fail(ps, "\"product\" must be a non-empty string or a whole number (a "
+                        "product id)");
+    }
 
-    size_t len = strlen(product->valuestring);
     if (len > VT_PRODUCT_ID_MAX)
         return fail(ps, "\"product\" is longer than %d bytes", VT_PRODUCT_ID_MAX);
+    if (check_no_control(ps, id, len, "product") != 0)
+        return -1;
 
     if (position == NULL)
         return fail(ps, "missing \"position\"; a pin rule needs one from 1 to %d",
@@ -439,7 +526,7 @@ static int read_pin(struct parser *ps, const cJSON *rule, struct rule *r)
         position->valuedouble != (double)(unsigned)position->valuedouble)
         return fail(ps, "\"position\" must be a whole number from 1 to %d", POSITION_MAX);
 
-    r->product = copy_string(product->valuestring, len);
+    r->product = copy_string(id, len);
     if (r->product == NULL)
         return fail(ps, "out of memory");
     r->position = (unsigned)position->valuedouble;
@@ -531,16 +618,75 @@ static void line_and_column(const char *text, size_t offset, size_t *line, size_
 }
 
 
-struct vt_rules *vt_rules_parse(const char *json, size_t len, const char *name, char *err,
-                                size_t errsize)
+/*
+ * Find a NUL that cJSON 1.7 would accept: a NUL byte anywhere, or the escape \u0000 in a
+ * string. cJSON returns strings as C strings, which end at the first NUL ("a\u0000b" would
+ * read as "a"), and it skips a NUL byte between tokens as white space. Returns the offset
+ * of the first, or len when there is none, and sets *escape for the escape. The scan
+ * follows strings only far enough to find escapes. Text that is not JSON may mislead it,
+ * and the parse rejects such text anyway.
+ */
+static size_t find_nul(const char *json, size_t len, bool *escape)
+{
+    bool in_string = false;
+
+    *escape = false;
+    for (size_t i = 0; i < len; i++) {
+        if (json[i] == '\0')
+            return i;
+        if (!in_string) {
+            in_string = json[i] == '"';
+            continue;
+        }
+        if (json[i] == '"') {
+            in_string = false;
+        } else if (json[i] == '\\') {
+            if (len - i >= 6 && memcmp(json + i + 1, "u0000", 5) == 0) {
+                *escape = true;
+                return i;
+            }
+            /* Step over the escaped character, so that the second backslash of "\\u0000"
+             * starts no escape, unless it is a NUL byte that the next step must see. */
+            if (i + 1 < len && json[i + 1] != '\0')
+                i++;
+        }
+    }
+    return len;
+}
+
+
+static bool is_json_space(char c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+
+/* Parse the text as one JSON value with nothing but white space after it. Returns the
+ * value, or NULL with a message that names the line and column. */
+static cJSON *parse_text(const char *json, size_t len, const char *name, char *err,
+                         size_t errsize)
 {
     const char *end = NULL;
-    struct parser ps = {.file = name, .err = err, .errsize = errsize};
+    bool escape = false;
+    size_t line, column;
     char reason[256];
+
+    size_t nul = find_nul(json, len, &escape);
+    if (nul < len) {
+        line_and_column(json, nul, &line, &column);
+        if (escape)
+            snprintf(reason, sizeof reason, "the escape \\u0000 (NUL) in a string at line "
+                     "%zu, column %zu is not accepted, because it would cut the string short",
+                     line, column);
+        else
+            snprintf(reason, sizeof reason, "a NUL byte at line %zu, column %zu is not "
+                     "accepted; a rules file is UTF-8 text without NUL bytes", line, column);
+        fail_file(err, errsize, name, reason);
+        return NULL;
+    }
 
     cJSON *root = cJSON_ParseWithLengthOpts(json, len, &end, false);
     if (root == NULL) {
-        size_t line, column;
         size_t offset = end != NULL && end >= json && end <= json + len ? (size_t)(end - json)
                                                                          : 0;
         line_and_column(json, offset, &line, &column);
@@ -548,6 +694,32 @@ struct vt_rules *vt_rules_parse(const char *json, size_t len, const char *name, 
         fail_file(err, errsize, name, reason);
         return NULL;
     }
+
+    /* cJSON stops after the first value, and only white space may follow it. */
+    size_t offset = (size_t)(end - json);
+    while (offset < len && is_json_space(json[offset]))
+        offset++;
+    if (offset < len) {
+        line_and_column(json, offset, &line, &column);
+        snprintf(reason, sizeof reason, "unexpected text after the JSON object at line %zu, "
+                 "column %zu", line, column);
+        fail_file(err, errsize, name, reason);
+        cJSON_Delete(root);
+        return NULL;
+    }
+    return root;
+}
+
+
+struct vt_rules *vt_rules_parse(const char *json, size_t len, const char *name, char *err,
+                                size_t errsize)
+{
+    struct parser ps = {.file = name, .err = err, .errsize = errsize};
+    char reason[256];
+
+    cJSON *root = parse_text(json, len, name, err, errsize);
+    if (root == NULL)
+        return NULL;
 
     struct vt_rules *rules = NULL;
     const cJSON *list = cJSON_IsObject(root) ? cJSON_GetObjectItemCaseSensitive(root, "rules")
@@ -593,10 +765,28 @@ out:
 }
 
 
+static void log_loaded(const struct vt_rules *rules, const char *path)
+{
+    size_t by_action[sizeof action_names / sizeof action_names[0]] = {0};
+
+    for (size_t i = 0; i < rules->n; i++)
+        by_action[rules->items[i].action]++;
+    VT_INFO("RULES", "loaded %s: %zu rules (%zu boost, %zu pin, %zu filter)", path, rules->n,
+            by_action[REC_RULE_BOOST], by_action[REC_RULE_PIN], by_action[REC_RULE_FILTER]);
+}
+
+
 struct vt_rules *vt_rules_load(const char *path, char *err, size_t errsize)
 {
-    if (path == NULL || path[0] == '\0')
-        return calloc(1, sizeof(struct vt_rules));
+    if (path == NULL || path[0] == '\0') {
+        struct vt_rules *none = calloc(1, sizeof(struct vt_rules));
+
+        if (none == NULL)
+            snprintf(err, errsize, "out of memory");
+        else
+            VT_INFO("RULES", "no business rules: rec.rules_path is empty");
+        return none;
+    }
 
     FILE *in = fopen(path, "rb");
     if (in == NULL) {
@@ -610,19 +800,26 @@ struct vt_rules *vt_rules_load(const char *path, char *err, size_t errsize)
         snprintf(err, errsize, "%s: out of memory", path);
         return NULL;
     }
+    /* A directory opens, and the read fails with EISDIR. */
+    errno = 0;
     size_t len = fread(text, 1, VT_RULES_FILE_MAX + 1, in);
     bool failed = ferror(in) != 0;
+    int read_errno = errno;
     fclose(in);
 
     struct vt_rules *rules = NULL;
     if (failed)
-        snprintf(err, errsize, "%s: cannot read the rules file", path);
+        snprintf(err, errsize, "%s: cannot read the rules file: %s", path,
+                 read_errno != 0 ? strerror(read_errno) : "read error");
     else if (len > VT_RULES_FILE_MAX)
         snprintf(err, errsize, "%s: the rules file is larger than %d bytes", path,
                  VT_RULES_FILE_MAX);
     else
         rules = vt_rules_parse(text, len, path, err, errsize);
     free(text);
+
+    if (rules != NULL)
+        log_loaded(rules, path);
     return rules;
 }
 

@@ -206,6 +206,10 @@ Test(live, upsert_and_removal_publish_versions, .timeout = 60)
     struct vt_live *live = start_live(&cfg, load_test_catalog(&cfg));
     wait_ready(live, 30);
     uint64_t version = vt_live_world(live)->version;
+    const struct vt_catalog *first = vt_live_world(live)->catalog;
+    uint32_t c2_index = vt_catalog_find(first, "c-2", 3);
+    size_t products = vt_catalog_stats(first)->products;
+    cr_assert_neq(c2_index, VT_CATALOG_NONE);
 
     static const char *const keys[] = {"n-1", "h-1", "c-2"};
     static const char *const values[] = {
@@ -237,9 +241,16 @@ Test(live, upsert_and_removal_publish_versions, .timeout = 60)
     cr_assert_str_eq(vt_catalog_get(w->catalog, popular[0])->id, "n-1");
     const struct vt_product *h1 = current_product(live, "h-1");
     cr_assert_str_eq(vt_catalog_brand_name(w->catalog, h1->brand), "Lumen Care");
-    const struct vt_product *c2 = current_product(live, "c-2");
-    cr_assert(c2->removed);
+
+    /* The removal may come with the next version when the records arrived in two polls. */
+    for (int i = 0; i < 250 && current_product(live, "c-2") != NULL; i++)
+        harness_sleep_ms(20);
+    w = vt_live_world(live);
+    cr_assert_null(current_product(live, "c-2"), "lookups still find the removed product");
+    const struct vt_product *c2 = vt_catalog_get(w->catalog, c2_index);
+    cr_assert(c2->removed, "the removed product keeps its index");
     cr_assert_not(vt_product_available(c2));
+    cr_assert_eq(vt_catalog_stats(w->catalog)->products, products, "one added, one removed");
     vt_live_stop(live);
 }
 
@@ -252,21 +263,32 @@ Test(live, invalid_records_are_counted_and_skipped, .timeout = 60)
 
     harness_init(&h, "live-invalid");
     catalog_topic_name(&h, topic, sizeof topic);
-    static const char *const keys[] = {"w-3", "w-4", "w-5", "w-6"};
+    /* Three malformed records, two of unknown members only (one of them for a new id),
+     * one with a known field next to an unknown one, and a valid stock record. */
+    static const char *const keys[] = {"w-3", "w-4", "w-5", "w-7", "UNKNOWNFIELD", "w-1",
+                                       "w-6"};
     static const char *const values[] = {"{\"stock\":", "[1]", "{\"stock\":-4}",
+                                         "{\"stok\":0}", "{\"colour\":\"red\"}",
+                                         "{\"stock\":0,\"colour\":\"red\"}",
                                          "{\"stock\":0}"};
-    produce_records(&h, topic, keys, values, 4);
+    produce_records(&h, topic, keys, values, 7);
     live_config(&h, &cfg, topic, h.redis_port);
     struct vt_live *live = start_live(&cfg, load_test_catalog(&cfg));
     wait_ready(live, 30);
 
     struct vt_live_stats stats;
     vt_live_stats(live, &stats);
-    cr_assert_eq(stats.catalog_records, 4);
-    cr_assert_eq(stats.catalog_invalid, 3);
-    cr_assert_eq(stats.catalog_stock_changes, 1, "the valid record after them still applies");
+    cr_assert_eq(stats.catalog_records, 7);
+    cr_assert_eq(stats.catalog_invalid, 5);
+    cr_assert_eq(stats.catalog_unchanged, 0, "a misspelt field is invalid, not unchanged");
+    cr_assert_eq(stats.catalog_unknown_members, 1);
+    cr_assert_eq(stats.catalog_stock_changes, 2, "the valid records after them still apply");
     cr_assert_not(vt_product_available(current_product(live, "w-6")));
+    cr_assert_not(vt_product_available(current_product(live, "w-1")),
+                  "the known field next to an unknown one applies");
     cr_assert(vt_product_available(current_product(live, "w-3")));
+    cr_assert(vt_product_available(current_product(live, "w-7")), "{\"stok\":0} changes nothing");
+    cr_assert_null(current_product(live, "UNKNOWNFIELD"), "unknown members add no product");
     vt_live_stop(live);
 }
 
@@ -848,6 +870,75 @@ Test(served, new_product_is_recommended, .timeout = 90)
     cr_assert(served, "the new product was not recommended within 10 s: %s", ids);
     printf("served: new product recommended %.1f ms after its record was acknowledged\n",
            ms_between(acknowledged, vt_monotonic_ns()));
+    harness_stop(&h, 20);
+}
+
+
+/* Status of GET /v1/products/{id}/similar. */
+static int similar_status(const struct harness *h, const char *id)
+{
+    char path[256];
+    char *body = NULL;
+
+    snprintf(path, sizeof path, "/v1/products/%s/similar", id);
+    int status = harness_http(h, "GET", path, NULL, &body, NULL);
+    free(body);
+    return status;
+}
+
+
+/* The "known" flag of one product in a rerank response. */
+static bool rerank_knows(const struct harness *h, const char *id)
+{
+    char request[256];
+    char *body = NULL;
+    bool known = false;
+
+    snprintf(request, sizeof request, "{\"product_ids\":[\"%s\",\"c-4\"]}", id);
+    int status = harness_http_body(h, "POST", "/v1/sessions/s-live-removed/rerank", NULL,
+                                   request, &body, NULL);
+    cr_assert_eq(status, 200, "rerank: %d %s", status, body != NULL ? body : "");
+    cJSON *json = cJSON_Parse(body);
+    cJSON *item;
+    cJSON_ArrayForEach(item, cJSON_GetObjectItemCaseSensitive(json, "items")) {
+        cJSON *product = cJSON_GetObjectItemCaseSensitive(item, "product_id");
+        if (cJSON_IsString(product) && strcmp(product->valuestring, id) == 0)
+            known = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(item, "known"));
+    }
+    cJSON_Delete(json);
+    free(body);
+    return known;
+}
+
+
+/* An instance that saw the tombstone and one started after it treat the product alike. */
+Test(served, removed_product_is_unknown, .timeout = 120)
+{
+    struct harness h;
+    char topic[160], env_topic[200];
+
+    harness_init(&h, "served-removed");
+    catalog_topic_name(&h, topic, sizeof topic);
+    produce_one(&h, topic, "w-8", "{\"popularity\":1}");
+    start_with_catalog_topic(&h, topic, env_topic, sizeof env_topic);
+    cr_assert_eq(similar_status(&h, "c-3"), 200);
+    cr_assert(rerank_knows(&h, "c-3"));
+
+    produce_one(&h, topic, "c-3", NULL);
+    uint64_t acknowledged = vt_monotonic_ns();
+    int status = 200;
+    while (status != 404 && vt_monotonic_ns() - acknowledged < 5000000000ull) {
+        harness_sleep_ms(20);
+        status = similar_status(&h, "c-3");
+    }
+    cr_assert_eq(status, 404, "the running instance still finds the removed product");
+    cr_assert_not(rerank_knows(&h, "c-3"));
+    harness_stop(&h, 20);
+
+    start_with_catalog_topic(&h, topic, env_topic, sizeof env_topic);
+    cr_assert_eq(similar_status(&h, "c-3"), 404, "the restarted instance finds it");
+    cr_assert_not(rerank_knows(&h, "c-3"));
+    cr_assert_eq(similar_status(&h, "c-4"), 200);
     harness_stop(&h, 20);
 }
 

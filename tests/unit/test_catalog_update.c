@@ -320,6 +320,125 @@ Test(catalog_update, parse_rejects_oversized_key_and_value)
 }
 
 
+/* Records whose members are all unknown (apart from "id") change nothing and are
+ * rejected with the unknown names in the reason. */
+Test(catalog_update, parse_rejects_unknown_members_only)
+{
+    static const struct {
+        const char *key;
+        const char *value;
+        const char *reason; /* a part of the expected reason */
+    } cases[] = {
+        {"AN-CREAM-50-V1", "{\"stok\":0}", "only the unknown member \"stok\";"},
+        {"UNKNOWNFIELD", "{\"colour\":\"red\"}", "only the unknown member \"colour\""},
+        {"a1", "{\"id\":\"a1\",\"stok\":0}", "only the unknown member \"stok\""},
+        {"a1", "{\"Stock\":0,\"prize\":3}", "unknown members \"Stock\", \"prize\""},
+        {"a1", "{\"stok\":null}", "no catalog field in the value"},
+        {"a1", "{\"stok\":0}", "expected name, brand, categories, gender, price, stock or "
+                               "popularity"},
+    };
+
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct vt_catalog_change c;
+        char reason[256] = "";
+        int rc = vt_catalog_change_parse(cases[i].key, strlen(cases[i].key), cases[i].value,
+                                         strlen(cases[i].value), &c, reason, sizeof reason);
+
+        cr_assert_eq(rc, -1, "case %zu (%s) was accepted", i, cases[i].value);
+        cr_assert_not_null(strstr(reason, cases[i].reason), "case %zu: reason \"%s\" lacks \"%s\"",
+                           i, reason, cases[i].reason);
+        cr_assert_null(c.unknown_members, "case %zu", i);
+    }
+}
+
+
+Test(catalog_update, parse_keeps_known_fields_next_to_unknown)
+{
+    struct vt_catalog_change c;
+
+    parse_ok("a1", "{\"stock\":0,\"colour\":\"red\",\"Price\":3}", &c);
+    cr_assert_eq(c.fields, VT_FIELD_STOCK);
+    cr_assert_eq(c.stock, 0);
+    cr_assert_float_eq(c.price, -1, 1e-9, "\"Price\" is not \"price\"");
+    cr_assert_str_eq(c.unknown_members, "\"colour\", \"Price\"");
+    vt_catalog_change_clear(&c);
+    cr_assert_null(c.unknown_members);
+
+    /* Neither an empty object nor a lone "id" has unknown members. */
+    parse_ok("a1", "{}", &c);
+    cr_assert_eq(c.fields, 0);
+    cr_assert_null(c.unknown_members);
+    vt_catalog_change_clear(&c);
+    parse_ok("a1", "{\"id\":\"a1\"}", &c);
+    cr_assert_null(c.unknown_members);
+    vt_catalog_change_clear(&c);
+}
+
+
+Test(catalog_update, unknown_member_list_is_bounded)
+{
+    char value[2048];
+    size_t used = 0;
+    struct vt_catalog_change c;
+
+    /* Twenty unknown members with names of 40 bytes, one with a control character. */
+    used += (size_t)snprintf(value + used, sizeof value - used, "{\"stock\":1");
+    for (int i = 0; i < 20; i++)
+        used += (size_t)snprintf(value + used, sizeof value - used,
+                                 ",\"%s%02d_abcdefghijklmnopqrstuvwxyz0123456\":1",
+                                 i == 0 ? "\\n" : "m_", i);
+    snprintf(value + used, sizeof value - used, "}");
+    parse_ok("a1", value, &c);
+
+    cr_assert_eq(c.fields, VT_FIELD_STOCK);
+    cr_assert_not_null(c.unknown_members);
+    cr_assert_lt(strlen(c.unknown_members), 128);
+    const char *first = "\"?00_abcdefghijklmnopqrstuvwxyz01\", ";
+    cr_assert(strncmp(c.unknown_members, first, strlen(first)) == 0,
+              "control character shown as '?' and the name cut to 32 bytes: %s",
+              c.unknown_members);
+    size_t len = strlen(c.unknown_members);
+    cr_assert_str_eq(c.unknown_members + len - 5, ", ...", "list: %s", c.unknown_members);
+    vt_catalog_change_clear(&c);
+}
+
+
+Test(catalog_update, removed_product_invisible_to_lookups)
+{
+    struct vt_catalog *old = load_text(base_catalog);
+    uint32_t b2 = index_of(old, "b2");
+    static const char *const remove[] = {"b2", NULL};
+    struct vt_catalog *removed = apply_records(old, remove, 1, NULL);
+
+    cr_assert_eq(vt_catalog_find(removed, "b2", 2), VT_CATALOG_NONE);
+    cr_assert_eq(vt_catalog_stats(removed)->products, 3, "stats exclude the removed product");
+    cr_assert_eq(vt_catalog_stats(removed)->removed, 1);
+    cr_assert_eq(vt_catalog_size(removed), 4, "the index stays taken");
+    cr_assert(vt_catalog_get(removed, b2)->removed);
+
+    /* A second tombstone finds nothing to remove. */
+    struct vt_catalog_apply_stats stats;
+    struct vt_catalog *again = apply_records(removed, remove, 1, &stats);
+    cr_assert_eq(stats.removed, 0);
+    cr_assert_eq(stats.ignored, 1);
+    cr_assert_eq(vt_catalog_find(again, "b2", 2), VT_CATALOG_NONE);
+
+    /* An upsert brings it back under its old index, found again. */
+    static const char *const revive[] = {"b2", "{\"price\":15}"};
+    struct vt_catalog *back = apply_records(again, revive, 1, &stats);
+    cr_assert_eq(stats.updated, 1);
+    cr_assert_eq(stats.added, 0);
+    cr_assert_eq(vt_catalog_find(back, "b2", 2), b2);
+    cr_assert_eq(vt_catalog_stats(back)->products, 4);
+    cr_assert_eq(vt_catalog_stats(back)->removed, 0);
+    check_indexes(back);
+    vt_catalog_free(old);
+    vt_catalog_free(removed);
+    vt_catalog_free(again);
+    vt_catalog_free(back);
+}
+
+
 Test(catalog_update, upsert_appends_new_product)
 {
     struct vt_catalog *old = load_text(base_catalog);
@@ -455,14 +574,17 @@ Test(catalog_update, removal_keeps_index_and_leaves_lists)
     static const char *const records[] = {"a1", NULL, "zz", NULL};
     struct vt_catalog_apply_stats stats;
     struct vt_catalog *cat = apply_records(old, records, 2, &stats);
-    uint32_t a1 = index_of(cat, "a1");
+    uint32_t a1 = index_of(old, "a1");
     const struct vt_product *p = vt_catalog_get(cat, a1);
     size_t n = 0;
 
     cr_assert_eq(stats.removed, 1);
     cr_assert_eq(stats.ignored, 1, "the removal of an unknown id is ignored");
-    cr_assert_eq(a1, index_of(old, "a1"), "a removed product keeps its index");
+    cr_assert_not_null(p, "a removed product keeps its index");
+    cr_assert_str_eq(p->id, "a1");
     cr_assert(p->removed);
+    cr_assert_eq(vt_catalog_find(cat, "a1", 2), VT_CATALOG_NONE,
+                 "lookups do not find a removed product");
     cr_assert_eq(vt_product_stock(p), 0);
     cr_assert_not(vt_product_available(p));
     cr_assert_eq(vt_catalog_size(cat), 4);
@@ -521,7 +643,7 @@ Test(catalog_update, merge_follows_record_order)
     };
     struct vt_catalog *cat = apply_records(old, records, 6, NULL);
     const struct vt_product *a1 = product(cat, "a1");
-    const struct vt_product *b1 = product(cat, "b1");
+    const struct vt_product *b1 = vt_catalog_get(cat, index_of(old, "b1"));
     const struct vt_product *b2 = product(cat, "b2");
 
     cr_assert_not(a1->removed);
@@ -529,7 +651,8 @@ Test(catalog_update, merge_follows_record_order)
     cr_assert_eq(a1->brand, VT_CATALOG_NONE);
     cr_assert_eq(vt_product_stock(a1), 3);
     cr_assert(b1->removed);
-    cr_assert_str_eq(b1->name, "Cedar shampoo", "a removal keeps the name for lookups");
+    cr_assert_eq(vt_catalog_find(cat, "b1", 2), VT_CATALOG_NONE);
+    cr_assert_str_eq(b1->name, "Cedar shampoo", "a removal keeps the name at its index");
     cr_assert_float_eq(b2->price, 70, 1e-9);
     cr_assert_eq(vt_product_stock(b2), 8);
     cr_assert_str_eq(b2->name, "Hair oil");

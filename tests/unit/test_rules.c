@@ -3,11 +3,14 @@
  * with their messages, and the effect of each action and scope on vt_recommend.
  */
 #include <criterion/criterion.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "test_recommend_fixture.h"
+#include "vitrine/log.h"
 
 /* Parse text that must be rejected and return the message. */
 static const char *rejected(const char *json)
@@ -545,4 +548,234 @@ Test(rules, names_match_any_catalog_version)
     cr_assert_str_eq(id_at(&g, 0), "a9");
     fixture_free(&f);
     fixture_free(&g);
+}
+
+
+/* ---- file checks ---- */
+
+static void assert_accepted(const char *json, size_t len, size_t count)
+{
+    char err[512] = "";
+    struct vt_rules *rules = vt_rules_parse(json, len, "shop-rules.json", err, sizeof err);
+
+    cr_assert_not_null(rules, "rejected %s: %s", json, err);
+    cr_assert_eq(vt_rules_count(rules), count);
+    vt_rules_free(rules);
+}
+
+
+/* Reject text of a given length (which may contain NUL bytes) and return the message. */
+static const char *rejected_bytes(const char *json, size_t len)
+{
+    static char err[512];
+
+    err[0] = '\0';
+    struct vt_rules *rules = vt_rules_parse(json, len, "shop-rules.json", err, sizeof err);
+    cr_assert_null(rules, "accepted: %s", json);
+    return err;
+}
+
+
+Test(rules, trailing_text_rejected)
+{
+    assert_message("{\"rules\":[]} garbage",
+                   "shop-rules.json: unexpected text after the JSON object at line 1, column 14");
+    assert_message("{\"rules\":[]}\n{\"rules\":[]}",
+                   "unexpected text after the JSON object at line 2, column 1");
+    assert_message("{\"rules\":[]}]", "unexpected text after the JSON object");
+
+    /* White space after the object is fine. */
+    const char *spaced = "{\"rules\":[]}\n\t \r\n";
+    assert_accepted(spaced, strlen(spaced), 0);
+}
+
+
+Test(rules, nul_rejected)
+{
+    assert_message("{\"rules\":[{\"name\":\"a\\u0000b\",\"action\":\"filter\","
+                   "\"match\":{\"gender\":\"male\"}}]}",
+                   "shop-rules.json: the escape \\u0000 (NUL) in a string at line 1, column 21 "
+                   "is not accepted, because it would cut the string short");
+    assert_message("{\"rules\":[{\"name\":\"x\",\"action\":\"pin\",\"product\":\"p1\\u0000x\","
+                   "\"position\":1}]}",
+                   "the escape \\u0000 (NUL) in a string at line 1, column 51");
+    assert_message("{\"rules\":[{\"name\":\"x\",\"action\":\"filter\","
+                   "\"match\":{\"products\":[\"p1\\u0000\"]}}]}",
+                   "the escape \\u0000 (NUL)");
+
+    /* A NUL byte in the raw text: in a string, after the object, between tokens. */
+    static const char nul_in_string[] = "{\"rules\":[{\"name\":\"a\0b\"}]}";
+    const char *err = rejected_bytes(nul_in_string, sizeof nul_in_string - 1);
+    cr_assert(strstr(err, "shop-rules.json: a NUL byte at line 1, column 21 is not accepted; "
+                          "a rules file is UTF-8 text without NUL bytes") != NULL, "%s", err);
+    static const char nul_after[] = "{\"rules\":[]}\0";
+    err = rejected_bytes(nul_after, sizeof nul_after - 1);
+    cr_assert(strstr(err, "a NUL byte at line 1, column 13") != NULL, "%s", err);
+    /* cJSON would skip this one as white space. */
+    static const char nul_between[] = "{\"rules\":\0[]}";
+    err = rejected_bytes(nul_between, sizeof nul_between - 1);
+    cr_assert(strstr(err, "a NUL byte at line 1, column 10") != NULL, "%s", err);
+
+    /* An escaped backslash followed by "u0000" is the text \u0000, not a NUL. */
+    const char *text = "{\"rules\":[{\"name\":\"C:\\\\u0000\",\"action\":\"filter\","
+                       "\"match\":{\"gender\":\"male\"}}]}";
+    assert_accepted(text, strlen(text), 1);
+}
+
+
+Test(rules, control_characters_rejected)
+{
+    static const struct {
+        const char *json;
+        const char *message;
+    } cases[] = {
+        {"{\"rules\":[{\"name\":\"a\\nb\",\"action\":\"filter\",\"match\":{\"gender\":\"male\"}}]}",
+         "rules[0]: \"name\" contains the control character 0x0A at byte 2; rule names and "
+         "product ids must not contain control characters"},
+        {"{\"rules\":[{\"name\":\"x\\t\",\"action\":\"filter\",\"match\":{\"gender\":\"male\"}}]}",
+         "rules[0]: \"name\" contains the control character 0x09 at byte 2"},
+        {"{\"rules\":[{\"name\":\"a\\u001fb\",\"action\":\"filter\","
+         "\"match\":{\"gender\":\"male\"}}]}",
+         "\"name\" contains the control character 0x1F"},
+        {"{\"rules\":[{\"name\":\"a\x7f\",\"action\":\"filter\",\"match\":{\"gender\":\"male\"}}]}",
+         "\"name\" contains the control character 0x7F"},
+        {"{\"rules\":[{\"name\":\"x\",\"action\":\"pin\",\"product\":\"p\\u00011\","
+         "\"position\":1}]}",
+         "rules[0] \"x\": \"product\" contains the control character 0x01 at byte 2"},
+        {"{\"rules\":[{\"name\":\"x\",\"action\":\"filter\","
+         "\"match\":{\"products\":[\"ok\",\"p\\r\"]}}]}",
+         "rules[0] \"x\": \"match.products\" contains the control character 0x0D at byte 2"},
+    };
+
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        assert_message(cases[i].json, cases[i].message);
+}
+
+
+Test(rules, integer_product_ids_accepted)
+{
+    struct rec_fixture f;
+    fixture_load(&f, "{\"id\":4958,\"brand\":\"Alpha\",\"popularity\":1}\n"
+                     "{\"id\":\"a1\",\"brand\":\"Beta\",\"popularity\":9}\n"
+                     "{\"id\":\"a2\",\"brand\":\"Gamma\",\"popularity\":8}\n"
+                     "{\"id\":\"0\",\"brand\":\"Delta\",\"popularity\":7}\n");
+    fixture_rules(&f, "{\"rules\":[{\"name\":\"number-pin\",\"action\":\"pin\",\"product\":4958,"
+                      "\"position\":1},{\"name\":\"number-filter\",\"action\":\"filter\","
+                      "\"match\":{\"products\":[0]}}]}");
+
+    run(&f, false);
+    cr_assert_eq(f.result.n, 3);
+    cr_assert_str_eq(id_at(&f, 0), "4958", "the pin names the product by its number");
+    cr_assert(f.result.items[0].reasons & VT_REASON_PINNED);
+    cr_assert_lt(position_of(&f, "0"), 0, "the filter names product 0 by its number");
+    fixture_free(&f);
+
+    assert_message("{\"rules\":[{\"name\":\"x\",\"action\":\"pin\",\"product\":-1,"
+                   "\"position\":1}]}",
+                   "rules[0] \"x\": \"product\" -1 is not a product id; a numeric id must be a "
+                   "whole number from 0 to 2^53");
+    assert_message("{\"rules\":[{\"name\":\"x\",\"action\":\"pin\",\"product\":49.5,"
+                   "\"position\":1}]}",
+                   "\"product\" 49.5 is not a product id");
+    assert_message("{\"rules\":[{\"name\":\"x\",\"action\":\"pin\",\"product\":1e300,"
+                   "\"position\":1}]}",
+                   "\"product\" 1e+300 is not a product id");
+    assert_message("{\"rules\":[{\"name\":\"x\",\"action\":\"pin\",\"product\":true,"
+                   "\"position\":1}]}",
+                   "\"product\" must be a non-empty string or a whole number (a product id)");
+    assert_message("{\"rules\":[{\"name\":\"x\",\"action\":\"filter\","
+                   "\"match\":{\"products\":[2.5]}}]}",
+                   "rules[0] \"x\": \"match.products\" contains the number 2.5; a numeric "
+                   "product id must be a whole number from 0 to 2^53");
+    assert_message("{\"rules\":[{\"name\":\"x\",\"action\":\"filter\","
+                   "\"match\":{\"products\":[null]}}]}",
+                   "\"match.products\" must contain product ids only: strings or whole numbers");
+    assert_message("{\"rules\":[{\"name\":\"x\",\"action\":\"filter\","
+                   "\"match\":{\"brands\":[3]}}]}",
+                   "\"match.brands\" must contain strings only");
+}
+
+
+Test(rules, directory_path_named)
+{
+    char err[512] = "";
+
+    cr_assert_null(vt_rules_load("/tmp", err, sizeof err));
+    cr_assert_str_eq(err, "/tmp: cannot read the rules file: Is a directory");
+}
+
+
+Test(rules, unreadable_file_named)
+{
+    char path[] = "/tmp/vitrine-rules-test-XXXXXX";
+    char err[512] = "";
+
+    if (geteuid() == 0)
+        cr_skip_test("root reads files without read permission");
+    int fd = mkstemp(path);
+    cr_assert_geq(fd, 0);
+    cr_assert_eq(write(fd, "{\"rules\":[]}", 12), 12);
+    close(fd);
+    cr_assert_eq(chmod(path, 0), 0);
+
+    cr_assert_null(vt_rules_load(path, err, sizeof err));
+    unlink(path);
+    cr_assert(strstr(err, ": cannot open the rules file: Permission denied") != NULL, "%s",
+              err);
+}
+
+
+/* Load a rules file with fd 2 sent to a temporary file, and return the log in log. */
+static struct vt_rules *load_with_log(const char *path, char *log, size_t logsize)
+{
+    char log_path[] = "/tmp/vitrine-rules-log-XXXXXX";
+    char err[512] = "";
+    int log_fd = mkstemp(log_path);
+    int saved = dup(STDERR_FILENO);
+
+    cr_assert_geq(log_fd, 0);
+    cr_assert_geq(saved, 0);
+    vt_log_threshold = VT_LOG_INFO;
+    cr_assert_geq(dup2(log_fd, STDERR_FILENO), 0);
+    struct vt_rules *rules = vt_rules_load(path, err, sizeof err);
+    cr_assert_geq(dup2(saved, STDERR_FILENO), 0);
+    close(saved);
+
+    ssize_t n = pread(log_fd, log, logsize - 1, 0);
+    log[n > 0 ? n : 0] = '\0';
+    close(log_fd);
+    unlink(log_path);
+    cr_assert_not_null(rules, "%s", err);
+    return rules;
+}
+
+
+Test(rules, load_logs_rule_counts)
+{
+    char path[] = "/tmp/vitrine-rules-test-XXXXXX";
+    char log[2048];
+    const char *text =
+        "{\"rules\":[{\"name\":\"a\",\"action\":\"boost\",\"factor\":2,"
+        "\"match\":{\"gender\":\"male\"}},"
+        "{\"name\":\"b\",\"action\":\"filter\",\"match\":{\"gender\":\"male\"}},"
+        "{\"name\":\"c\",\"action\":\"filter\",\"match\":{\"price_max\":1}},"
+        "{\"name\":\"d\",\"action\":\"pin\",\"product\":\"p1\",\"position\":1}]}";
+    int fd = mkstemp(path);
+
+    cr_assert_geq(fd, 0);
+    cr_assert_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+    close(fd);
+
+    struct vt_rules *rules = load_with_log(path, log, sizeof log);
+    unlink(path);
+    char expected[256];
+    snprintf(expected, sizeof expected, "loaded %s: 4 rules (1 boost, 1 pin, 2 filter)", path);
+    cr_assert(strstr(log, expected) != NULL, "log \"%s\" lacks \"%s\"", log, expected);
+    cr_assert(strstr(log, "RULES") != NULL, "%s", log);
+    cr_assert_null(strchr(strchr(log, '\n') + 1, '\n'), "one line only: %s", log);
+    vt_rules_free(rules);
+
+    rules = load_with_log("", log, sizeof log);
+    cr_assert(strstr(log, "no business rules: rec.rules_path is empty") != NULL, "%s", log);
+    vt_rules_free(rules);
 }

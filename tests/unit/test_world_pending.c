@@ -148,7 +148,8 @@ Test(world_pending, removal_of_unknown_or_removed_changes_nothing)
     cr_assert_eq(record(&p, next, "a2", NULL), LIVE_RECORD_UNCHANGED);
     cr_assert_eq(record(&p, next, "a2", "{\"stock\":2}"), LIVE_RECORD_QUEUED,
                  "a removed product comes back only with the next version");
-    cr_assert_eq(stock_of(next, "a2"), 0);
+    cr_assert_eq(vt_catalog_find(next, "a2", 2), VT_CATALOG_NONE);
+    cr_assert_eq(vt_product_stock(vt_catalog_get(next, vt_catalog_find(cat, "a2", 2))), 0);
     live_pending_free(&p);
     vt_catalog_free(cat);
     vt_catalog_free(next);

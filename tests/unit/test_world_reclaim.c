@@ -335,3 +335,66 @@ Test(world_reclaim, destroy_frees_retired_and_current)
     /* LeakSanitizer checks that destroy left nothing behind. */
     live_state_destroy(&s);
 }
+
+
+/* A copy of the current catalog with one more product, as the updater builds it. */
+static struct vt_catalog *next_catalog(const struct live_state *s, const char *id)
+{
+    struct vt_catalog_change change;
+    char reason[128], err[128];
+
+    cr_assert_eq(vt_catalog_change_parse(id, strlen(id), "{\"popularity\":1}", 16, &change,
+                                         reason, sizeof reason),
+                 0, "%s", reason);
+    struct vt_catalog *cat = vt_catalog_apply(s->world->catalog, &change, 1, &test_cfg, NULL,
+                                              err, sizeof err);
+    vt_catalog_change_clear(&change);
+    cr_assert_not_null(cat, "%s", err);
+    return cat;
+}
+
+
+Test(world_reclaim, replaced_catalogs_bounded)
+{
+    struct fake_clock clock;
+    struct live_state s;
+    char id[16];
+
+    init_state(&s, &clock);
+    cr_assert(live_catalog_publishable(&s));
+
+    /* One catalog version per second retires one catalog each. */
+    for (int i = 0; i < LIVE_RETIRED_CATALOGS_MAX; i++) {
+        snprintf(id, sizeof id, "n%d", i);
+        cr_assert(live_catalog_publishable(&s), "version %d", i);
+        cr_assert_eq(live_publish_catalog(&s, next_catalog(&s, id)), 0);
+        cr_assert_eq(live_retired_catalogs(&s), (size_t)i + 1);
+        clock.ns += SECOND;
+        live_collect(&s);
+    }
+    cr_assert_not(live_catalog_publishable(&s), "the next version must wait");
+
+    /* Aggregate versions retire no catalog and are not held back. */
+    cr_assert_eq(live_publish_aggregates(&s, trending_with(0), NULL, 0, 1000), 0);
+    cr_assert_eq(live_retired_catalogs(&s), LIVE_RETIRED_CATALOGS_MAX);
+
+    /* The first replaced catalog is freed VT_WORLD_GRACE_S after its replacement, which
+     * makes room for exactly one more version. */
+    clock.ns = 1000 * SECOND + VT_WORLD_GRACE_S * SECOND - 1;
+    live_collect(&s);
+    cr_assert_not(live_catalog_publishable(&s));
+    clock.ns += 1;
+    live_collect(&s);
+    cr_assert_eq(live_retired_catalogs(&s), LIVE_RETIRED_CATALOGS_MAX - 1);
+    cr_assert(live_catalog_publishable(&s));
+    cr_assert_eq(live_publish_catalog(&s, next_catalog(&s, "late")), 0);
+    cr_assert_not(live_catalog_publishable(&s));
+    cr_assert_eq(vt_catalog_size(current(&s)->catalog), 3 + LIVE_RETIRED_CATALOGS_MAX + 1);
+
+    /* Once every grace period has passed, nothing waits. */
+    clock.ns += VT_WORLD_GRACE_S * SECOND;
+    live_collect(&s);
+    cr_assert_eq(live_retired_catalogs(&s), 0);
+    cr_assert_eq(live_retired_count(&s), 0);
+    live_state_destroy(&s);
+}

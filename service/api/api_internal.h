@@ -82,6 +82,10 @@ const char *vt_query(const struct vt_request *req, const char *name);
  * idle). On failure a 503 is queued, *reply holds its result and false is returned. */
 bool vt_api_read_profile(struct vt_request *req, struct vt_profile *p, enum MHD_Result *reply);
 
+/* Write key: [{name, score, share}] for the first max entries of a ranked profile list. */
+void vt_api_write_scored(struct vt_jsonw *w, const char *key,
+                         const struct vt_scored_name *list, size_t n, size_t max);
+
 /* Queue a 400 INVALID_ARGUMENT naming what kind of id was invalid. */
 enum MHD_Result vt_reply_invalid_id(struct vt_request *req, const char *what);
 

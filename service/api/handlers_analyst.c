@@ -16,29 +16,6 @@
 static _Thread_local struct vt_profile worker_profile;
 static _Thread_local struct vt_stats worker_stats;
 
-static void write_scored(struct vt_jsonw *w, const char *key,
-                         const struct vt_scored_name *list, size_t n, size_t max)
-{
-    double total = 0;
-
-    for (size_t i = 0; i < n; i++)
-        total += list[i].value;
-    vt_jsonw_key(w, key);
-    vt_jsonw_array_begin(w);
-    for (size_t i = 0; i < n && i < max; i++) {
-        vt_jsonw_object_begin(w);
-        vt_jsonw_key(w, "name");
-        vt_jsonw_string(w, list[i].name);
-        vt_jsonw_key(w, "score");
-        vt_jsonw_double(w, list[i].value);
-        vt_jsonw_key(w, "share");
-        vt_jsonw_double(w, total > 0 ? list[i].value / total : 0);
-        vt_jsonw_object_end(w);
-    }
-    vt_jsonw_array_end(w);
-}
-
-
 static void write_gender(struct vt_jsonw *w, const struct vt_config *cfg,
                          const struct vt_profile *p, bool explain)
 {
@@ -176,9 +153,9 @@ enum MHD_Result vt_handle_profile_get(struct vt_request *req)
     write_gender(&w, cfg, p, true);
     vt_jsonw_object_end(&w);
 
-    write_scored(&w, "categories", p->categories, p->n_categories, VT_PROFILE_TOP_MAX);
-    write_scored(&w, "brands", p->brands, p->n_brands, VT_PROFILE_TOP_MAX);
-    write_scored(&w, "price_tiers", p->tiers, p->n_tiers, VT_TIER_COUNT);
+    vt_api_write_scored(&w, "categories", p->categories, p->n_categories, VT_PROFILE_TOP_MAX);
+    vt_api_write_scored(&w, "brands", p->brands, p->n_brands, VT_PROFILE_TOP_MAX);
+    vt_api_write_scored(&w, "price_tiers", p->tiers, p->n_tiers, VT_TIER_COUNT);
     write_timed(&w, "recently_viewed", p->recent, p->n_recent);
 
     vt_jsonw_key(&w, "cart");

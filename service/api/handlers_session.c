@@ -77,7 +77,7 @@ bool vt_api_read_profile(struct vt_request *req, struct vt_profile *p, enum MHD_
 }
 
 
-static void write_scored(struct vt_jsonw *w, const char *key,
+void vt_api_write_scored(struct vt_jsonw *w, const char *key,
                          const struct vt_scored_name *list, size_t n, size_t max)
 {
     double total = 0;
@@ -133,8 +133,8 @@ enum MHD_Result vt_handle_segment(struct vt_request *req)
         vt_jsonw_string(&w, p->tiers[0].name);
     else
         vt_jsonw_null(&w);
-    write_scored(&w, "top_categories", p->categories, p->n_categories, SEGMENT_TOP);
-    write_scored(&w, "top_brands", p->brands, p->n_brands, SEGMENT_TOP);
+    vt_api_write_scored(&w, "top_categories", p->categories, p->n_categories, SEGMENT_TOP);
+    vt_api_write_scored(&w, "top_brands", p->brands, p->n_brands, SEGMENT_TOP);
     vt_jsonw_object_end(&w);
     return vt_reply_writer(req, MHD_HTTP_OK, &w);
 }

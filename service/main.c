@@ -1,11 +1,13 @@
 /*
  * vitrine: the daemon's entry point.
  *
- * Start-up order: configuration, catalog, business rules, the live updater (catalog topic
- * and stream aggregates), the decisions producer, the ingest thread, the HTTP server.
- * Then the main thread waits for SIGTERM or SIGINT and stops in reverse order: HTTP first
- * (no new decisions), then ingest (finish the batch, store and commit offsets, leave the
- * consumer group), then the decisions producer (deliver what is queued) and the updater.
+ * Start-up order: configuration, catalog, business rules, alert rules, the live updater
+ * (catalog topic and stream aggregates), the alerts thread, the decisions producer, the
+ * ingest thread, the HTTP server. Then the main thread waits for SIGTERM or SIGINT and
+ * stops in reverse order: HTTP first (no new decisions), then ingest (finish the batch,
+ * store and commit offsets, leave the consumer group), then the decisions producer
+ * (deliver what is queued), the alerts thread (give the lease up, deliver queued alerts)
+ * and the updater.
  */
 #include <pthread.h>
 #include <signal.h>
@@ -13,6 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "vitrine/alerting.h"
+#include "vitrine/alerts.h"
 #include "vitrine/api.h"
 #include "vitrine/catalog.h"
 #include "vitrine/config.h"
@@ -31,6 +35,8 @@ int main(int argc, char **argv)
     char err[1024];
     struct vt_catalog *cat = NULL;
     struct vt_rules *rules = NULL;
+    struct vt_alert_rules *alert_rules = NULL;
+    struct vt_alerting *alerting = NULL;
     struct vt_live *live = NULL;
     struct vt_decisions *decisions = NULL;
     struct vt_ingest *ingest = NULL;
@@ -72,6 +78,11 @@ int main(int argc, char **argv)
         VT_ERROR("MAIN", "cannot load the business rules: %s", err);
         goto out;
     }
+    alert_rules = vt_alert_rules_load(cfg.alerts_rules_path, err, sizeof err);
+    if (alert_rules == NULL) {
+        VT_ERROR("MAIN", "cannot load the alert rules (alerts.rules_path): %s", err);
+        goto out;
+    }
     /* The updater takes over the catalog and frees it. */
     live = vt_live_start(&cfg, cat, err, sizeof err);
     if (live == NULL) {
@@ -79,17 +90,27 @@ int main(int argc, char **argv)
         goto out;
     }
     cat = NULL;
+    alerting = vt_alerting_start(&cfg, alert_rules, live, err, sizeof err);
+    if (alerting == NULL) {
+        VT_ERROR("MAIN", "cannot start the alerts thread: %s", err);
+        goto out;
+    }
     decisions = vt_decisions_start(&cfg, err, sizeof err);
     if (decisions == NULL) {
         VT_ERROR("MAIN", "cannot start the decisions producer: %s", err);
         goto out;
     }
-    ingest = vt_ingest_start(&cfg, live, err, sizeof err);
+    ingest = vt_ingest_start(&cfg, live, alert_rules, err, sizeof err);
     if (ingest == NULL) {
         VT_ERROR("MAIN", "cannot start ingestion: %s", err);
         goto out;
     }
-    api = vt_api_start(&cfg, live, ingest, rules, decisions, err, sizeof err);
+    struct vt_api_parts parts = {.live = live,
+                                 .ingest = ingest,
+                                 .rules = rules,
+                                 .decisions = decisions,
+                                 .alerting = alerting};
+    api = vt_api_start(&cfg, &parts, err, sizeof err);
     if (api == NULL) {
         VT_ERROR("MAIN", "cannot start the HTTP server: %s", err);
         goto out;
@@ -104,7 +125,9 @@ out:
     vt_api_stop(api);
     vt_ingest_stop(ingest);
     vt_decisions_stop(decisions);
+    vt_alerting_stop(alerting);
     vt_live_stop(live);
+    vt_alert_rules_free(alert_rules);
     vt_rules_free(rules);
     vt_catalog_free(cat);
     VT_INFO("MAIN", "stopped");

@@ -72,6 +72,7 @@ VITRINE_HTTP_PORT=$port VITRINE_HTTP_BIND=127.0.0.1 \
     VITRINE_REDIS_PORT=$VITRINE_REDIS_PORT VITRINE_KAFKA_BROKERS=$VITRINE_BROKERS \
     VITRINE_CATALOG_PATH="$work/catalog.jsonl" \
     VITRINE_HTTP_OPENAPI_PATH="$VITRINE_ROOT/openapi/openapi.yaml" \
+    VITRINE_ALERTS_RULES_PATH="$VITRINE_ROOT/deploy/alerts.example.json" VITRINE_ALERTS_PERIOD_MS=1000 \
     setsid "$bin/vitrine" >"$work/vitrine.log" 2>&1 &
 vitrine_pid=$!
 VITRINE_STARTED_PIDS+=("$vitrine_pid")
@@ -117,6 +118,7 @@ show() {
 show "segment of session $session" "/v1/sessions/$session/segment"
 show "profile of session $session" "/v1/profiles/$session"
 show "recommendations for session $session" "/v1/sessions/$session/recommendations?limit=5"
+show "alerts (the example rules on the ordinary stream)" "/v1/alerts?state=all"
 
 printf '\n== figures\n'
 printf 'records replayed:          %s (%s rows)\n' "$records" \
@@ -129,6 +131,9 @@ printf 'ingest batches:            %s\n' "$(curl -fsS "http://127.0.0.1:$port/me
     awk '/^vitrine_ingest_batches_total/ { b = $2 } /^vitrine_ingest_batch_records_total/ { r = $2 }
          /^vitrine_ingest_batch_seconds_total/ { t = $2 }
          END { printf "%d batches, %d records, %.3f s in batches (%.0f records per second of batch time)", b, r, t, (t > 0 ? r / t : 0) }')"
+printf 'alert evaluations:         %s, alerts fired %s\n' \
+    "$(curl -fsS "http://127.0.0.1:$port/metrics" | awk '/^vitrine_alert_evaluations_total\{result="ok"/ { printf "%d", $2 }')" \
+    "$(curl -fsS "http://127.0.0.1:$port/metrics" | awk '/^vitrine_alerts_fired_total\{/ { s += $2 } END { printf "%d", s }')"
 printf 'logs and data:             %s\n' "$work"
 
 if $exit_after; then

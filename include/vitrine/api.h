@@ -10,6 +10,7 @@
 
 #include <stddef.h>
 
+#include "vitrine/alerting.h"
 #include "vitrine/config.h"
 #include "vitrine/decisions.h"
 #include "vitrine/ingest.h"
@@ -18,12 +19,21 @@
 
 struct vt_api;
 
-/* Start listening on cfg->http_bind:cfg->http_port. The arguments must outlive the
- * server; ingest may be NULL (readiness then ignores Kafka), rules may be NULL (none).
- * Returns NULL with a message when the port cannot be bound. */
-struct vt_api *vt_api_start(const struct vt_config *cfg, const struct vt_live *live,
-                            const struct vt_ingest *ingest, const struct vt_rules *rules,
-                            struct vt_decisions *decisions, char *err, size_t errsize);
+/* What the handlers read, besides the configuration. Everything must outlive the server;
+ * ingest may be NULL (readiness then ignores Kafka), rules may be NULL (none), alerting
+ * may be NULL (the alert metrics are left out). */
+struct vt_api_parts {
+    const struct vt_live *live;
+    const struct vt_ingest *ingest;
+    const struct vt_rules *rules;
+    struct vt_decisions *decisions;
+    const struct vt_alerting *alerting;
+};
+
+/* Start listening on cfg->http_bind:cfg->http_port. Returns NULL with a message when the
+ * port cannot be bound. */
+struct vt_api *vt_api_start(const struct vt_config *cfg, const struct vt_api_parts *parts,
+                            char *err, size_t errsize);
 
 /* Stop accepting, finish requests in flight and join the workers. */
 void vt_api_stop(struct vt_api *api);

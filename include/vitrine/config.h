@@ -73,6 +73,7 @@ struct vt_config {
     char kafka_dead_letter_topic[VT_CONFIG_STR_MAX];
     char kafka_catalog_topic[VT_CONFIG_STR_MAX];
     char kafka_decisions_topic[VT_CONFIG_STR_MAX];
+    char kafka_alerts_topic[VT_CONFIG_STR_MAX];
     char kafka_offset_reset[16];
     char kafka_security_protocol[32];
     char kafka_sasl_mechanism[32];
@@ -127,6 +128,16 @@ struct vt_config {
     int64_t agg_neighbors_max;    /* neighbours kept per product */
     int64_t agg_ttl_s;            /* lifetime of aggregate keys after their last write */
     int64_t live_refresh_ms;      /* how often each instance re-reads the aggregates */
+
+    char alerts_rules_path[VT_CONFIG_STR_MAX * 4];
+    int64_t alerts_bucket_s;      /* width of one counting bucket */
+    int64_t alerts_period_ms;     /* how often the leader evaluates */
+    int64_t alerts_lease_ms;      /* how long a leader's lease lasts without renewal */
+    int64_t alerts_keep;          /* alerts kept for GET /v1/alerts */
+    char alerts_webhook_url[VT_CONFIG_STR_MAX * 4];
+    int64_t alerts_webhook_timeout_ms;
+    int64_t alerts_webhook_attempts;
+    char instance_id[VT_CONFIG_STR_MAX]; /* "" at load: host name and process id */
 };
 
 enum vt_config_result {

@@ -15,17 +15,19 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "vitrine/alerts.h"
 #include "vitrine/config.h"
 #include "vitrine/world.h"
 
 struct vt_ingest;
 
-/* Create the consumer and the dead-letter producer and start the thread. cfg and live
- * must outlive the ingest; each batch is enriched from the live world's current catalog.
- * Returns NULL with a message when librdkafka rejects the configuration (the message
- * names the property). */
+/* Create the consumer and the dead-letter producer and start the thread. cfg, live and
+ * alert_rules (which may be NULL: no alert counting) must outlive the ingest; each batch is
+ * enriched from the live world's current catalog. Returns NULL with a message when
+ * librdkafka rejects the configuration (the message names the property). */
 struct vt_ingest *vt_ingest_start(const struct vt_config *cfg, const struct vt_live *live,
-                                  char *err, size_t errsize);
+                                  const struct vt_alert_rules *alert_rules, char *err,
+                                  size_t errsize);
 
 /* Stop: finish the current batch, store its offsets, close the consumer (committing and
  * leaving the group) and join the thread. */

@@ -38,6 +38,9 @@ void vt_jsonw_int(struct vt_jsonw *w, int64_t v);
 void vt_jsonw_double(struct vt_jsonw *w, double v); /* non-finite values become null */
 void vt_jsonw_bool(struct vt_jsonw *w, bool v);
 void vt_jsonw_null(struct vt_jsonw *w);
+/* A value that is already JSON (a stored record, say), written as it is: the caller
+ * vouches that it is one complete, valid JSON value. */
+void vt_jsonw_raw(struct vt_jsonw *w, const char *json, size_t len);
 
 /* Terminate the buffer with NUL and return the length, or -1 on overflow. */
 int64_t vt_jsonw_finish(struct vt_jsonw *w);

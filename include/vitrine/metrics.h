@@ -32,6 +32,9 @@ enum vt_route {
     VT_ROUTE_TRENDING,
     VT_ROUTE_STATS_PRODUCT,
     VT_ROUTE_STATS_PLACEMENT,
+    VT_ROUTE_ALERTS,
+    VT_ROUTE_ALERT_GET,
+    VT_ROUTE_ALERT_ACK,
     VT_ROUTE_OTHER, /* no route matched */
     VT_ROUTE_COUNT
 };

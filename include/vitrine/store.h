@@ -31,8 +31,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "vitrine/alerts.h"
 #include "vitrine/config.h"
 #include "vitrine/profile.h"
+#include "vitrine/util.h"
 
 struct vt_store;
 
@@ -98,7 +100,7 @@ int vt_store_batch_commit(struct vt_store *st, struct vt_apply_result *results, 
  * profile and the aggregate step.
  *
  *   vt_store_aggregates_begin(st);
- *   for each record: vt_store_aggregates_add(st, &event, &delta, &result, now_ms);
+ *   for each record: vt_store_aggregates_add(st, &event, &delta, &result, &counts, now_ms);
  *   vt_store_aggregates_commit(st, &applied, err, errsize);
  *
  * event is the enriched event the delta was built from; result is what the profile
@@ -106,9 +108,20 @@ int vt_store_batch_commit(struct vt_store *st, struct vt_apply_result *results, 
  * aggregates, or -1 (retry the whole step, as for profiles).
  */
 void vt_store_aggregates_begin(struct vt_store *st);
+/* Alert counting of one record: the increments it causes (vt_alert_increments) and where
+ * they go. */
+struct vt_alert_counts {
+    const struct vt_alert_rules *rules;
+    const struct vt_alert_increment *increments;
+    size_t n;
+    int64_t bucket_ms; /* width of one bucket */
+    int64_t ttl_s;     /* lifetime of a bucket: the longest history a rule reads */
+};
+
 void vt_store_aggregates_add(struct vt_store *st, const struct vt_event *event,
                              const struct vt_profile_delta *delta,
-                             const struct vt_apply_result *result, int64_t now_ms);
+                             const struct vt_apply_result *result,
+                             const struct vt_alert_counts *counts, int64_t now_ms);
 int vt_store_aggregates_commit(struct vt_store *st, size_t *applied, char *err,
                                size_t errsize);
 
@@ -138,6 +151,70 @@ struct vt_stats {
  * without statistics gives 0 with out->exists == false. */
 int vt_store_stats_read(struct vt_store *st, bool is_product, const char *name, size_t len,
                         struct vt_stats *out, char *err, size_t errsize);
+
+/* ---- alerts (service/store/alerts.c; keys in docs/alerts.md) ---- */
+
+/* Alert records one list request may return. */
+#define VT_ALERT_LIST_MAX 200
+
+/* Take or renew the alert leader lease for instance (SET NX PX, renewed only by its
+ * holder). *leader tells whether this instance holds it afterwards. */
+int vt_store_alert_lease(struct vt_store *st, const char *instance, int64_t lease_ms,
+                         bool *leader, char *err, size_t errsize);
+
+/* Give the lease up if instance holds it (at shutdown, so another takes over at once). */
+int vt_store_alert_release(struct vt_store *st, const char *instance, char *err,
+                           size_t errsize);
+
+/* The stream clock: the newest event time the aggregates applied and the wall time it was
+ * applied at; both -1 before any. */
+int vt_store_alert_clock(struct vt_store *st, int64_t *event_ms, int64_t *wall_ms, char *err,
+                         size_t errsize);
+
+/* Read the counting buckets of a rule that start at starts[0..n) in one round trip;
+ * fn receives each field of bucket i ("g:<group>" or "d:<group>|<dimension>|<value>") and
+ * its amount. */
+typedef void (*vt_store_bucket_fn)(void *arg, size_t bucket, const char *field, size_t len,
+                                   double amount);
+int vt_store_alert_buckets(struct vt_store *st, const char *rule, const int64_t *starts,
+                           size_t n, vt_store_bucket_fn fn, void *arg, char *err,
+                           size_t errsize);
+
+/* Episode states: every field of the state hash, and setting (value) or deleting (NULL)
+ * one. */
+typedef void (*vt_store_field_fn)(void *arg, const char *field, size_t field_len,
+                                  const char *value, size_t value_len);
+int vt_store_alert_states(struct vt_store *st, vt_store_field_fn fn, void *arg, char *err,
+                          size_t errsize);
+int vt_store_alert_state_set(struct vt_store *st, const char *field, const char *value,
+                             char *err, size_t errsize);
+
+/* Store an alert record (JSON) and keep the newest `keep` in the list. */
+int vt_store_alert_put(struct vt_store *st, const char *id, const char *json, size_t len,
+                       int64_t fired_ms, int64_t keep, char *err, size_t errsize);
+
+/* One alert record into json (left empty when there is none). */
+int vt_store_alert_get(struct vt_store *st, const char *id, size_t id_len, struct vt_buf *json,
+                       char *err, size_t errsize);
+
+/* Record changes that keep each other's work (each runs as one script on the record):
+ * acknowledge (by, note, at), mark one series (rule, group) resolved at `at` (and the
+ * alert when no series is left open), and add a series (JSON object) to an active alert.
+ * out receives the new record; it is left empty when there is no such record (or, for
+ * add_series, when the alert resolved meanwhile). */
+int vt_store_alert_ack(struct vt_store *st, const char *id, size_t id_len, const char *by,
+                       const char *note, const char *at, struct vt_buf *out, char *err,
+                       size_t errsize);
+int vt_store_alert_resolve_series(struct vt_store *st, const char *id, const char *rule,
+                                  const char *group, const char *at, struct vt_buf *out,
+                                  char *err, size_t errsize);
+int vt_store_alert_add_series(struct vt_store *st, const char *id, const char *series_json,
+                              struct vt_buf *out, char *err, size_t errsize);
+
+/* The newest `limit` (at most VT_ALERT_LIST_MAX) records, newest first. */
+typedef void (*vt_store_record_fn)(void *arg, const char *json, size_t len);
+int vt_store_alert_list(struct vt_store *st, size_t limit, vt_store_record_fn fn, void *arg,
+                        char *err, size_t errsize);
 
 /* Read a profile in one round trip. Affinity values are decayed to the profile's last
  * event; now_ms is used only for a profile without one. A profile that does not exist

@@ -31,6 +31,7 @@ struct vt_api {
     const struct vt_ingest *ingest;
     const struct vt_rules *rules;
     struct vt_decisions *decisions;
+    const struct vt_alerting *alerting; /* NULL: no alert metrics */
     struct MHD_Daemon *daemon;
     char *openapi;       /* contents of the OpenAPI file, NULL when it could not be read */
     size_t openapi_len;
@@ -97,7 +98,8 @@ size_t vt_api_path_id(const struct vt_request *req, char *out, size_t outsize);
 bool vt_api_product_id_valid(const char *s, size_t len);
 
 /* Route handlers: handlers_session.c (storefront decisions), handlers_catalog.c
- * (trending, similar), handlers_analyst.c (profiles, statistics). */
+ * (trending, similar), handlers_analyst.c (profiles, statistics), handlers_alerts.c
+ * (alerts and their acknowledgement). */
 enum MHD_Result vt_handle_segment(struct vt_request *req);
 enum MHD_Result vt_handle_recommendations(struct vt_request *req);
 enum MHD_Result vt_handle_rerank(struct vt_request *req);
@@ -107,5 +109,8 @@ enum MHD_Result vt_handle_profile_get(struct vt_request *req);
 enum MHD_Result vt_handle_profile_delete(struct vt_request *req);
 enum MHD_Result vt_handle_stats_product(struct vt_request *req);
 enum MHD_Result vt_handle_stats_placement(struct vt_request *req);
+enum MHD_Result vt_handle_alerts_list(struct vt_request *req);
+enum MHD_Result vt_handle_alert_get(struct vt_request *req);
+enum MHD_Result vt_handle_alert_ack(struct vt_request *req);
 
 #endif

@@ -331,6 +331,56 @@ static void render_live_metrics(const struct vt_live *live, struct vt_buf *out)
 }
 
 
+/* The alerts thread's counters (left out when there are no alert rules). */
+static void render_alert_metrics(const struct vt_alerting *alerting, struct vt_buf *out)
+{
+    static const char *const per_rule[] = {"fired", "resolved", "merged"};
+    struct vt_alerting_stats s;
+
+    vt_alerting_stats(alerting, &s);
+    if (!s.running)
+        return;
+    vt_buf_printf(out,
+                  "# HELP vitrine_alerts_leader 1 while this instance evaluates the alert "
+                  "rules.\n# TYPE vitrine_alerts_leader gauge\n"
+                  "vitrine_alerts_leader %d\n"
+                  "# HELP vitrine_alert_evaluations_total Evaluations of the alert rules by "
+                  "result.\n# TYPE vitrine_alert_evaluations_total counter\n"
+                  "vitrine_alert_evaluations_total{result=\"ok\"} %" PRIu64 "\n"
+                  "vitrine_alert_evaluations_total{result=\"failed\"} %" PRIu64 "\n"
+                  "# HELP vitrine_alert_evaluation_seconds Duration of the last evaluation.\n"
+                  "# TYPE vitrine_alert_evaluation_seconds gauge\n"
+                  "vitrine_alert_evaluation_seconds %.6f\n",
+                  s.leader ? 1 : 0, s.evaluations - s.evaluation_errors, s.evaluation_errors,
+                  (double)s.last_evaluation_ns / 1e9);
+    for (size_t k = 0; k < sizeof per_rule / sizeof per_rule[0]; k++) {
+        vt_buf_printf(out, "# HELP vitrine_alerts_%s_total Alert series %s by this "
+                      "instance, by rule.\n# TYPE vitrine_alerts_%s_total counter\n",
+                      per_rule[k], per_rule[k], per_rule[k]);
+        for (size_t r = 0; r < s.n_rules; r++) {
+            uint64_t v = k == 0 ? s.fired[r] : k == 1 ? s.resolved[r] : s.merged[r];
+            vt_buf_printf(out, "vitrine_alerts_%s_total{rule=\"%s\"} %" PRIu64 "\n",
+                          per_rule[k], s.rule_names[r], v);
+        }
+    }
+    vt_buf_printf(out, "# HELP vitrine_alerts_active Open alert series at the last "
+                  "evaluation, by rule.\n# TYPE vitrine_alerts_active gauge\n");
+    for (size_t r = 0; r < s.n_rules; r++)
+        vt_buf_printf(out, "vitrine_alerts_active{rule=\"%s\"} %" PRIu64 "\n",
+                      s.rule_names[r], s.active[r]);
+    vt_buf_printf(out,
+                  "# HELP vitrine_alert_webhook_total Alert messages for the webhook by "
+                  "outcome.\n# TYPE vitrine_alert_webhook_total counter\n"
+                  "vitrine_alert_webhook_total{outcome=\"queued\"} %" PRIu64 "\n"
+                  "vitrine_alert_webhook_total{outcome=\"delivered\"} %" PRIu64 "\n"
+                  "vitrine_alert_webhook_total{outcome=\"retried\"} %" PRIu64 "\n"
+                  "vitrine_alert_webhook_total{outcome=\"failed\"} %" PRIu64 "\n"
+                  "vitrine_alert_webhook_total{outcome=\"dropped\"} %" PRIu64 "\n",
+                  s.webhook.queued, s.webhook.delivered, s.webhook.retried, s.webhook.failed,
+                  s.webhook.dropped);
+}
+
+
 static enum MHD_Result handle_metrics(struct vt_request *req)
 {
     struct vt_buf out;
@@ -343,6 +393,7 @@ static enum MHD_Result handle_metrics(struct vt_request *req)
     vt_buf_init(&out, METRICS_MAX);
     vt_metrics_render(&out);
     render_live_metrics(req->api->live, &out);
+    render_alert_metrics(req->api->alerting, &out);
     if (out.overflow) {
         vt_buf_free(&out);
         return vt_reply_error(req, MHD_HTTP_INTERNAL_SERVER_ERROR, "INTERNAL", false,
@@ -398,6 +449,9 @@ static const struct route routes[] = {
      vt_handle_stats_product},
     {"/v1/stats/placements/{name}", "GET", VT_ROUTE_STATS_PLACEMENT, ACCESS_ANALYST,
      vt_handle_stats_placement},
+    {"/v1/alerts", "GET", VT_ROUTE_ALERTS, ACCESS_ANALYST, vt_handle_alerts_list},
+    {"/v1/alerts/{id}", "GET", VT_ROUTE_ALERT_GET, ACCESS_ANALYST, vt_handle_alert_get},
+    {"/v1/alerts/{id}/ack", "POST", VT_ROUTE_ALERT_ACK, ACCESS_ANALYST, vt_handle_alert_ack},
     {"/healthz", "GET", VT_ROUTE_HEALTHZ, ACCESS_PUBLIC, handle_healthz},
     {"/readyz", "GET", VT_ROUTE_READYZ, ACCESS_PUBLIC, handle_readyz},
     {"/metrics", "GET", VT_ROUTE_METRICS, ACCESS_PUBLIC, handle_metrics},
@@ -741,9 +795,8 @@ static char *read_file(const char *path, size_t *len_out)
 }
 
 
-struct vt_api *vt_api_start(const struct vt_config *cfg, const struct vt_live *live,
-                            const struct vt_ingest *ingest, const struct vt_rules *rules,
-                            struct vt_decisions *decisions, char *err, size_t errsize)
+struct vt_api *vt_api_start(const struct vt_config *cfg, const struct vt_api_parts *parts,
+                            char *err, size_t errsize)
 {
     struct vt_api *api = calloc(1, sizeof *api);
     struct sockaddr_storage addr;
@@ -758,10 +811,11 @@ struct vt_api *vt_api_start(const struct vt_config *cfg, const struct vt_live *l
         return NULL;
     }
     api->cfg = cfg;
-    api->live = live;
-    api->ingest = ingest;
-    api->rules = rules;
-    api->decisions = decisions;
+    api->live = parts->live;
+    api->ingest = parts->ingest;
+    api->rules = parts->rules;
+    api->decisions = parts->decisions;
+    api->alerting = parts->alerting;
     api->openapi = read_file(cfg->openapi_path, &api->openapi_len);
     if (api->openapi == NULL)
         VT_WARN("HTTP", "cannot read OpenAPI file %s (set http.openapi_path); /openapi.yaml "

@@ -110,6 +110,10 @@ static const struct setting settings[] = {
      "Topic that receives every recommendation decision (id, session, placement, items "
      "with positions, strategy, time); empty: decisions are not published.",
      NULL},
+    {"kafka.alerts_topic", SETTING_STRING, STR(kafka_alerts_topic), "alerts", 0, 0, NULL,
+     "Topic that receives every alert when it fires and when it resolves; empty: not "
+     "published.",
+     NULL},
     {"kafka.offset_reset", SETTING_CHOICE, STR(kafka_offset_reset), "earliest", 0, 0,
      "earliest|latest", "Where a new consumer group starts reading a partition.", NULL},
     {"kafka.security_protocol", SETTING_CHOICE, STR(kafka_security_protocol), "plaintext", 0,
@@ -249,6 +253,28 @@ static const struct setting settings[] = {
     {"agg.ttl_s", SETTING_INT, NUM(agg_ttl_s), "2592000", 3600, 315360000, NULL,
      "Seconds a shared aggregate (trending list, neighbours, statistics) lives after its "
      "last update.",
+     NULL},
+    {"alerts.rules_path", SETTING_STRING, STR(alerts_rules_path), "", 0, 0, NULL,
+     "JSON file of alert rules (see docs/alerts.md); empty: no alerts.", NULL},
+    {"alerts.bucket_s", SETTING_INT, NUM(alerts_bucket_s), "10", 1, 3600, NULL,
+     "Width in seconds of one counting bucket; rule windows must be multiples of it.", NULL},
+    {"alerts.period_ms", SETTING_INT, NUM(alerts_period_ms), "10000", 100, 3600000, NULL,
+     "How often the leader instance evaluates the alert rules.", NULL},
+    {"alerts.lease_ms", SETTING_INT, NUM(alerts_lease_ms), "5000", 500, 600000, NULL,
+     "How long the evaluating instance's lease lasts without renewal; when it dies, "
+     "another instance takes over after at most this.",
+     NULL},
+    {"alerts.keep", SETTING_INT, NUM(alerts_keep), "1000", 10, 100000, NULL,
+     "Alerts kept in Redis for GET /v1/alerts (the newest).", NULL},
+    {"alerts.webhook_url", SETTING_STRING, STR(alerts_webhook_url), "", 0, 0, NULL,
+     "http:// URL that receives every alert as a JSON POST; empty: no webhook.", NULL},
+    {"alerts.webhook_timeout_ms", SETTING_INT, NUM(alerts_webhook_timeout_ms), "3000", 100,
+     60000, NULL, "Time one webhook attempt may take.", NULL},
+    {"alerts.webhook_attempts", SETTING_INT, NUM(alerts_webhook_attempts), "6", 1, 100, NULL,
+     "Tries per alert when the webhook fails; the wait doubles from 1 s up to 60 s.", NULL},
+    {"instance.id", SETTING_STRING, STR(instance_id), "", 0, 0, NULL,
+     "Name of this instance in the alert leader lease and logs; empty: host name and "
+     "process id.",
      NULL},
     {"live.refresh_ms", SETTING_INT, NUM(live_refresh_ms), "1000", 100, 600000, NULL,
      "How often each instance re-reads trending products and item-to-item neighbours from "
@@ -420,8 +446,10 @@ static int setting_apply(struct vt_config *cfg, const struct setting *s, const c
         break;
     }
     if (!ok) {
-        snprintf(err, errsize, "invalid value \"%s\" for setting %s: expected %s", shown,
-                 s->name, range);
+        int n = snprintf(err, errsize, "invalid value \"%s\" for setting %s: expected %s",
+                         shown, s->name, range);
+        if (n >= (int)errsize && errsize > 4)
+            memcpy(err + errsize - 4, "...", 4); /* show that the message was cut */
         return -1;
     }
     if (s->hook != NULL)

@@ -203,6 +203,13 @@ void vt_jsonw_null(struct vt_jsonw *w)
 }
 
 
+void vt_jsonw_raw(struct vt_jsonw *w, const char *json, size_t len)
+{
+    before_value(w);
+    put(w, json, len);
+}
+
+
 int64_t vt_jsonw_finish(struct vt_jsonw *w)
 {
     if (w->overflow || w->len >= w->cap) {

@@ -36,6 +36,9 @@ static const char *const route_names[VT_ROUTE_COUNT] = {
     [VT_ROUTE_TRENDING] = "trending",
     [VT_ROUTE_STATS_PRODUCT] = "stats_product",
     [VT_ROUTE_STATS_PLACEMENT] = "stats_placement",
+    [VT_ROUTE_ALERTS] = "alerts",
+    [VT_ROUTE_ALERT_GET] = "alert_get",
+    [VT_ROUTE_ALERT_ACK] = "alert_ack",
     [VT_ROUTE_OTHER] = "other",
 };
 

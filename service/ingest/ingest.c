@@ -67,6 +67,8 @@ struct vt_ingest {
     const struct vt_config *cfg;
     const struct vt_live *live;
     const struct vt_world *world; /* loaded at the start of each batch */
+    const struct vt_alert_rules *alert_rules; /* NULL or empty: no alert counting */
+    int64_t alert_ttl_s; /* lifetime of alert buckets: the longest history a rule reads */
     rd_kafka_t *consumer;
     rd_kafka_queue_t *queue;
     rd_kafka_t *dead_letter;
@@ -86,6 +88,7 @@ struct vt_ingest {
     size_t batch_max;
     struct vt_event event;
     struct vt_profile_delta delta;
+    struct vt_alert_increment increments[VT_ALERT_INCREMENTS_MAX]; /* one record's; ~1.9 MB */
     uint64_t last_lag_ns;
     char source_tag[VT_SOURCE_TAG_LEN + 1]; /* empty until the cluster id is known */
 };
@@ -431,10 +434,19 @@ static void queue_aggregates(struct vt_ingest *in, size_t n)
     in->world = vt_live_world(in->live);
     vt_store_aggregates_begin(in->store);
     for (size_t i = 0; i < n; i++) {
+        struct vt_alert_counts counts = {.rules = in->alert_rules,
+                                         .increments = in->increments,
+                                         .bucket_ms = in->cfg->alerts_bucket_s * 1000,
+                                         .ttl_s = in->alert_ttl_s};
+
         if (in->records[i].state != RECORD_APPLY)
             continue;
         prepare_record(in, in->messages[i], &in->records[i]);
-        vt_store_aggregates_add(in->store, &in->event, &in->delta, &in->results[queued++], now);
+        if (in->alert_rules != NULL && in->alert_rules->n > 0)
+            counts.n = vt_alert_increments(in->alert_rules, &in->event, in->increments,
+                                           VT_ALERT_INCREMENTS_MAX);
+        vt_store_aggregates_add(in->store, &in->event, &in->delta, &in->results[queued++],
+                                &counts, now);
     }
 }
 
@@ -742,8 +754,24 @@ static void ingest_free(struct vt_ingest *in)
 }
 
 
+/* Seconds an alert bucket must live: the longest history any rule reads. */
+static int64_t alert_bucket_ttl(const struct vt_alert_rules *rules)
+{
+    int64_t ttl = 3600;
+
+    for (size_t i = 0; rules != NULL && i < rules->n; i++) {
+        const struct vt_alert_rule *r = &rules->rules[i];
+        int64_t need = r->window_s * (int64_t)(r->baseline_windows + 2);
+        if (need > ttl)
+            ttl = need;
+    }
+    return ttl;
+}
+
+
 struct vt_ingest *vt_ingest_start(const struct vt_config *cfg, const struct vt_live *live,
-                                  char *err, size_t errsize)
+                                  const struct vt_alert_rules *alert_rules, char *err,
+                                  size_t errsize)
 {
     struct vt_ingest *in = calloc(1, sizeof *in);
     rd_kafka_topic_partition_list_t *topics;
@@ -755,6 +783,8 @@ struct vt_ingest *vt_ingest_start(const struct vt_config *cfg, const struct vt_l
     }
     in->cfg = cfg;
     in->live = live;
+    in->alert_rules = alert_rules;
+    in->alert_ttl_s = alert_bucket_ttl(alert_rules);
     in->batch_max = (size_t)cfg->ingest_batch_size;
     in->messages = calloc(in->batch_max, sizeof *in->messages);
     in->records = calloc(in->batch_max, sizeof *in->records);

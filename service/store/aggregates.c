@@ -31,7 +31,11 @@
  * then n items (id, position, brand, fresh, n categories, categories...), n previous
  * products, n attributions (product, placement, position). fresh is "1" unless the item is
  * a view of a product the session had viewed before: such a view adds no co-view and no
- * trending weight.
+ * trending weight. Last the alert counting: bucket start (ms), bucket lifetime (s), n
+ * increments (rule, group, amount, then product, brand, category, campaign and referrer,
+ * "" when unknown). The stream clock (al:clock) keeps the newest event time and the wall
+ * time it was applied at; an event more than a minute ahead of the wall clock is counted
+ * but does not move the clock, so one bad timestamp cannot push every window ahead.
  * Returns 1 when applied, 0 for a record at or below the watermark.
  */
 const char store_aggregate_script[] =
@@ -151,8 +155,33 @@ const char store_aggregate_script[] =
     "    count(P .. 'st:pl:' .. a.pl, f, a.pos, nil)\n"
     "  end\n"
     "end\n"
+    "local bucket, bucket_ttl = ARGV[i], tonumber(ARGV[i + 1])\n"
+    "n = tonumber(ARGV[i + 2]); i = i + 3\n"
+    "local dims = {'product', 'brand', 'category', 'campaign', 'referrer'}\n"
+    "for k = 1, n do\n"
+    "  local key = P .. 'al:' .. ARGV[i] .. ':' .. bucket\n"
+    "  local group, amount = ARGV[i + 1], ARGV[i + 2]\n"
+    "  redis.call('HINCRBYFLOAT', key, 'g:' .. group, amount)\n"
+    "  for d = 1, 5 do\n"
+    "    local v = ARGV[i + 2 + d]\n"
+    "    if v ~= '' then\n"
+    "      redis.call('HINCRBYFLOAT', key, 'd:' .. group .. '|' .. dims[d] .. '|' .. v, amount)\n"
+    "    end\n"
+    "  end\n"
+    "  redis.call('EXPIRE', key, bucket_ttl)\n"
+    "  i = i + 8\n"
+    "end\n"
+    "local clock, t = P .. 'al:clock', tonumber(ARGV[4])\n"
+    "if t >= tonumber(redis.call('HGET', clock, 'event') or '0') and t <= now + 60000 then\n"
+    "  redis.call('HSET', clock, 'event', ARGV[4], 'wall', ARGV[5])\n"
+    "  redis.call('EXPIRE', clock, ttl)\n"
+    "end\n"
     "return 1\n";
 const size_t store_aggregate_script_len = sizeof store_aggregate_script - 1;
+
+_Static_assert(VT_DIM_PRODUCT == 0 && VT_DIM_BRAND == 1 && VT_DIM_CATEGORY == 2 &&
+                   VT_DIM_CAMPAIGN == 3 && VT_DIM_REFERRER == 4 && VT_DIM_COUNT == 5,
+               "the aggregate script names the dimensions in this order");
 
 /* Placement recorded for impressions and clicks that name none. */
 static const char *placement_of(const struct vt_event *ev)
@@ -171,7 +200,8 @@ void vt_store_aggregates_begin(struct vt_store *st)
 
 void vt_store_aggregates_add(struct vt_store *st, const struct vt_event *ev,
                              const struct vt_profile_delta *d,
-                             const struct vt_apply_result *r, int64_t now_ms)
+                             const struct vt_apply_result *r,
+                             const struct vt_alert_counts *counts, int64_t now_ms)
 {
     const struct vt_config *cfg = st->cfg;
     double weight = cfg->intent_weight[ev->type];
@@ -223,6 +253,22 @@ void vt_store_aggregates_add(struct vt_store *st, const struct vt_event *ev,
         store_arg(st, a->product);
         store_arg(st, a->placement[0] != '\0' ? a->placement : "none");
         store_arg_int(st, a->position);
+    }
+
+    /* Alert counting: the bucket of the event's time. */
+    int64_t bucket_ms = counts != NULL && counts->bucket_ms > 0 ? counts->bucket_ms : 10000;
+    int64_t bucket = ev->ts_ms - ((ev->ts_ms % bucket_ms) + bucket_ms) % bucket_ms;
+    size_t n_counts = counts != NULL ? counts->n : 0;
+    store_arg_int(st, bucket);
+    store_arg_int(st, counts != NULL && counts->ttl_s > 0 ? counts->ttl_s : cfg->agg_ttl_s);
+    store_arg_int(st, (int64_t)n_counts);
+    for (size_t i = 0; i < n_counts; i++) {
+        const struct vt_alert_increment *inc = &counts->increments[i];
+        store_arg(st, counts->rules->rules[inc->rule].name);
+        store_arg(st, inc->group);
+        store_arg_double(st, inc->amount);
+        for (int dim = 0; dim < VT_DIM_COUNT; dim++)
+            store_arg(st, inc->dims[dim]);
     }
     store_queue(st);
 }

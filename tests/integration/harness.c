@@ -34,7 +34,7 @@ void harness_sleep_ms(int ms)
 
 
 /* A port nothing listens on now: bind port 0 and read what the kernel chose. */
-static int free_port(void)
+int harness_free_port(void)
 {
     struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = 0};
     socklen_t len = sizeof addr;
@@ -71,7 +71,7 @@ void harness_init(struct harness *h, const char *name)
     snprintf(h->prefix, sizeof h->prefix, "t%d:", (int)getpid());
     vt_strlcpy(h->brokers, brokers, sizeof h->brokers);
     h->redis_port = (int)port;
-    h->http_port = free_port();
+    h->http_port = harness_free_port();
     snprintf(h->log_path, sizeof h->log_path, "%s/%s.log", work ? work : "/tmp", h->name);
 }
 

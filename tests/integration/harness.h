@@ -79,4 +79,7 @@ char *harness_redis(const struct harness *h, const char *fmt, ...);
 
 void harness_sleep_ms(int ms);
 
+/* A TCP port on 127.0.0.1 that was free a moment ago. */
+int harness_free_port(void);
+
 #endif

@@ -418,28 +418,12 @@ static void stop_private_redis(pid_t pid)
 }
 
 
-static int free_port(void)
-{
-    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = 0};
-    socklen_t len = sizeof addr;
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    int port;
-
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    cr_assert(bind(fd, (struct sockaddr *)&addr, sizeof addr) == 0, "bind: %s", strerror(errno));
-    getsockname(fd, (struct sockaddr *)&addr, &len);
-    port = ntohs(addr.sin_port);
-    close(fd);
-    return port;
-}
-
-
 Test(live, redis_outage_keeps_world_and_readiness, .timeout = 90)
 {
     struct harness h;
     struct vt_config cfg;
     char topic[160];
-    int port = free_port();
+    int port = harness_free_port();
     pid_t redis = start_private_redis(port);
     char why[256];
 

@@ -271,6 +271,7 @@ struct breakdown_read {
     size_t group_len;
     size_t buckets_per_window;
     struct sums_map dims[VT_DIM_COUNT];
+    double total[2]; /* the group's whole amount during and before */
 };
 
 static void add_breakdown_field(void *arg, size_t bucket, const char *field, size_t len,
@@ -279,6 +280,14 @@ static void add_breakdown_field(void *arg, size_t bucket, const char *field, siz
     struct breakdown_read *b = arg;
     const char *p = field + 2;
     const char *end = field + len;
+
+    /* "g:<group>": the whole amount, which includes events without a value (no campaign,
+     * no referrer) that the breakdown fields leave out. */
+    if (len == b->group_len + 2 && field[0] == 'g' && field[1] == ':' &&
+        memcmp(p, b->group, b->group_len) == 0) {
+        b->total[bucket / b->buckets_per_window == 0 ? 0 : 1] += amount;
+        return;
+    }
 
     /* "d:<group>|<dimension>|<value>" */
     if (len < 2 || field[0] != 'd' || field[1] != ':' ||
@@ -419,6 +428,7 @@ static void explain(struct vt_alerting *a, const struct vt_alert_rule *rule, int
 
     for (int d = 0; d < VT_DIM_COUNT && x != NULL; d++) {
         size_t k = 0;
+        double known_during = 0, known_before = 0;
         for (size_t i = 0; b.dims[d].slots != NULL && i < b.dims[d].cap && k < BREAKDOWN_MAX;
              i++) {
             if (!b.dims[d].slots[i].used)
@@ -426,6 +436,17 @@ static void explain(struct vt_alerting *a, const struct vt_alert_rule *rule, int
             x->values[d][k] = b.dims[d].slots[i].key;
             x->during[d][k] = b.dims[d].slots[i].value[0];
             x->before[d][k] = b.dims[d].slots[i].value[1];
+            known_during += x->during[d][k];
+            known_before += x->before[d][k];
+            k++;
+        }
+        /* The amount without a value of this dimension counts in the totals as the empty
+         * value, which is never a driver: a campaign that brought 5 % of the views before
+         * has a share of 0.05, not 1, when the other 95 % came without a campaign. */
+        if (k < BREAKDOWN_MAX && (b.total[0] > known_during || b.total[1] > known_before)) {
+            x->values[d][k] = "";
+            x->during[d][k] = fmax(b.total[0] - known_during, 0);
+            x->before[d][k] = fmax(b.total[1] - known_before, 0);
             k++;
         }
         during[d] = (struct vt_alert_breakdown){.n = k, .values = x->values[d],
@@ -617,7 +638,7 @@ static int open_alert(struct vt_alerting *a, struct firing **f, size_t n, int64_
         deliver(a, "fired", text, strlen(text));
         VT_INFO("ALERTS", "alert %s fired: %s %s%s%s (%zu series)", id,
                 a->rules->rules[f[0]->rule].name, f[0]->group,
-                f[0]->cause[0] ? ", top driver " : "", f[0]->cause, n);
+                f[0]->cause[0] ? ", cause " : "", f[0]->cause, n);
     }
     free(text);
     if (rc != 0) {

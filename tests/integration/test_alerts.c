@@ -247,16 +247,28 @@ static const cJSON *alert_of_rule(const cJSON *list, const char *rule, int *coun
 }
 
 
-static bool has_driver(const cJSON *alert, const char *dimension, const char *value)
+static const cJSON *driver_of(const cJSON *alert, const char *dimension, const char *value)
 {
     const cJSON *d;
 
     cJSON_ArrayForEach(d, cJSON_GetObjectItemCaseSensitive(alert, "drivers")) {
         if (strcmp(str_of(d, "dimension"), dimension) == 0 &&
             strcmp(str_of(d, "value"), value) == 0)
-            return true;
+            return d;
     }
-    return false;
+    return NULL;
+}
+
+
+static bool has_driver(const cJSON *alert, const char *dimension, const char *value)
+{
+    return driver_of(alert, dimension, value) != NULL;
+}
+
+
+static double number_of(const cJSON *obj, const char *name)
+{
+    return cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(obj, name));
 }
 
 
@@ -697,6 +709,14 @@ Test(alerts, real_stream_alerts_surge_and_sellout, .timeout = 420)
     cr_assert(has_driver(a_surge, "campaign", "spring-influencer"), "no campaign driver: %s",
               text);
     cr_assert(has_driver(a_surge, "referrer", "instagram.com"), "no referrer driver: %s", text);
+    cr_assert_str_eq(str_of(a_surge, "cause"), "campaign=spring-influencer", "%s", text);
+
+    /* A driver's share is of the whole window, views without a campaign included. */
+    const cJSON *campaign = driver_of(a_surge, "campaign", "spring-influencer");
+    double surge_value = number_of(series, "value");
+    cr_assert(surge_value > 0, "%s", text);
+    cr_assert_float_eq(number_of(campaign, "share_during"),
+                       number_of(campaign, "during") / surge_value, 1e-9, "%s", text);
     series = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(a_sellout, "series"), 0);
     cr_assert_str_eq(str_of(series, "group"), setup.sellout_product, "%s", text);
     cr_assert_str_eq(str_of(a_surge, "state"), "resolved", "%s", text);
@@ -1018,6 +1038,7 @@ Test(alerts, one_campaign_one_alert, .timeout = 120)
     harness_start(&h, extra);
 
     /* One newsletter campaign makes two brands of different categories jump at once. */
+    produce_views_of(&h, "plain-1", 10, "w-", NULL);
     produce_views_of(&h, "mail-1", 30, "w-", "summer-mail");
     produce_views_of(&h, "mail-2", 30, "c-", "summer-mail");
     cJSON *list = NULL;

@@ -69,6 +69,7 @@ struct list_out {
     const struct list_filter *filter;
     struct vt_jsonw *w;
     size_t count;
+    size_t searched; /* records the store handed over */
     bool truncated;
 };
 
@@ -87,6 +88,7 @@ static void list_record(void *arg, const char *json, size_t len)
     cJSON *rec;
     bool keep;
 
+    out->searched++;
     if (out->count >= f->limit || out->truncated)
         return;
     rec = cJSON_ParseWithLength(json, len);
@@ -174,7 +176,7 @@ enum MHD_Result vt_handle_alerts_list(struct vt_request *req)
     vt_jsonw_key(&w, "count");
     vt_jsonw_int(&w, (int64_t)out.count);
     vt_jsonw_key(&w, "searched");
-    vt_jsonw_int(&w, VT_ALERT_LIST_MAX);
+    vt_jsonw_int(&w, (int64_t)out.searched);
     vt_jsonw_key(&w, "truncated");
     vt_jsonw_bool(&w, out.truncated);
     vt_jsonw_object_end(&w);

@@ -981,6 +981,7 @@ Test(alerts, hanging_webhook_blocks_nothing, .timeout = 120)
     free(body);
     list = harness_get_json(&h, "/v1/alerts?state=all&acknowledged=false", 200);
     cr_assert_eq(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(list, "alerts")), 0);
+    cr_assert_eq(number_of(list, "searched"), 1);
     cJSON_Delete(list);
 
     /* Bad requests get the error shape. */

@@ -172,8 +172,8 @@ int vt_store_alert_clock(struct vt_store *st, int64_t *event_ms, int64_t *wall_m
                          size_t errsize);
 
 /* Read the counting buckets of a rule that start at starts[0..n) in one round trip;
- * fn receives each field of bucket i ("g:<group>" or "d:<group>|<dimension>|<value>") and
- * its amount. */
+ * fn receives each field of bucket i ("g:<group>" or
+ * "d:<group length>:<group>|<dimension>|<value>") and its amount. */
 typedef void (*vt_store_bucket_fn)(void *arg, size_t bucket, const char *field, size_t len,
                                    double amount);
 int vt_store_alert_buckets(struct vt_store *st, const char *rule, const int64_t *starts,

@@ -289,12 +289,20 @@ static void add_breakdown_field(void *arg, size_t bucket, const char *field, siz
         return;
     }
 
-    /* "d:<group>|<dimension>|<value>" */
-    if (len < 2 || field[0] != 'd' || field[1] != ':' ||
-        (size_t)(end - p) <= b->group_len || memcmp(p, b->group, b->group_len) != 0 ||
-        p[b->group_len] != '|')
+    /* "d:<group length>:<group>|<dimension>|<value>": the length keeps a group or value
+     * that contains '|' from being read as another group's field. */
+    if (len < 2 || field[0] != 'd' || field[1] != ':')
         return;
-    p += b->group_len + 1;
+    size_t group_len = 0;
+    while (p < end && *p >= '0' && *p <= '9' && group_len <= VT_NAME_MAX)
+        group_len = group_len * 10 + (size_t)(*p++ - '0');
+    if (p >= end || *p != ':' || group_len != b->group_len)
+        return;
+    p++;
+    if ((size_t)(end - p) <= group_len || memcmp(p, b->group, group_len) != 0 ||
+        p[group_len] != '|')
+        return;
+    p += group_len + 1;
     const char *bar = memchr(p, '|', (size_t)(end - p));
     if (bar == NULL)
         return;

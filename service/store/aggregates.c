@@ -165,7 +165,7 @@ const char store_aggregate_script[] =
     "  for d = 1, 5 do\n"
     "    local v = ARGV[i + 2 + d]\n"
     "    if v ~= '' then\n"
-    "      redis.call('HINCRBYFLOAT', key, 'd:' .. group .. '|' .. dims[d] .. '|' .. v, amount)\n"
+    "      redis.call('HINCRBYFLOAT', key, 'd:' .. #group .. ':' .. group .. '|' .. dims[d] .. '|' .. v, amount)\n"
     "    end\n"
     "  end\n"
     "  redis.call('EXPIRE', key, bucket_ttl)\n"

@@ -1103,9 +1103,10 @@ struct vt_alerting *vt_alerting_start(const struct vt_config *cfg,
 
     for (size_t i = 0; i < rules->n; i++) {
         if ((rules->rules[i].window_s % cfg->alerts_bucket_s) != 0) {
-            snprintf(err, errsize, "alert rule %s: window_s %" PRId64 " is not a multiple of "
-                     "alerts.bucket_s (%" PRId64 "); change one of them",
-                     rules->rules[i].name, rules->rules[i].window_s, cfg->alerts_bucket_s);
+            snprintf(err, errsize, "%s: rules[%zu] \"%s\": window_s %" PRId64 " is not a "
+                     "multiple of alerts.bucket_s (%" PRId64 "); change one of them",
+                     cfg->alerts_rules_path, i, rules->rules[i].name, rules->rules[i].window_s,
+                     cfg->alerts_bucket_s);
             goto fail;
         }
     }

@@ -1085,3 +1085,98 @@ Test(alerts, one_campaign_one_alert, .timeout = 120)
     cr_assert_eq(harness_metric(&h, "vitrine_alerts_merged_total{rule=\"brand-burst\"}"), 2);
     harness_stop(&h, 20);
 }
+
+
+/* Start vitrine with the rules file `rules` and extra settings; return its exit status and
+ * its log (malloc'd) in *log. Fails the test when it is still running after 15 s. */
+static int start_with_rules(const char *rules, const char *extra, char **log)
+{
+    const char *work = getenv("VITRINE_TEST_WORK");
+    char log_path[300], env_rules[400], env_catalog[400], env_port[64], env_extra[200];
+    int status = 0;
+
+    snprintf(log_path, sizeof log_path, "%s/bad-rules-%d.log", work ? work : "/tmp",
+             (int)getpid());
+    snprintf(env_rules, sizeof env_rules, "VITRINE_ALERTS_RULES_PATH=%s", rules);
+    snprintf(env_catalog, sizeof env_catalog, "VITRINE_CATALOG_PATH=%s/tests/data/catalog.jsonl",
+             VITRINE_SOURCE_DIR);
+    snprintf(env_port, sizeof env_port, "VITRINE_HTTP_PORT=%d", harness_free_port());
+    snprintf(env_extra, sizeof env_extra, "%s", extra != NULL ? extra : "VITRINE_LOG_LEVEL=info");
+    char *env[] = {env_rules, env_catalog, env_port, env_extra, NULL};
+
+    pid_t pid = fork();
+    cr_assert(pid >= 0, "fork: %s", strerror(errno));
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        int fd = open(log_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        if (fd >= 0) {
+            dup2(fd, STDOUT_FILENO);
+            dup2(fd, STDERR_FILENO);
+            close(fd);
+        }
+        char *argv[] = {(char *)VITRINE_BINARY, NULL};
+        execve(VITRINE_BINARY, argv, env);
+        _exit(127);
+    }
+    for (int i = 0; i < 150 && waitpid(pid, &status, WNOHANG) == 0; i++)
+        harness_sleep_ms(100);
+    if (waitpid(pid, &status, WNOHANG) == 0) {
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+        cr_assert_fail("vitrine kept running with the invalid rules file %s", rules);
+    }
+
+    FILE *f = fopen(log_path, "r");
+    cr_assert_not_null(f, "no log at %s", log_path);
+    size_t cap = 1 << 16, len = 0;
+    *log = calloc(1, cap);
+    len = fread(*log, 1, cap - 1, f);
+    (*log)[len] = '\0';
+    fclose(f);
+    return status;
+}
+
+
+Test(alerts, invalid_rules_stop_the_start, .timeout = 60)
+{
+    const char *work = getenv("VITRINE_TEST_WORK");
+    char path[300], *log = NULL;
+
+    snprintf(path, sizeof path, "%s/invalid-rules-%d.json", work ? work : "/tmp",
+             (int)getpid());
+    FILE *f = fopen(path, "w");
+    cr_assert_not_null(f, "cannot write %s", path);
+    fputs("{\"rules\": [{\"name\": \"brand-views-surge\", \"event\": \"product_view\", "
+          "\"group_by\": \"brand\", \"window_s\": 300, "
+          "\"condition\": {\"type\": \"ratio\", \"ratio\": 1}, \"min_volume\": 100, "
+          "\"cooldown_s\": 3600, \"severity\": \"warning\", \"recipients\": [\"pricing\"], "
+          "\"reaction\": \"Check the drivers.\"}]}\n", f);
+    fclose(f);
+    int status = start_with_rules(path, NULL, &log);
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) != 0, "status %d", status);
+    cr_assert(strstr(log, path) != NULL, "the message does not name the file:\n%s", log);
+    cr_assert(strstr(log, "rules[0] \"brand-views-surge\"") != NULL,
+              "the message does not name the rule:\n%s", log);
+    cr_assert(strstr(log, "\"condition.ratio\" is 1") != NULL,
+              "the message does not give the reason:\n%s", log);
+    free(log);
+
+    /* A window that is not a multiple of the counting bucket. */
+    f = fopen(path, "w");
+    cr_assert_not_null(f, "cannot write %s", path);
+    fputs("{\"rules\": [{\"name\": \"views-burst\", \"event\": \"product_view\", "
+          "\"window_s\": 15, \"condition\": {\"type\": \"above\", \"threshold\": 20}, "
+          "\"min_volume\": 20, \"cooldown_s\": 600, \"severity\": \"info\", "
+          "\"recipients\": [\"oncall\"], \"reaction\": \"Look.\"}]}\n", f);
+    fclose(f);
+    status = start_with_rules(path, "VITRINE_ALERTS_BUCKET_S=10", &log);
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) != 0, "status %d", status);
+    cr_assert(strstr(log, "cannot start") != NULL, "no start error:\n%s", log);
+    cr_assert(strstr(strstr(log, "cannot start"), path) != NULL,
+              "the message does not name the file:\n%s", log);
+    cr_assert(strstr(log, "rules[0] \"views-burst\": window_s 15") != NULL,
+              "the message does not name the rule and its window:\n%s", log);
+    printf("measured: invalid rules rejected at start, for example: %.*s\n",
+           (int)strcspn(strstr(log, "cannot start"), "\n"), strstr(log, "cannot start"));
+    free(log);
+}

@@ -31,6 +31,7 @@
 #define VT_ALERT_BASELINE_MAX 48 /* baseline windows a rule may ask for */
 #define VT_ALERT_DRIVERS_MAX 8   /* drivers listed in one explanation */
 #define VT_ALERT_ID_MAX 40
+#define VT_ALERT_AMOUNT_MAX 1e12 /* largest amount one product or event adds */
 
 /* Increments one event can cause: one per rule and product (see vt_alert_increments). */
 #define VT_ALERT_INCREMENTS_MAX (VT_ALERT_RULES_MAX * VT_EVENT_ITEMS_MAX)
@@ -212,6 +213,11 @@ struct vt_alert_driver {
  * Only non-empty values with a share during of at least 0.1 whose share grew are listed.
  * Ties go to the larger amount during, then to the smaller dimension, then to the value
  * that sorts first (strcmp). */
+/* Past windows a rule reads: its baseline windows, and at least VT_ALERT_EXPLAIN_WINDOWS
+ * for the "before" of an explanation. Counting buckets must live this long. */
+#define VT_ALERT_EXPLAIN_WINDOWS 6
+size_t vt_alert_history_windows(const struct vt_alert_rule *rule);
+
 size_t vt_alert_explain(const struct vt_alert_breakdown *during,
                         const struct vt_alert_breakdown *before, enum vt_alert_dimension skip,
                         struct vt_alert_driver *out, size_t max);

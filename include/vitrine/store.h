@@ -209,6 +209,7 @@ int vt_store_alert_resolve_series(struct vt_store *st, const char *id, const cha
                                   const char *group, const char *at, struct vt_buf *out,
                                   char *err, size_t errsize);
 int vt_store_alert_add_series(struct vt_store *st, const char *id, const char *series_json,
+                              const char *severity, const char *recipients_json,
                               struct vt_buf *out, char *err, size_t errsize);
 
 /* The newest `limit` (at most VT_ALERT_LIST_MAX) records, newest first. */

@@ -115,6 +115,14 @@ static bool event_matches(const struct vt_alert_rule *rule, const struct vt_even
 }
 
 
+/* An amount as it is counted: at most VT_ALERT_AMOUNT_MAX, so that sums in Redis stay
+ * finite (a price of 1e308 bought three times would overflow to infinity). */
+static double bounded(double amount)
+{
+    return amount > VT_ALERT_AMOUNT_MAX ? VT_ALERT_AMOUNT_MAX : amount;
+}
+
+
 /* The amount one product adds: 1, its quantity (1 when not given or not positive), or unit
  * price times that quantity (0 without a price). */
 static double item_amount(enum vt_alert_aggregate aggregate, const struct vt_event_item *item)
@@ -125,9 +133,9 @@ static double item_amount(enum vt_alert_aggregate aggregate, const struct vt_eve
     case VT_ALERT_COUNT:
         return 1;
     case VT_ALERT_SUM_QUANTITY:
-        return quantity;
+        return bounded(quantity);
     case VT_ALERT_SUM_VALUE:
-        return item->price > 0 ? item->price * quantity : 0;
+        return item->price > 0 ? bounded(item->price * quantity) : 0;
     }
     return 0;
 }
@@ -143,7 +151,7 @@ static double event_amount(enum vt_alert_aggregate aggregate, const struct vt_ev
     case VT_ALERT_SUM_QUANTITY:
         return 0;
     case VT_ALERT_SUM_VALUE:
-        return ev->order_value > 0 ? ev->order_value : 0;
+        return ev->order_value > 0 ? bounded(ev->order_value) : 0;
     }
     return 0;
 }

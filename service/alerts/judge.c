@@ -252,6 +252,13 @@ static void insert_ranked(struct vt_alert_driver *out, size_t *n, size_t max,
 }
 
 
+size_t vt_alert_history_windows(const struct vt_alert_rule *rule)
+{
+    return rule->baseline_windows > VT_ALERT_EXPLAIN_WINDOWS ? rule->baseline_windows
+                                                             : VT_ALERT_EXPLAIN_WINDOWS;
+}
+
+
 size_t vt_alert_explain(const struct vt_alert_breakdown *during,
                         const struct vt_alert_breakdown *before, enum vt_alert_dimension skip,
                         struct vt_alert_driver *out, size_t max)

@@ -43,8 +43,9 @@
 #define GROUPS_MAX 65536
 /* Values per dimension kept for an explanation. */
 #define BREAKDOWN_MAX 4096
-/* Baseline windows read for explaining rules that have no baseline of their own. */
-#define EXPLAIN_WINDOWS 6
+/* Buckets one rule may read per evaluation (window and baseline or explanation windows):
+ * bounds the time of an evaluation, which must stay well within the lease. */
+#define RULE_BUCKETS_MAX 20000
 /* Milliseconds the alerts producer may spend delivering at shutdown. */
 #define PRODUCER_FLUSH_MS 3000
 /* Separates rule and group in the keys of the episode state hash. */
@@ -57,12 +58,16 @@ struct vt_alerting {
     struct vt_webhook *webhook;
     rd_kafka_t *producer; /* NULL when kafka.alerts_topic is empty */
     char instance[VT_CONFIG_STR_MAX];
+    /* The lease owner: the instance and a random suffix, so that two processes that were
+     * given the same instance.id never both hold the lease. */
+    char lease_owner[VT_CONFIG_STR_MAX + 20];
     pthread_t thread;
     bool thread_started;
     atomic_bool stop;
 
     /* Owned by the alerts thread. */
     struct vt_store *store;
+    uint64_t lease_renewed_ns; /* when the lease was last taken or renewed */
 
     /* Read by /metrics. */
     atomic_bool leader;
@@ -361,12 +366,6 @@ static int64_t bucket_start(int64_t t, int64_t width)
 }
 
 
-static size_t history_windows(const struct vt_alert_rule *rule)
-{
-    return rule->baseline_windows > EXPLAIN_WINDOWS ? rule->baseline_windows : EXPLAIN_WINDOWS;
-}
-
-
 /* Bucket starts of the current window and `windows` past windows, newest first. */
 static size_t bucket_starts(const struct vt_alert_rule *rule, int64_t clock, int64_t width,
                             size_t windows, int64_t **out)
@@ -414,7 +413,7 @@ static void explain(struct vt_alerting *a, const struct vt_alert_rule *rule, int
 {
     int64_t width = a->cfg->alerts_bucket_s * 1000;
     int64_t *starts = NULL;
-    size_t n = bucket_starts(rule, clock, width, history_windows(rule), &starts);
+    size_t n = bucket_starts(rule, clock, width, vt_alert_history_windows(rule), &starts);
     struct breakdown_read b = {.group = f->group,
                                .group_len = strlen(f->group),
                                .buckets_per_window = (size_t)(rule->window_s * 1000 / width)};
@@ -465,7 +464,11 @@ static void explain(struct vt_alerting *a, const struct vt_alert_rule *rule, int
     if (x != NULL)
         f->n_drivers = vt_alert_explain(during, before, rule->group_by, f->drivers,
                                         VT_ALERT_DRIVERS_MAX);
-    if (f->n_drivers > 0) {
+    if (is_cause_dimension(rule->group_by)) {
+        /* A campaign or referrer series is its own cause. */
+        snprintf(f->cause, sizeof f->cause, "%s=%s", vt_alert_dimension_name(rule->group_by),
+                 f->group);
+    } else if (f->n_drivers > 0) {
         /* The cause is the strongest campaign or referrer among the drivers, because those
          * explain why traffic changed. Products, brands and categories show what changed. */
         size_t top = 0;
@@ -541,6 +544,33 @@ static void summary_text(const struct vt_alert_rule *rule, const struct firing *
 }
 
 
+static cJSON *recipients_json(const struct vt_alert_rule *rule)
+{
+    cJSON *list = cJSON_CreateArray();
+
+    for (size_t i = 0; list != NULL && i < rule->n_recipients; i++)
+        cJSON_AddItemToArray(list, cJSON_CreateString(rule->recipients[i]));
+    return list;
+}
+
+
+/* Add the recipients of rule that list does not name yet. */
+static void add_recipients(cJSON *list, const struct vt_alert_rule *rule)
+{
+    for (size_t i = 0; list != NULL && i < rule->n_recipients; i++) {
+        const cJSON *r;
+        bool known = false;
+
+        cJSON_ArrayForEach(r, list) {
+            const char *name = cJSON_GetStringValue(r);
+            known = known || (name != NULL && strcmp(name, rule->recipients[i]) == 0);
+        }
+        if (!known)
+            cJSON_AddItemToArray(list, cJSON_CreateString(rule->recipients[i]));
+    }
+}
+
+
 static cJSON *alert_json(struct vt_alerting *a, const struct firing *f, const char *fired_at,
                          int64_t clock)
 {
@@ -577,11 +607,8 @@ static cJSON *alert_json(struct vt_alerting *a, const struct firing *f, const ch
             cJSON_AddItemToArray(drivers, j);
         }
     }
-    if (rule->n_recipients > 0) {
-        cJSON *recipients = cJSON_AddArrayToObject(alert, "recipients");
-        for (size_t i = 0; i < rule->n_recipients; i++)
-            cJSON_AddItemToArray(recipients, cJSON_CreateString(rule->recipients[i]));
-    }
+    if (rule->n_recipients > 0)
+        cJSON_AddItemToObject(alert, "recipients", recipients_json(rule));
     cJSON_AddStringToObject(alert, "reaction", rule->reaction);
     return alert;
 }
@@ -625,13 +652,25 @@ static int open_alert(struct vt_alerting *a, struct firing **f, size_t n, int64_
     char *text;
     int rc;
 
+    /* The series with the highest severity leads: its rule, severity and reaction are the
+     * alert's, and the alert goes to the recipients of every series. */
+    for (size_t i = 1; i < n; i++) {
+        if (a->rules->rules[f[i]->rule].severity > a->rules->rules[f[0]->rule].severity) {
+            struct firing *lead = f[i];
+            f[i] = f[0];
+            f[0] = lead;
+        }
+    }
     vt_uuid7(id, sizeof id);
     for (size_t i = 0; i < n; i++)
         vt_strlcpy(f[i]->alert_id, id, sizeof f[i]->alert_id);
     alert = alert_json(a, f[0], now_iso, clock);
     cJSON *series = cJSON_GetObjectItemCaseSensitive(alert, "series");
-    for (size_t i = 1; i < n; i++)
+    cJSON *recipients = cJSON_GetObjectItemCaseSensitive(alert, "recipients");
+    for (size_t i = 1; i < n; i++) {
         cJSON_AddItemToArray(series, series_json(&a->rules->rules[f[i]->rule], f[i], now_iso));
+        add_recipients(recipients, &a->rules->rules[f[i]->rule]);
+    }
     if (n > 1)
         cJSON_AddNumberToObject(alert, "merged", (double)(n - 1));
     text = cJSON_PrintUnformatted(alert);
@@ -705,13 +744,18 @@ static bool join_alert(struct vt_alerting *a, struct firing *f, const struct sta
         }
         rec = cJSON_ParseWithLength(record.data, record.len);
         if (rec != NULL && record_related(rec, f)) {
-            cJSON *s = series_json(&a->rules->rules[f->rule], f, now_iso);
+            const struct vt_alert_rule *rule = &a->rules->rules[f->rule];
+            cJSON *s = series_json(rule, f, now_iso);
+            cJSON *to = recipients_json(rule);
             char *text = cJSON_PrintUnformatted(s);
+            char *to_text = cJSON_PrintUnformatted(to);
 
+            /* The alert takes the higher severity and every recipient of the series. */
             vt_buf_init(&out, 1 << 20);
-            if (text != NULL &&
-                vt_store_alert_add_series(a->store, e->alert_id, text, &out, err,
-                                          sizeof err) == 0 && out.len > 0) {
+            if (text != NULL && to_text != NULL &&
+                vt_store_alert_add_series(a->store, e->alert_id, text,
+                                          vt_alert_severity_name(rule->severity), to_text, &out,
+                                          err, sizeof err) == 0 && out.len > 0) {
                 vt_strlcpy(f->alert_id, e->alert_id, sizeof f->alert_id);
                 joined = true;
                 VT_INFO("ALERTS", "rule %s group %s joined alert %s (related by %s)",
@@ -720,7 +764,9 @@ static bool join_alert(struct vt_alerting *a, struct firing *f, const struct sta
             }
             vt_buf_free(&out);
             free(text);
+            free(to_text);
             cJSON_Delete(s);
+            cJSON_Delete(to);
         }
         cJSON_Delete(rec);
         vt_buf_free(&record);
@@ -744,14 +790,14 @@ static void save_state(struct vt_alerting *a, const struct vt_alert_rule *rule,
 }
 
 
-static void resolve_series(struct vt_alerting *a, size_t r, const char *group,
+static void resolve_series(struct vt_alerting *a, const char *rule, const char *group,
                            const char *alert_id, const char *now_iso)
 {
     struct vt_buf out;
     char err[256];
 
     vt_buf_init(&out, 1 << 20);
-    if (vt_store_alert_resolve_series(a->store, alert_id, a->rules->rules[r].name, group,
+    if (vt_store_alert_resolve_series(a->store, alert_id, rule, group,
                                       now_iso, &out, err, sizeof err) != 0) {
         VT_WARN("ALERTS", "resolving alert %s failed: %s", alert_id, err);
     } else if (out.len > 0) {
@@ -882,7 +928,7 @@ static int evaluate_rule(struct vt_alerting *a, size_t r, int64_t clock,
         if (t == VT_ALERT_RESOLVED) {
             atomic_fetch_add(&a->resolved[r], 1);
             if (before.alert_id[0] != '\0')
-                resolve_series(a, r, g->key, before.alert_id, now_iso);
+                resolve_series(a, rule->name, g->key, before.alert_id, now_iso);
         }
         if (episode->state == VT_ALERT_ACTIVE)
             open++;
@@ -941,7 +987,7 @@ static void open_firings(struct vt_alerting *a, struct firing *fired, size_t n, 
                     a->rules->rules[f->rule].name, err);
             continue;
         }
-        atomic_fetch_add(&a->fired[f->rule], 1);
+        atomic_fetch_add(&a->fired[members[0]->rule], 1);
         for (size_t m = 1; m < count; m++)
             atomic_fetch_add(&a->merged[members[m]->rule], 1);
     }
@@ -957,6 +1003,65 @@ static void open_firings(struct vt_alerting *a, struct firing *fired, size_t n, 
         vt_strlcpy(e->alert_id, f->alert_id, sizeof e->alert_id);
         save_state(a, &a->rules->rules[f->rule], f->group, e, clock);
     }
+}
+
+
+/*
+ * Resolve and forget the episodes of rules that are no longer in the rules file (removed
+ * or renamed), which no evaluation would ever judge again.
+ */
+static void drop_unknown_rules(struct vt_alerting *a, const struct states *states,
+                               const char *now_iso)
+{
+    for (size_t i = 0; i < states->n; i++) {
+        const struct state_entry *st = &states->items[i];
+        const char *sep = strchr(st->field, FIELD_SEPARATOR);
+        char rule[VT_ALERT_NAME_MAX + 1], err[256];
+        bool known = false;
+
+        if (sep == NULL || (size_t)(sep - st->field) > VT_ALERT_NAME_MAX)
+            continue;
+        memcpy(rule, st->field, (size_t)(sep - st->field));
+        rule[sep - st->field] = '\0';
+        for (size_t r = 0; r < a->rules->n && !known; r++)
+            known = strcmp(a->rules->rules[r].name, rule) == 0;
+        if (known)
+            continue;
+        if (st->episode.state == VT_ALERT_ACTIVE && st->episode.alert_id[0] != '\0')
+            resolve_series(a, rule, sep + 1, st->episode.alert_id, now_iso);
+        if (vt_store_alert_state_set(a->store, st->field, NULL, err, sizeof err) != 0)
+            VT_WARN("ALERTS", "dropping the state of removed rule %s failed: %s", rule, err);
+        else
+            VT_INFO("ALERTS", "rule %s is no longer configured: its episode for %s is closed",
+                    rule, sep + 1);
+    }
+}
+
+
+/*
+ * Renew the lease when a third of it has passed since the last renewal, so that a long
+ * evaluation keeps it, and report whether this instance still holds it. An instance that
+ * lost it stops before its next write. On a Redis error err holds the message.
+ */
+static bool lease_still_held(struct vt_alerting *a, char *err, size_t errsize)
+{
+    uint64_t third = (uint64_t)a->cfg->alerts_lease_ms * 1000000u / 3;
+    bool leader = false;
+
+    err[0] = '\0';
+    if (vt_monotonic_ns() - a->lease_renewed_ns < third)
+        return true;
+    if (vt_store_alert_lease(a->store, a->lease_owner, a->cfg->alerts_lease_ms, &leader, err,
+                             errsize) != 0)
+        return false;
+    if (!leader) {
+        VT_WARN("ALERTS", "%s lost the lease during an evaluation; another instance evaluates",
+                a->instance);
+        atomic_store(&a->leader, false);
+        return false;
+    }
+    a->lease_renewed_ns = vt_monotonic_ns();
+    return true;
 }
 
 
@@ -977,17 +1082,26 @@ static void evaluate(struct vt_alerting *a)
         failed = 1;
         goto out;
     }
+    drop_unknown_rules(a, &states, now_iso);
     if (clock < 0)
         goto out; /* nothing counted yet */
     if (now_ms > applied_at)
         clock += now_ms - applied_at; /* the stream's time moves on while nothing arrives */
 
     for (size_t r = 0; r < a->rules->n; r++) {
+        if (!lease_still_held(a, err, sizeof err)) {
+            failed = err[0] != '\0';
+            goto out;
+        }
         if (evaluate_rule(a, r, clock, world, &states, now_iso, &fired, &n_fired,
                           &cap_fired, err, sizeof err) != 0) {
             failed = 1;
             goto out;
         }
+    }
+    if (!lease_still_held(a, err, sizeof err)) {
+        failed = err[0] != '\0';
+        goto out;
     }
     open_firings(a, fired, n_fired, clock, &states, now_iso, now_ms);
 
@@ -1036,8 +1150,8 @@ static void *alerts_main(void *arg)
         if (a->store == NULL)
             a->store = vt_store_connect(a->cfg, a->cfg->redis_timeout_ms * 4, err, sizeof err);
         if (a->store == NULL ||
-            vt_store_alert_lease(a->store, a->instance, a->cfg->alerts_lease_ms, &leader, err,
-                                 sizeof err) != 0) {
+            vt_store_alert_lease(a->store, a->lease_owner, a->cfg->alerts_lease_ms, &leader,
+                                 err, sizeof err) != 0) {
             if (!redis_failing)
                 VT_WARN("ALERTS", "lease check failed, retrying: %s", err);
             redis_failing = true;
@@ -1053,6 +1167,8 @@ static void *alerts_main(void *arg)
             atomic_store(&a->leader, leader);
             next_evaluation = 0;
         }
+        if (leader)
+            a->lease_renewed_ns = vt_monotonic_ns();
         if (leader && vt_monotonic_ns() >= next_evaluation) {
             next_evaluation = vt_monotonic_ns() + (uint64_t)a->cfg->alerts_period_ms * 1000000u;
             evaluate(a);
@@ -1061,7 +1177,7 @@ static void *alerts_main(void *arg)
     }
 
     if (a->store != NULL && atomic_load(&a->leader) &&
-        vt_store_alert_release(a->store, a->instance, err, sizeof err) != 0)
+        vt_store_alert_release(a->store, a->lease_owner, err, sizeof err) != 0)
         VT_WARN("ALERTS", "releasing the lease failed: %s", err);
     atomic_store(&a->leader, false);
     return NULL;
@@ -1096,6 +1212,10 @@ struct vt_alerting *vt_alerting_start(const struct vt_config *cfg,
         host[sizeof host - 1] = '\0';
         snprintf(a->instance, sizeof a->instance, "%s-%d", host, (int)getpid());
     }
+    char suffix[VT_ALERT_ID_MAX + 1];
+    vt_uuid7(suffix, sizeof suffix);
+    snprintf(a->lease_owner, sizeof a->lease_owner, "%s/%.12s", a->instance,
+             suffix + strlen(suffix) - 12);
     if (rules == NULL || rules->n == 0) {
         VT_INFO("ALERTS", "no alert rules: the alerts thread is not started");
         return a;
@@ -1107,6 +1227,17 @@ struct vt_alerting *vt_alerting_start(const struct vt_config *cfg,
                      "multiple of alerts.bucket_s (%" PRId64 "); change one of them",
                      cfg->alerts_rules_path, i, rules->rules[i].name, rules->rules[i].window_s,
                      cfg->alerts_bucket_s);
+            goto fail;
+        }
+        int64_t per_window = rules->rules[i].window_s / cfg->alerts_bucket_s;
+        int64_t windows = (int64_t)vt_alert_history_windows(&rules->rules[i]) + 1;
+        int64_t buckets = per_window * windows;
+        if (buckets > RULE_BUCKETS_MAX) {
+            snprintf(err, errsize, "%s: rules[%zu] \"%s\": an evaluation would read %" PRId64
+                     " buckets of %" PRId64 " s (at most %d); raise alerts.bucket_s, shorten "
+                     "window_s or lower baseline_windows",
+                     cfg->alerts_rules_path, i, rules->rules[i].name, buckets,
+                     cfg->alerts_bucket_s, RULE_BUCKETS_MAX);
             goto fail;
         }
     }

@@ -187,13 +187,18 @@ static void join_names(const char *const *names, size_t n, char *buf, size_t buf
 
 /* ---- text checks ---- */
 
-/* Offset of the first control character (below 0x20, or 0x7F) in s[0..len), or len. */
+/* Offset of the first control character in s[0..len), or len: below 0x20, 0x7F, and the
+ * C1 controls U+0080 to U+009F (UTF-8 0xC2 0x80 to 0xC2 0x9F), which include the line
+ * break U+0085. */
 static size_t control_character_at(const char *s, size_t len)
 {
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)s[i];
 
         if (c < 0x20 || c == 0x7F)
+            return i;
+        if (c == 0xC2 && i + 1 < len && (unsigned char)s[i + 1] >= 0x80 &&
+            (unsigned char)s[i + 1] <= 0x9F)
             return i;
     }
     return len;
@@ -235,7 +240,11 @@ static int read_string(struct load_context *ctx, const cJSON *value, const char 
     if (at < len)
         return reject(ctx, "\"%s\" contains the control character 0x%02X at byte %zu; "
                            "remove it (line breaks and tabs included)",
-                      path, (unsigned char)value->valuestring[at], at + 1);
+                      path,
+                      (unsigned char)value->valuestring[at] == 0xC2
+                          ? (unsigned char)value->valuestring[at + 1]
+                          : (unsigned char)value->valuestring[at],
+                      at + 1);
 
     const char *s = trimmed ? trim(value->valuestring, &len) : value->valuestring;
     if (len == 0)
@@ -402,6 +411,10 @@ static int read_name(struct load_context *ctx, const cJSON *item, struct vt_aler
                     sizeof rule->name) != 0)
         return -1;
     for (const char *c = rule->name; *c != '\0'; c++) {
+        if ((unsigned char)*c >= 0x80)
+            return reject(ctx, "\"name\" \"%s\" contains a character outside ASCII at byte "
+                               "%zu; a name uses only letters A to Z, digits, '_', '.' and '-'",
+                          rule->name, (size_t)(c - rule->name) + 1);
         if (!name_character(*c))
             return reject(ctx, "\"name\" \"%s\" contains '%c'; a name uses only letters, "
                                "digits, '_', '.' and '-'",
@@ -768,45 +781,6 @@ static void locate(const char *text, size_t offset, size_t *line, size_t *column
 }
 
 
-/*
- * Offset of the first NUL in the text, as a byte or as the escape \u0000 inside a string,
- * or len when there is none. cJSON would skip a NUL byte between tokens and would end a
- * string at an escaped NUL, so both are rejected before parsing. *escaped is set for the
- * escape.
- */
-static size_t find_nul(const char *text, size_t len, bool *escaped)
-{
-    bool in_string = false;
-
-    *escaped = false;
-    for (size_t i = 0; i < len; i++) {
-        char c = text[i];
-
-        if (c == '\0')
-            return i;
-        if (!in_string) {
-            if (c == '"')
-                in_string = true;
-            continue;
-        }
-        if (c == '"') {
-            in_string = false;
-            continue;
-        }
-        if (c != '\\' || i + 1 >= len)
-            continue;
-        if (len - i >= 6 && memcmp(text + i + 1, "u0000", 5) == 0) {
-            *escaped = true;
-            return i;
-        }
-        /* Skip the escaped character ("\\" or "\""), unless it is a NUL byte. */
-        if (text[i + 1] != '\0')
-            i++;
-    }
-    return len;
-}
-
-
 /* Offset of the first byte that is not valid UTF-8, or len. */
 static size_t invalid_utf8_at(const char *text, size_t len)
 {
@@ -829,7 +803,7 @@ static cJSON *parse_json(struct load_context *ctx, const char *text, size_t len)
     size_t line, column;
     bool escaped;
 
-    size_t at = find_nul(text, len, &escaped);
+    size_t at = vt_json_nul_at(text, len, &escaped);
     if (at < len) {
         locate(text, at, &line, &column);
         if (escaped)

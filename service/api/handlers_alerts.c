@@ -80,6 +80,21 @@ static bool string_field_is(const cJSON *rec, const char *key, const char *want)
 }
 
 
+/* True when the alert's rule or the rule of one of its merged series is `rule`. */
+static bool names_rule(const cJSON *rec, const char *rule)
+{
+    const cJSON *series;
+
+    if (string_field_is(rec, "rule", rule))
+        return true;
+    cJSON_ArrayForEach(series, cJSON_GetObjectItemCaseSensitive(rec, "series")) {
+        if (string_field_is(series, "rule", rule))
+            return true;
+    }
+    return false;
+}
+
+
 /* One record from the store, newest first: written when it passes the filter. */
 static void list_record(void *arg, const char *json, size_t len)
 {
@@ -96,7 +111,7 @@ static void list_record(void *arg, const char *json, size_t len)
         return; /* not written by us; nothing to show */
     keep = (f->state == NULL || string_field_is(rec, "state", f->state)) &&
            (f->severity == NULL || string_field_is(rec, "severity", f->severity)) &&
-           (f->rule == NULL || string_field_is(rec, "rule", f->rule)) &&
+           (f->rule == NULL || names_rule(rec, f->rule)) &&
            (!f->unacknowledged || cJSON_GetObjectItemCaseSensitive(rec, "ack") == NULL);
     cJSON_Delete(rec);
     if (!keep)
@@ -215,6 +230,29 @@ enum MHD_Result vt_handle_alert_get(struct vt_request *req)
 
 /* ---- POST /v1/alerts/{id}/ack ---- */
 
+/* Parse a body that holds one JSON value and nothing but white space after it, without a
+ * NUL byte or the escape \u0000. Returns the value (the caller deletes it) or NULL. */
+static cJSON *parse_body(const char *body, size_t len)
+{
+    const char *end = NULL;
+    bool escaped;
+    cJSON *root;
+
+    if (body == NULL || vt_json_nul_at(body, len, &escaped) < len)
+        return NULL;
+    root = cJSON_ParseWithLengthOpts(body, len, &end, false);
+    if (root == NULL)
+        return NULL;
+    while (end < body + len && (*end == ' ' || *end == '\t' || *end == '\r' || *end == '\n'))
+        end++;
+    if (end != body + len) {
+        cJSON_Delete(root);
+        return NULL;
+    }
+    return root;
+}
+
+
 /* A short text field of the acknowledgement: valid UTF-8, no control characters. */
 static bool ack_text_valid(const char *s, size_t max)
 {
@@ -241,10 +279,11 @@ enum MHD_Result vt_handle_alert_ack(struct vt_request *req)
 
     if (!alert_id_valid(req->id, req->id_len))
         return reply_invalid_alert_id(req);
-    if (req->body == NULL || memmem(req->body, req->body_len, "\\u0000", 6) != NULL ||
-        (root = cJSON_ParseWithLength(req->body, req->body_len)) == NULL)
+    root = parse_body(req->body, req->body_len);
+    if (root == NULL)
         return vt_reply_error(req, MHD_HTTP_BAD_REQUEST, "INVALID_ARGUMENT", false,
-                              "invalid body: send {\"by\": \"who\", \"note\": \"optional text\"}");
+                              "invalid body: send one JSON object {\"by\": \"who\", "
+                              "\"note\": \"optional text\"} without NUL bytes or \\u0000");
     by = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(root, "by"));
     note = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(root, "note"));
     if (by == NULL || by[0] == '\0' || !ack_text_valid(by, ACK_BY_MAX)) {

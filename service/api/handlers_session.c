@@ -636,10 +636,10 @@ enum MHD_Result vt_handle_rerank(struct vt_request *req)
     if (req->body == NULL)
         return vt_reply_error(req, MHD_HTTP_BAD_REQUEST, "INVALID_ARGUMENT", false,
                               "missing body: send {\"product_ids\": [\"id\", ...]}");
-    /* cJSON cuts strings at an escaped NUL, which would turn "a\u0000b" into "a". */
-    if (memmem(req->body, req->body_len, "\\u0000", 6) != NULL)
+    bool escaped;
+    if (vt_json_nul_at(req->body, req->body_len, &escaped) < req->body_len)
         return vt_reply_error(req, MHD_HTTP_BAD_REQUEST, "INVALID_ARGUMENT", false,
-                              "invalid rerank body: ids must not contain \\u0000");
+                              "invalid rerank body: ids must not contain NUL bytes or \\u0000");
     root = cJSON_ParseWithLength(req->body, req->body_len);
     n = read_rerank_ids(req, root, worker_rerank_input, &reply);
     if (n < 0 || !vt_api_read_profile(req, &worker_profile, &reply)) {

@@ -267,7 +267,8 @@ static const struct setting settings[] = {
     {"alerts.keep", SETTING_INT, NUM(alerts_keep), "1000", 10, 100000, NULL,
      "Alerts kept in Redis for GET /v1/alerts (the newest).", NULL},
     {"alerts.webhook_url", SETTING_STRING, STR(alerts_webhook_url), "", 0, 0, NULL,
-     "http:// URL that receives every alert as a JSON POST; empty: no webhook.", NULL},
+     "http:// URL that receives every alert as a JSON POST; empty: no webhook. Its query "
+     "(for a token) is not logged.", NULL},
     {"alerts.webhook_timeout_ms", SETTING_INT, NUM(alerts_webhook_timeout_ms), "3000", 100,
      60000, NULL, "Time one webhook attempt may take.", NULL},
     {"alerts.webhook_attempts", SETTING_INT, NUM(alerts_webhook_attempts), "6", 1, 100, NULL,
@@ -883,6 +884,12 @@ void vt_config_log(const struct vt_config *cfg)
                 char shown[VT_CONFIG_LONG_STR_MAX];
                 redact_properties(field, shown, sizeof shown);
                 VT_INFO("CONFIG", "%s = \"%s\"", s->name, shown);
+            } else if (strcmp(s->name, "alerts.webhook_url") == 0 &&
+                       strchr((const char *)field, '?') != NULL) {
+                /* The query may carry the receiver's token. */
+                const char *url = field;
+                VT_INFO("CONFIG", "%s = \"%.*s?(query not shown)\"", s->name,
+                        (int)(strchr(url, '?') - url), url);
             } else {
                 VT_INFO("CONFIG", "%s = \"%s\"", s->name, (const char *)field);
             }

@@ -472,3 +472,37 @@ int vt_buf_printf(struct vt_buf *b, const char *fmt, ...)
     b->len += (size_t)n;
     return 0;
 }
+
+
+/* See util.h. */
+size_t vt_json_nul_at(const char *text, size_t len, bool *escaped)
+{
+    bool in_string = false;
+
+    *escaped = false;
+    for (size_t i = 0; i < len; i++) {
+        char c = text[i];
+
+        if (c == '\0')
+            return i;
+        if (!in_string) {
+            if (c == '"')
+                in_string = true;
+            continue;
+        }
+        if (c == '"') {
+            in_string = false;
+            continue;
+        }
+        if (c != '\\' || i + 1 >= len)
+            continue;
+        if (len - i >= 6 && memcmp(text + i + 1, "u0000", 5) == 0) {
+            *escaped = true;
+            return i;
+        }
+        /* Skip the escaped character ("\\" or "\""), unless it is a NUL byte. */
+        if (text[i + 1] != '\0')
+            i++;
+    }
+    return len;
+}

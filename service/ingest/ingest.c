@@ -754,14 +754,15 @@ static void ingest_free(struct vt_ingest *in)
 }
 
 
-/* Seconds an alert bucket must live: the longest history any rule reads. */
+/* Seconds an alert bucket must live: the longest history any rule reads (current window,
+ * history windows, and one more for the bucket that is still filling). */
 static int64_t alert_bucket_ttl(const struct vt_alert_rules *rules)
 {
     int64_t ttl = 3600;
 
     for (size_t i = 0; rules != NULL && i < rules->n; i++) {
         const struct vt_alert_rule *r = &rules->rules[i];
-        int64_t need = r->window_s * (int64_t)(r->baseline_windows + 2);
+        int64_t need = r->window_s * (int64_t)(vt_alert_history_windows(r) + 2);
         if (need > ttl)
             ttl = need;
     }

@@ -206,40 +206,51 @@ int vt_store_alert_state_set(struct vt_store *st, const char *field, const char 
 }
 
 
+/* Store a record, list it, and delete the records that fall off the list's bound, so that
+ * exactly the newest `keep` alerts stay readable. */
+static const char put_script[] =
+    "redis.call('SET', KEYS[1], ARGV[1], 'EX', 2592000)\n"
+    "redis.call('ZADD', KEYS[2], ARGV[2], ARGV[3])\n"
+    "local last = tonumber(ARGV[4])\n"
+    "for _, id in ipairs(redis.call('ZRANGE', KEYS[2], 0, last)) do\n"
+    "  redis.call('DEL', ARGV[5] .. id)\n"
+    "end\n"
+    "redis.call('ZREMRANGEBYRANK', KEYS[2], 0, last)\n"
+    "return 1\n";
+
 int vt_store_alert_put(struct vt_store *st, const char *id, const char *json, size_t len,
                        int64_t fired_ms, int64_t keep, char *err, size_t errsize)
 {
-    char record[STORE_KEY_MAX], list[STORE_KEY_MAX], score[24], last[24];
+    char record[STORE_KEY_MAX], list[STORE_KEY_MAX], score[24], last[24], prefix[STORE_KEY_MAX];
+    const char *argv[10];
+    size_t lens[10];
     redisReply *r;
-    int rc = 0;
 
     if (store_ensure_connected(st, err, errsize) != 0)
         return -1;
     snprintf(record, sizeof record, "%s{agg}:al:a:%s", st->cfg->redis_prefix, id);
+    snprintf(prefix, sizeof prefix, "%s{agg}:al:a:", st->cfg->redis_prefix);
     agg_key(st, list, sizeof list, "al:list");
     snprintf(score, sizeof score, "%" PRId64, fired_ms);
     snprintf(last, sizeof last, "%" PRId64, -(keep + 1));
 
-    /* One round trip: the record, its place in the list, and the list's bound. Records that
-     * fall off the list expire on their own (30 days). */
-    redisAppendCommand(st->ctx, "SET %b %b EX 2592000", record, strlen(record), json, len);
-    redisAppendCommand(st->ctx, "ZADD %b %s %b", list, strlen(list), score, id, strlen(id));
-    redisAppendCommand(st->ctx, "ZREMRANGEBYRANK %b 0 %s", list, strlen(list), last);
-    for (int i = 0; i < 3; i++) {
-        if (redisGetReply(st->ctx, (void **)&r) != REDIS_OK || r == NULL) {
-            char why[64];
-            snprintf(err, errsize, "redis %s:%" PRId64 ": %s", st->cfg->redis_host,
-                     st->cfg->redis_port, store_describe_error(st, why, sizeof why));
-            store_close(st);
-            return -1;
-        }
-        if (r->type == REDIS_REPLY_ERROR && rc == 0) {
-            snprintf(err, errsize, "redis alert write failed: %.*s", (int)r->len, r->str);
-            rc = -1;
-        }
-        freeReplyObject(r);
-    }
-    return rc;
+    argv[0] = "EVAL";
+    argv[1] = put_script;
+    argv[2] = "2";
+    argv[3] = record;
+    argv[4] = list;
+    argv[5] = json;
+    argv[6] = score;
+    argv[7] = id;
+    argv[8] = last;
+    argv[9] = prefix;
+    for (size_t i = 0; i < 10; i++)
+        lens[i] = i == 5 ? len : strlen(argv[i]);
+    r = store_command(st, 10, argv, lens, err, errsize);
+    if (r == NULL)
+        return -1;
+    freeReplyObject(r);
+    return 0;
 }
 
 
@@ -361,6 +372,14 @@ static const char merge_script[] =
     "if a.state == 'resolved' then return false end\n"
     "table.insert(a.series, cjson.decode(ARGV[1]))\n"
     "a.merged = (a.merged or 0) + 1\n"
+    "local rank = {info = 0, warning = 1, critical = 2}\n"
+    "if (rank[ARGV[2]] or 0) > (rank[a.severity] or 0) then a.severity = ARGV[2] end\n"
+    "a.recipients = a.recipients or {}\n"
+    "for _, r in ipairs(cjson.decode(ARGV[3])) do\n"
+    "  local known = false\n"
+    "  for _, q in ipairs(a.recipients) do if q == r then known = true end end\n"
+    "  if not known then table.insert(a.recipients, r) end\n"
+    "end\n"
     "local out = cjson.encode(a)\n"
     "redis.call('SET', KEYS[1], out, 'KEEPTTL')\n"
     "return out\n";
@@ -417,9 +436,10 @@ int vt_store_alert_resolve_series(struct vt_store *st, const char *id, const cha
 
 
 int vt_store_alert_add_series(struct vt_store *st, const char *id, const char *series_json,
+                              const char *severity, const char *recipients_json,
                               struct vt_buf *out, char *err, size_t errsize)
 {
-    const char *args[1] = {series_json};
+    const char *args[3] = {series_json, severity, recipients_json};
 
-    return record_script(st, merge_script, id, strlen(id), args, 1, out, err, errsize);
+    return record_script(st, merge_script, id, strlen(id), args, 3, out, err, errsize);
 }

@@ -851,6 +851,8 @@ Test(alerts, failover_continues_open_episode, .timeout = 120)
     write_small_rules(&a, rules, sizeof rules);
     b = a;
     b.http_port = harness_free_port();
+    /* Both get the same instance id, as copies of one deployment may: the lease must
+     * still tell them apart. */
     if (snprintf(b.log_path, sizeof b.log_path, "%s.second", a.log_path) >=
         (int)sizeof b.log_path)
         cr_assert_fail("log path too long: %s", a.log_path);
@@ -858,7 +860,7 @@ Test(alerts, failover_continues_open_episode, .timeout = 120)
     snprintf(env[1], sizeof env[1], "VITRINE_ALERTS_BUCKET_S=1");
     snprintf(env[2], sizeof env[2], "VITRINE_ALERTS_PERIOD_MS=200");
     snprintf(env[3], sizeof env[3], "VITRINE_ALERTS_LEASE_MS=1500");
-    const char *extra[] = {env[0], env[1], env[2], env[3], NULL};
+    const char *extra[] = {env[0], env[1], env[2], env[3], "VITRINE_INSTANCE_ID=vitrine-0", NULL};
     harness_start(&a, extra);
     harness_start(&b, extra);
 
@@ -989,6 +991,13 @@ Test(alerts, hanging_webhook_blocks_nothing, .timeout = 120)
                                &body, NULL);
     cr_assert_eq(status, 404, "%s", body);
     free(body);
+    status = harness_http_body(&h, "POST", path, NULL, "{\"by\":\"anna\"} trailing", &body,
+                               NULL);
+    cr_assert_eq(status, 400, "%s", body);
+    free(body);
+    status = harness_http_body(&h, "POST", path, NULL, "{\"by\":\"a\\u0000b\"}", &body, NULL);
+    cr_assert_eq(status, 400, "%s", body);
+    free(body);
     status = harness_http_body(&h, "POST", path, NULL, "{\"note\":\"who?\"}", &body, NULL);
     cr_assert_eq(status, 400, "%s", body);
     cr_assert(strstr(body, "who acknowledges") != NULL, "%s", body);
@@ -1030,7 +1039,12 @@ Test(alerts, one_campaign_one_alert, .timeout = 120)
           "\"group_by\": \"brand\", \"window_s\": 10, "
           "\"condition\": {\"type\": \"above\", \"threshold\": 20}, \"min_volume\": 20, "
           "\"cooldown_s\": 600, \"severity\": \"info\", \"recipients\": [\"marketing\"], "
-          "\"reaction\": \"Test rule: look at the campaign.\"}]}\n", f);
+          "\"reaction\": \"Test rule: look at the campaign.\"}, "
+          "{\"name\": \"campaign-burst\", \"event\": \"any\", \"group_by\": \"campaign\", "
+          "\"window_s\": 10, \"condition\": {\"type\": \"above\", \"threshold\": 20}, "
+          "\"min_volume\": 20, \"cooldown_s\": 600, \"severity\": \"critical\", "
+          "\"recipients\": [\"oncall\", \"marketing\"], "
+          "\"reaction\": \"Test rule: check the campaign.\"}]}\n", f);
     fclose(f);
     snprintf(env[0], sizeof env[0], "VITRINE_ALERTS_RULES_PATH=%s", rules);
     snprintf(env[1], sizeof env[1], "VITRINE_ALERTS_BUCKET_S=1");
@@ -1048,17 +1062,24 @@ Test(alerts, one_campaign_one_alert, .timeout = 120)
         list = all_alerts(&h);
         int count;
         alert = alert_of_rule(list, "brand-burst", &count);
+        if (alert == NULL)
+            alert = alert_of_rule(list, "campaign-burst", &count);
         if (alert != NULL &&
-            cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(alert, "series")) == 2)
+            cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(alert, "series")) == 3)
             break;
         cJSON_Delete(list);
         list = NULL;
     }
-    cr_assert_not_null(list, "no alert with two series within 10 s");
+    cr_assert_not_null(list, "no alert with three series within 10 s");
     char *text = cJSON_PrintUnformatted(list);
     cr_assert_eq(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(list, "alerts")), 1,
                  "%s", text);
     cr_assert_str_eq(str_of(alert, "cause"), "campaign=summer|mail", "%s", text);
+
+    /* The campaign series is critical: the alert takes that severity and every recipient. */
+    cr_assert_str_eq(str_of(alert, "severity"), "critical", "%s", text);
+    cr_assert_eq(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(alert, "recipients")), 2,
+                 "%s", text);
     char id[64];
     vt_strlcpy(id, str_of(alert, "id"), sizeof id);
     free(text);
@@ -1068,9 +1089,8 @@ Test(alerts, one_campaign_one_alert, .timeout = 120)
     produce_views_of(&h, "mail-3", 30, "h-", "summer|mail");
     for (int i = 0; i < 100; i++, harness_sleep_ms(100)) {
         list = all_alerts(&h);
-        int count;
-        alert = alert_of_rule(list, "brand-burst", &count);
-        if (cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(alert, "series")) == 3)
+        alert = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(list, "alerts"), 0);
+        if (cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(alert, "series")) == 4)
             break;
         cJSON_Delete(list);
         list = NULL;
@@ -1082,7 +1102,20 @@ Test(alerts, one_campaign_one_alert, .timeout = 120)
     cr_assert_str_eq(str_of(alert, "id"), id, "%s", text);
     free(text);
     cJSON_Delete(list);
-    cr_assert_eq(harness_metric(&h, "vitrine_alerts_merged_total{rule=\"brand-burst\"}"), 2);
+    cr_assert_eq(harness_metric(&h, "vitrine_alerts_fired_total{rule=\"brand-burst\"}") +
+                     harness_metric(&h, "vitrine_alerts_fired_total{rule=\"campaign-burst\"}"),
+                 1);
+    cr_assert_eq(harness_metric(&h, "vitrine_alerts_merged_total{rule=\"brand-burst\"}") +
+                     harness_metric(&h, "vitrine_alerts_merged_total{rule=\"campaign-burst\"}"),
+                 3);
+
+    /* Both rules find it. */
+    list = harness_get_json(&h, "/v1/alerts?rule=campaign-burst&severity=critical", 200);
+    cr_assert_eq(number_of(list, "count"), 1);
+    cJSON_Delete(list);
+    list = harness_get_json(&h, "/v1/alerts?rule=brand-burst", 200);
+    cr_assert_eq(number_of(list, "count"), 1);
+    cJSON_Delete(list);
     harness_stop(&h, 20);
 }
 
@@ -1179,4 +1212,116 @@ Test(alerts, invalid_rules_stop_the_start, .timeout = 60)
     printf("measured: invalid rules rejected at start, for example: %.*s\n",
            (int)strcspn(strstr(log, "cannot start"), "\n"), strstr(log, "cannot start"));
     free(log);
+}
+
+
+/* Write a rules file with one rule of the given name, grouped by campaign, firing at 3
+ * events within 10 s. */
+static void write_campaign_rule(const char *path, const char *name)
+{
+    FILE *f = fopen(path, "w");
+
+    cr_assert_not_null(f, "cannot write %s", path);
+    fprintf(f, "{\"rules\": [{\"name\": \"%s\", \"event\": \"any\", \"group_by\": \"campaign\", "
+               "\"window_s\": 10, \"condition\": {\"type\": \"above\", \"threshold\": 3}, "
+               "\"min_volume\": 3, \"cooldown_s\": 600, \"severity\": \"info\", "
+               "\"recipients\": [\"marketing\"], \"reaction\": \"Test rule.\"}]}\n", name);
+    fclose(f);
+}
+
+
+Test(alerts, removed_rule_resolves_its_alerts, .timeout = 120)
+{
+    const char *work = getenv("VITRINE_TEST_WORK");
+    struct harness h;
+    char rules[300], env[3][400];
+
+    harness_init(&h, "alerts-removed");
+    snprintf(rules, sizeof rules, "%s/%s.rules.json", work ? work : "/tmp", h.name);
+    write_campaign_rule(rules, "campaign-old");
+    snprintf(env[0], sizeof env[0], "VITRINE_ALERTS_RULES_PATH=%s", rules);
+    snprintf(env[1], sizeof env[1], "VITRINE_ALERTS_BUCKET_S=1");
+    snprintf(env[2], sizeof env[2], "VITRINE_ALERTS_PERIOD_MS=200");
+    const char *extra[] = {env[0], env[1], env[2], NULL};
+    harness_start(&h, extra);
+    produce_views_of(&h, "old-1", 10, "w-", "spring");
+    cJSON *list = NULL;
+    const cJSON *alert = NULL;
+    for (int i = 0; i < 100 && alert == NULL; i++, harness_sleep_ms(100)) {
+        int count;
+        cJSON_Delete(list);
+        list = all_alerts(&h);
+        alert = alert_of_rule(list, "campaign-old", &count);
+    }
+    cr_assert_not_null(alert, "no alert of rule campaign-old within 10 s");
+    cJSON_Delete(list);
+    harness_stop(&h, 20);
+
+    /* The rule is renamed: its open alert resolves instead of staying active for ever. */
+    write_campaign_rule(rules, "campaign-new");
+    harness_start(&h, extra);
+    bool resolved = false;
+    for (int i = 0; i < 100 && !resolved; i++, harness_sleep_ms(100)) {
+        int count;
+        list = all_alerts(&h);
+        alert = alert_of_rule(list, "campaign-old", &count);
+        resolved = alert != NULL && strcmp(str_of(alert, "state"), "resolved") == 0;
+        cJSON_Delete(list);
+    }
+    cr_assert(resolved, "the alert of the removed rule is still active after 10 s");
+    char *left = harness_redis(&h, "HLEN %s{agg}:al:state", h.prefix);
+    cr_assert_str_eq(left, "0", "episode states of the removed rule are left");
+    free(left);
+    harness_stop(&h, 20);
+}
+
+
+Test(alerts, alerts_beyond_keep_are_deleted, .timeout = 120)
+{
+    const char *work = getenv("VITRINE_TEST_WORK");
+    struct harness h;
+    char rules[300], env[4][400], campaign[32], first[64] = "", path[128];
+
+    harness_init(&h, "alerts-keep");
+    snprintf(rules, sizeof rules, "%s/%s.rules.json", work ? work : "/tmp", h.name);
+    write_campaign_rule(rules, "campaign-burst");
+    snprintf(env[0], sizeof env[0], "VITRINE_ALERTS_RULES_PATH=%s", rules);
+    snprintf(env[1], sizeof env[1], "VITRINE_ALERTS_BUCKET_S=1");
+    snprintf(env[2], sizeof env[2], "VITRINE_ALERTS_PERIOD_MS=200");
+    snprintf(env[3], sizeof env[3], "VITRINE_ALERTS_KEEP=10");
+    const char *extra[] = {env[0], env[1], env[2], env[3], NULL};
+    harness_start(&h, extra);
+
+    /* Twelve campaigns, one after the other: twelve alerts. */
+    for (int c = 0; c < 12; c++) {
+        char cause[64];
+        snprintf(campaign, sizeof campaign, "mail-%02d", c);
+        snprintf(cause, sizeof cause, "campaign=%s", campaign);
+        produce_views_of(&h, campaign, 5, "w-", campaign);
+        int count = 0;
+        for (int i = 0; i < 100 && count == 0; i++, harness_sleep_ms(50)) {
+            cJSON *list = all_alerts(&h);
+            const cJSON *a;
+            cJSON_ArrayForEach(a, cJSON_GetObjectItemCaseSensitive(list, "alerts")) {
+                if (strcmp(str_of(a, "cause"), cause) == 0) {
+                    count++;
+                    if (c == 0)
+                        vt_strlcpy(first, str_of(a, "id"), sizeof first);
+                }
+            }
+            cJSON_Delete(list);
+        }
+        cr_assert_eq(count, 1, "no alert for campaign %s", campaign);
+    }
+
+    cJSON *list = all_alerts(&h);
+    cr_assert_eq(number_of(list, "count"), 10);
+    cr_assert_eq(number_of(list, "searched"), 10);
+    cJSON_Delete(list);
+    snprintf(path, sizeof path, "/v1/alerts/%s", first);
+    char *body = NULL;
+    int status = harness_http(&h, "GET", path, NULL, &body, NULL);
+    cr_assert_eq(status, 404, "the oldest alert is still readable: %s", body);
+    free(body);
+    harness_stop(&h, 20);
 }

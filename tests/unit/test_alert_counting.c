@@ -205,6 +205,16 @@ Test(alert_counting, sum_value_amounts)
 }
 
 
+Test(alert_counting, huge_amounts_bounded)
+{
+    add_rule(VT_EV_PURCHASE, VT_ALERT_SUM_VALUE, VT_DIM_NONE);
+    add_item("p1", "Lumi", NULL, NULL, 1e308, 3);
+
+    cr_assert_eq(count(), 1);
+    cr_assert_float_eq(out[0].amount, VT_ALERT_AMOUNT_MAX, 1);
+}
+
+
 Test(alert_counting, order_without_products)
 {
     add_rule(VT_EV_PURCHASE, VT_ALERT_COUNT, VT_DIM_NONE);

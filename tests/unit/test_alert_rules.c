@@ -275,6 +275,16 @@ Test(alert_rules, control_characters_rejected)
                    "\"filter.brand\" contains the control character 0x7F at byte 2");
     assert_message(rule_with("description", "\"a\\rb\""),
                    "\"description\" contains the control character 0x0D at byte 2");
+    /* U+0085 (next line) is a C1 control character and a line break. */
+    assert_message(rule_with("reaction", "\"one\\u0085two\""),
+                   "\"reaction\" contains the control character 0x85 at byte 4");
+}
+
+
+Test(alert_rules, non_ascii_name_rejected)
+{
+    assert_message(rule_with("name", "\"a\u00e9\""),
+                   "contains a character outside ASCII at byte 2");
 }
 
 

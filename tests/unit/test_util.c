@@ -155,3 +155,19 @@ Test(utf8, valid_and_invalid_sequences)
     cr_expect(!vt_utf8_valid("\xed\xa0\x80", 3), "a UTF-16 surrogate");
     cr_expect(vt_utf8_valid("", 0));
 }
+
+
+Test(json_nul, finds_bytes_and_escapes_only)
+{
+    static const char byte[] = "{\"by\":\"a\0b\"}";
+    bool escaped = true;
+
+    cr_assert_eq(vt_json_nul_at(byte, sizeof byte - 1, &escaped), 8);
+    cr_assert(!escaped);
+    cr_assert_eq(vt_json_nul_at("{\"by\":\"a\\u0000b\"}", 17, &escaped), 8);
+    cr_assert(escaped);
+    /* An escaped backslash followed by "u0000" is ordinary text. */
+    cr_assert_eq(vt_json_nul_at("{\"by\":\"a\\\\u0000b\"}", 18, &escaped), 18);
+    /* Outside strings the escape means nothing. */
+    cr_assert_eq(vt_json_nul_at("{\"by\":1}", 8, &escaped), 8);
+}

@@ -34,9 +34,9 @@ int vt_parse_double(const char *s, double min, double max, double *out);
 size_t vt_utf8_sequence(const unsigned char *s, size_t n);
 
 /* Offset of the first NUL in JSON text, as a byte or as the escape \u0000 inside a
- * string, or len when there is none; *escaped tells which. cJSON skips a NUL byte between
- * tokens and ends a string at an escaped NUL ("a\u0000b" reads as "a"), so callers reject
- * both before parsing. Any thread. */
+ * string, or len when there is none; *escaped is true for the escape. cJSON skips a NUL
+ * byte between tokens and ends a string at an escaped NUL ("a\u0000b" reads as "a"), so
+ * callers reject both before parsing. Any thread. */
 size_t vt_json_nul_at(const char *text, size_t len, bool *escaped);
 
 /* True when s[0..len) is valid UTF-8. */

@@ -448,8 +448,8 @@ static void explain(struct vt_alerting *a, const struct vt_alert_rule *rule, int
             k++;
         }
         /* The amount without a value of this dimension counts in the totals as the empty
-         * value, which is never a driver: a campaign that brought 5 % of the views before
-         * has a share of 0.05, not 1, when the other 95 % came without a campaign. */
+         * value, which is never a driver. So a campaign that brought 5 % of the views has a
+         * share of 0.05, not 1, when the other 95 % came without a campaign. */
         if (k < BREAKDOWN_MAX && (b.total[0] > known_during || b.total[1] > known_before)) {
             x->values[d][k] = "";
             x->during[d][k] = fmax(b.total[0] - known_during, 0);
@@ -1040,8 +1040,8 @@ static void drop_unknown_rules(struct vt_alerting *a, const struct states *state
 
 /*
  * Renew the lease when a third of it has passed since the last renewal, so that a long
- * evaluation keeps it, and report whether this instance still holds it. An instance that
- * lost it stops before its next write. On a Redis error err holds the message.
+ * evaluation keeps it. Returns true while this instance is the lease owner; the caller
+ * stops before its next write otherwise. On a Redis error err contains the message.
  */
 static bool lease_still_held(struct vt_alerting *a, char *err, size_t errsize)
 {

@@ -230,7 +230,7 @@ enum MHD_Result vt_handle_alert_get(struct vt_request *req)
 
 /* ---- POST /v1/alerts/{id}/ack ---- */
 
-/* Parse a body that holds one JSON value and nothing but white space after it, without a
+/* Parse a body that contains one JSON value and nothing but white space after it, without a
  * NUL byte or the escape \u0000. Returns the value (the caller deletes it) or NULL. */
 static cJSON *parse_body(const char *body, size_t len)
 {

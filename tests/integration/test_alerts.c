@@ -483,6 +483,28 @@ static void choose_from_catalog(const char *path, struct real_setup *s,
 }
 
 
+/* Run path with argv and env, its output going to log_path; it dies with the test. */
+static pid_t spawn_logged(const char *path, char *const argv[], char *const env[],
+                          const char *log_path)
+{
+    pid_t pid = fork();
+
+    cr_assert(pid >= 0, "fork: %s", strerror(errno));
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        int fd = open(log_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        if (fd >= 0) {
+            dup2(fd, STDOUT_FILENO);
+            dup2(fd, STDERR_FILENO);
+            close(fd);
+        }
+        execve(path, argv, env);
+        _exit(127);
+    }
+    return pid;
+}
+
+
 /* Replay the five months merged by time with the injected records of `inject`. Recorded
  * gaps up to a minute are kept, so that stream time runs evenly at the speed factor.
  * Longer ones (between the months) shrink to a minute. */
@@ -514,20 +536,7 @@ static pid_t start_replay(const struct harness *h, const char *dir, const char *
     argv[n++] = (char *)inject;
     argv[n] = NULL;
 
-    pid_t pid = fork();
-    cr_assert(pid >= 0, "fork: %s", strerror(errno));
-    if (pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        int fd = open(log_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        if (fd >= 0) {
-            dup2(fd, STDOUT_FILENO);
-            dup2(fd, STDERR_FILENO);
-            close(fd);
-        }
-        execve(VITRINE_REPLAY_BINARY, argv, environ);
-        _exit(127);
-    }
-    return pid;
+    return spawn_logged(VITRINE_REPLAY_BINARY, argv, environ, log_path);
 }
 
 
@@ -1137,20 +1146,8 @@ static int start_with_rules(const char *rules, const char *extra, char **log)
     snprintf(env_extra, sizeof env_extra, "%s", extra != NULL ? extra : "VITRINE_LOG_LEVEL=info");
     char *env[] = {env_rules, env_catalog, env_port, env_extra, NULL};
 
-    pid_t pid = fork();
-    cr_assert(pid >= 0, "fork: %s", strerror(errno));
-    if (pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        int fd = open(log_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        if (fd >= 0) {
-            dup2(fd, STDOUT_FILENO);
-            dup2(fd, STDERR_FILENO);
-            close(fd);
-        }
-        char *argv[] = {(char *)VITRINE_BINARY, NULL};
-        execve(VITRINE_BINARY, argv, env);
-        _exit(127);
-    }
+    char *argv[] = {(char *)VITRINE_BINARY, NULL};
+    pid_t pid = spawn_logged(VITRINE_BINARY, argv, env, log_path);
     for (int i = 0; i < 150 && waitpid(pid, &status, WNOHANG) == 0; i++)
         harness_sleep_ms(100);
     if (waitpid(pid, &status, WNOHANG) == 0) {

@@ -208,9 +208,15 @@ int vt_store_alert_ack(struct vt_store *st, const char *id, size_t id_len, const
 int vt_store_alert_resolve_series(struct vt_store *st, const char *id, const char *rule,
                                   const char *group, const char *at, struct vt_buf *out,
                                   char *err, size_t errsize);
+struct vt_alert_join {
+    const char *severity;        /* of the joining series' rule */
+    const char *recipients_json; /* its recipients, a JSON array of strings */
+    const char *rule;            /* its rule and reaction, which lead when its severity */
+    const char *reaction;        /* is higher than the alert's */
+};
 int vt_store_alert_add_series(struct vt_store *st, const char *id, const char *series_json,
-                              const char *severity, const char *recipients_json,
-                              struct vt_buf *out, char *err, size_t errsize);
+                              const struct vt_alert_join *join, struct vt_buf *out, char *err,
+                              size_t errsize);
 
 /* The newest `limit` (at most VT_ALERT_LIST_MAX) records, newest first. */
 typedef void (*vt_store_record_fn)(void *arg, const char *json, size_t len);

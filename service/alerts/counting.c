@@ -164,6 +164,17 @@ static void copy_value(char *dst, size_t dstsize, const char *value)
     const char *s = trim(value, &len);
 
     vt_copy_utf8(dst, dstsize, s, len);
+    /* Control characters (C0, DEL, and C1 such as U+0085) become spaces, so that a group
+     * name in an alert, a log line or a state field never breaks a line. */
+    for (unsigned char *c = (unsigned char *)dst; *c != '\0'; c++) {
+        if (*c < 0x20 || *c == 0x7F) {
+            *c = ' ';
+        } else if (*c == 0xC2 && c[1] >= 0x80 && c[1] <= 0x9F) {
+            c[0] = ' ';
+            c[1] = ' ';
+            c++;
+        }
+    }
 }
 
 

@@ -46,6 +46,8 @@
 /* Buckets one rule may read per evaluation (window and baseline or explanation windows):
  * bounds the time of an evaluation, which must stay well within the lease. */
 #define RULE_BUCKETS_MAX 20000
+/* Cool-down of an episode whose rule left the rules file. */
+#define REMOVED_RULE_COOLDOWN_MS (3600 * 1000)
 /* Milliseconds the alerts producer may spend delivering at shutdown. */
 #define PRODUCER_FLUSH_MS 3000
 /* Separates rule and group in the keys of the episode state hash. */
@@ -468,18 +470,18 @@ static void explain(struct vt_alerting *a, const struct vt_alert_rule *rule, int
         /* A campaign or referrer series is its own cause. */
         snprintf(f->cause, sizeof f->cause, "%s=%s", vt_alert_dimension_name(rule->group_by),
                  f->group);
-    } else if (f->n_drivers > 0) {
+    } else {
         /* The cause is the strongest campaign or referrer among the drivers, because those
-         * explain why traffic changed. Products, brands and categories show what changed. */
-        size_t top = 0;
+         * explain why traffic changed. Products, brands and categories show what changed,
+         * and two surges that share only a category are not one story. */
         for (size_t i = 0; i < f->n_drivers; i++) {
             if (is_cause_dimension(f->drivers[i].dimension)) {
-                top = i;
+                snprintf(f->cause, sizeof f->cause, "%s=%s",
+                         vt_alert_dimension_name(f->drivers[i].dimension),
+                         f->drivers[i].value);
                 break;
             }
         }
-        snprintf(f->cause, sizeof f->cause, "%s=%s",
-                 vt_alert_dimension_name(f->drivers[top].dimension), f->drivers[top].value);
     }
     for (int d = 0; d < VT_DIM_COUNT; d++)
         map_free(&b.dims[d]);
@@ -614,9 +616,10 @@ static cJSON *alert_json(struct vt_alerting *a, const struct firing *f, const ch
 }
 
 
-/* Hand one alert message ({"event": ..., "alert": ...}) to the topic and the webhook. */
-static void deliver(struct vt_alerting *a, const char *event, const char *alert_json_text,
-                    size_t len)
+/* Hand one alert message ({"event": ..., "alert": ...}) to the topic, keyed by the alert
+ * id, and to the webhook. */
+static void deliver(struct vt_alerting *a, const char *event, const char *id,
+                    const char *alert_json_text, size_t len)
 {
     struct vt_buf msg;
 
@@ -631,6 +634,7 @@ static void deliver(struct vt_alerting *a, const char *event, const char *alert_
     if (a->producer != NULL) {
         rd_kafka_resp_err_t err = rd_kafka_producev(
             a->producer, RD_KAFKA_V_TOPIC(a->cfg->kafka_alerts_topic),
+            RD_KAFKA_V_KEY(id, strlen(id)), /* one partition per alert keeps its order */
             RD_KAFKA_V_VALUE(msg.data, msg.len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
             RD_KAFKA_V_END);
         if (err != RD_KAFKA_RESP_ERR_NO_ERROR)
@@ -682,7 +686,7 @@ static int open_alert(struct vt_alerting *a, struct firing **f, size_t n, int64_
     rc = vt_store_alert_put(a->store, id, text, strlen(text), now_ms, a->cfg->alerts_keep, err,
                             errsize);
     if (rc == 0) {
-        deliver(a, "fired", text, strlen(text));
+        deliver(a, "fired", id, text, strlen(text));
         VT_INFO("ALERTS", "alert %s fired: %s %s%s%s (%zu series)", id,
                 a->rules->rules[f[0]->rule].name, f[0]->group,
                 f[0]->cause[0] ? ", cause " : "", f[0]->cause, n);
@@ -715,6 +719,21 @@ static bool record_related(const cJSON *rec, const struct firing *f)
             return true;
     }
     return keys_overlap(f->cause, f->subject, cause, "");
+}
+
+
+/* Did the update `after` raise the severity of `before` or add recipients? */
+static bool escalated(const cJSON *before, const char *after, size_t len)
+{
+    cJSON *now = cJSON_ParseWithLength(after, len);
+    const char *was = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(before, "severity"));
+    const char *is = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(now, "severity"));
+    bool more = (was == NULL) != (is == NULL) || (was != NULL && strcmp(was, is) != 0) ||
+                cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(now, "recipients")) >
+                    cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(before, "recipients"));
+
+    cJSON_Delete(now);
+    return more;
 }
 
 
@@ -751,16 +770,25 @@ static bool join_alert(struct vt_alerting *a, struct firing *f, const struct sta
             char *to_text = cJSON_PrintUnformatted(to);
 
             /* The alert takes the higher severity and every recipient of the series. */
+            struct vt_alert_join join = {.severity = vt_alert_severity_name(rule->severity),
+                                         .recipients_json = to_text,
+                                         .rule = rule->name,
+                                         .reaction = rule->reaction};
             vt_buf_init(&out, 1 << 20);
             if (text != NULL && to_text != NULL &&
-                vt_store_alert_add_series(a->store, e->alert_id, text,
-                                          vt_alert_severity_name(rule->severity), to_text, &out,
-                                          err, sizeof err) == 0 && out.len > 0) {
+                vt_store_alert_add_series(a->store, e->alert_id, text, &join, &out, err,
+                                          sizeof err) == 0 && out.len > 0) {
                 vt_strlcpy(f->alert_id, e->alert_id, sizeof f->alert_id);
                 joined = true;
                 VT_INFO("ALERTS", "rule %s group %s joined alert %s (related by %s)",
                         a->rules->rules[f->rule].name, f->group, e->alert_id,
                         f->cause[0] != '\0' ? f->cause : f->subject);
+                /* A joining series that raises the severity or adds recipients is news for
+                 * people who have not heard of the alert yet. */
+                if (escalated(rec, out.data, out.len)) {
+                    deliver(a, "escalated", e->alert_id, out.data, out.len);
+                    VT_INFO("ALERTS", "alert %s escalated by rule %s", e->alert_id, rule->name);
+                }
             }
             vt_buf_free(&out);
             free(text);
@@ -804,7 +832,7 @@ static void resolve_series(struct vt_alerting *a, const char *rule, const char *
         cJSON *rec = cJSON_ParseWithLength(out.data, out.len);
         const char *state = cJSON_GetStringValue(cJSON_GetObjectItem(rec, "state"));
         if (state != NULL && strcmp(state, "resolved") == 0) {
-            deliver(a, "resolved", out.data, out.len);
+            deliver(a, "resolved", alert_id, out.data, out.len);
             VT_INFO("ALERTS", "alert %s resolved", alert_id);
         }
         cJSON_Delete(rec);
@@ -1007,16 +1035,20 @@ static void open_firings(struct vt_alerting *a, struct firing *fired, size_t n, 
 
 
 /*
- * Resolve and forget the episodes of rules that are no longer in the rules file (removed
- * or renamed), which no evaluation would ever judge again.
+ * Close the episodes of rules that are no longer in the rules file (removed or renamed),
+ * which this instance would never judge again: an open alert resolves, and the episode
+ * stays in a cool-down of REMOVED_RULE_COOLDOWN_MS before it is forgotten. The cool-down
+ * keeps an instance that still has the old file (during a rolling update) from firing the
+ * same alert again.
  */
-static void drop_unknown_rules(struct vt_alerting *a, const struct states *states,
-                               const char *now_iso)
+static void close_unknown_rules(struct vt_alerting *a, const struct states *states,
+                                int64_t clock, const char *now_iso)
 {
     for (size_t i = 0; i < states->n; i++) {
         const struct state_entry *st = &states->items[i];
         const char *sep = strchr(st->field, FIELD_SEPARATOR);
-        char rule[VT_ALERT_NAME_MAX + 1], err[256];
+        char rule[VT_ALERT_NAME_MAX + 1], value[VT_ALERT_ID_MAX + 96], err[256];
+        struct vt_alert_episode e = st->episode;
         bool known = false;
 
         if (sep == NULL || (size_t)(sep - st->field) > VT_ALERT_NAME_MAX)
@@ -1027,13 +1059,25 @@ static void drop_unknown_rules(struct vt_alerting *a, const struct states *state
             known = strcmp(a->rules->rules[r].name, rule) == 0;
         if (known)
             continue;
-        if (st->episode.state == VT_ALERT_ACTIVE && st->episode.alert_id[0] != '\0')
-            resolve_series(a, rule, sep + 1, st->episode.alert_id, now_iso);
-        if (vt_store_alert_state_set(a->store, st->field, NULL, err, sizeof err) != 0)
+
+        if (e.state == VT_ALERT_ACTIVE) {
+            if (e.alert_id[0] != '\0')
+                resolve_series(a, rule, sep + 1, e.alert_id, now_iso);
+            e.state = VT_ALERT_INACTIVE;
+            e.since_ms = clock;
+            e.quiet = 0;
+            e.cooldown_until_ms = clock + REMOVED_RULE_COOLDOWN_MS;
+            state_encode(&e, value, sizeof value);
+            if (vt_store_alert_state_set(a->store, st->field, value, err, sizeof err) != 0)
+                VT_WARN("ALERTS", "closing the episode of removed rule %s failed: %s", rule,
+                        err);
+            else
+                VT_INFO("ALERTS", "rule %s is not in this instance's rules file: its episode "
+                        "for %s is closed", rule, sep + 1);
+        } else if (e.cooldown_until_ms <= clock &&
+                   vt_store_alert_state_set(a->store, st->field, NULL, err, sizeof err) != 0) {
             VT_WARN("ALERTS", "dropping the state of removed rule %s failed: %s", rule, err);
-        else
-            VT_INFO("ALERTS", "rule %s is no longer configured: its episode for %s is closed",
-                    rule, sep + 1);
+        }
     }
 }
 
@@ -1056,7 +1100,7 @@ static bool lease_still_held(struct vt_alerting *a, char *err, size_t errsize)
         return false;
     if (!leader) {
         VT_WARN("ALERTS", "%s lost the lease during an evaluation; another instance evaluates",
-                a->instance);
+                a->lease_owner);
         atomic_store(&a->leader, false);
         return false;
     }
@@ -1082,11 +1126,11 @@ static void evaluate(struct vt_alerting *a)
         failed = 1;
         goto out;
     }
-    drop_unknown_rules(a, &states, now_iso);
     if (clock < 0)
         goto out; /* nothing counted yet */
     if (now_ms > applied_at)
         clock += now_ms - applied_at; /* the stream's time moves on while nothing arrives */
+    close_unknown_rules(a, &states, clock, now_iso);
 
     for (size_t r = 0; r < a->rules->n; r++) {
         if (!lease_still_held(a, err, sizeof err)) {
@@ -1141,7 +1185,7 @@ static void *alerts_main(void *arg)
     if (tick > a->cfg->alerts_period_ms)
         tick = a->cfg->alerts_period_ms;
     VT_INFO("ALERTS", "alerts thread started as %s: %zu rules, evaluation every %" PRId64
-            " ms, lease %" PRId64 " ms", a->instance, a->rules->n, a->cfg->alerts_period_ms,
+            " ms, lease %" PRId64 " ms", a->lease_owner, a->rules->n, a->cfg->alerts_period_ms,
             a->cfg->alerts_lease_ms);
 
     while (!atomic_load(&a->stop)) {
@@ -1162,7 +1206,7 @@ static void *alerts_main(void *arg)
         }
 
         if (leader != atomic_load(&a->leader)) {
-            VT_INFO("ALERTS", "%s %s the alert evaluator", a->instance,
+            VT_INFO("ALERTS", "%s %s the alert evaluator", a->lease_owner,
                     leader ? "became" : "is no longer");
             atomic_store(&a->leader, leader);
             next_evaluation = 0;
@@ -1234,10 +1278,11 @@ struct vt_alerting *vt_alerting_start(const struct vt_config *cfg,
         int64_t buckets = per_window * windows;
         if (buckets > RULE_BUCKETS_MAX) {
             snprintf(err, errsize, "%s: rules[%zu] \"%s\": an evaluation would read %" PRId64
-                     " buckets of %" PRId64 " s (at most %d); raise alerts.bucket_s, shorten "
-                     "window_s or lower baseline_windows",
+                     " buckets of %" PRId64 " s, the window and %" PRId64 " history windows "
+                     "(at most %d buckets); raise alerts.bucket_s, shorten window_s or lower "
+                     "baseline_windows (history windows are at least 6, for explanations)",
                      cfg->alerts_rules_path, i, rules->rules[i].name, buckets,
-                     cfg->alerts_bucket_s, RULE_BUCKETS_MAX);
+                     cfg->alerts_bucket_s, windows - 1, RULE_BUCKETS_MAX);
             goto fail;
         }
     }

@@ -792,12 +792,13 @@ static enum vt_config_result check_relations(const struct vt_config *cfg, char *
 /* Reject VITRINE_* variables that name no setting: a typo such as
  * VITRINE_HTTP_ANALYST_TOKEN would otherwise start the service with a check disabled.
  * Skipped: VITRINE_SERVICE_* and VITRINE_PORT*, which Kubernetes sets for a Service named
- * "vitrine", and the variables of the project's own scripts (VITRINE_DATA, VITRINE_TEST_*,
- * VITRINE_DEMO_*). */
+ * "vitrine", and the variables of the project's own scripts (VITRINE_DATA, VITRINE_ROOT,
+ * VITRINE_BROKERS, VITRINE_TEST_*, VITRINE_DEMO_*). */
 static enum vt_config_result check_unknown_env(char *const *envp, char *err, size_t errsize)
 {
     static const char *const ignored[] = {"VITRINE_SERVICE_", "VITRINE_PORT", "VITRINE_TEST_",
-                                          "VITRINE_DEMO_", "VITRINE_DATA="};
+                                          "VITRINE_DEMO_", "VITRINE_DATA=", "VITRINE_ROOT=",
+                                          "VITRINE_BROKERS="};
 
     if (envp == NULL)
         return VT_CONFIG_OK;

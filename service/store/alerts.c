@@ -206,16 +206,19 @@ int vt_store_alert_state_set(struct vt_store *st, const char *field, const char 
 }
 
 
-/* Store a record, list it, and delete the records that fall off the list's bound, so that
- * exactly the newest `keep` alerts stay readable. */
+/* Store a record, list it, and delete the records beyond the newest `keep` that have
+ * resolved (or expired). Active ones stay listed and readable until they resolve, so that
+ * their resolution is still stored and delivered; a later store deletes them. */
 static const char put_script[] =
     "redis.call('SET', KEYS[1], ARGV[1], 'EX', 2592000)\n"
     "redis.call('ZADD', KEYS[2], ARGV[2], ARGV[3])\n"
-    "local last = tonumber(ARGV[4])\n"
-    "for _, id in ipairs(redis.call('ZRANGE', KEYS[2], 0, last)) do\n"
-    "  redis.call('DEL', ARGV[5] .. id)\n"
+    "for _, id in ipairs(redis.call('ZRANGE', KEYS[2], 0, tonumber(ARGV[4]))) do\n"
+    "  local rec = redis.call('GET', ARGV[5] .. id)\n"
+    "  if not rec or cjson.decode(rec).state == 'resolved' then\n"
+    "    redis.call('DEL', ARGV[5] .. id)\n"
+    "    redis.call('ZREM', KEYS[2], id)\n"
+    "  end\n"
     "end\n"
-    "redis.call('ZREMRANGEBYRANK', KEYS[2], 0, last)\n"
     "return 1\n";
 
 int vt_store_alert_put(struct vt_store *st, const char *id, const char *json, size_t len,
@@ -373,7 +376,9 @@ static const char merge_script[] =
     "table.insert(a.series, cjson.decode(ARGV[1]))\n"
     "a.merged = (a.merged or 0) + 1\n"
     "local rank = {info = 0, warning = 1, critical = 2}\n"
-    "if (rank[ARGV[2]] or 0) > (rank[a.severity] or 0) then a.severity = ARGV[2] end\n"
+    "if (rank[ARGV[2]] or 0) > (rank[a.severity] or 0) then\n"
+    "  a.severity, a.rule, a.reaction = ARGV[2], ARGV[4], ARGV[5]\n"
+    "end\n"
     "a.recipients = a.recipients or {}\n"
     "for _, r in ipairs(cjson.decode(ARGV[3])) do\n"
     "  local known = false\n"
@@ -389,8 +394,8 @@ static int record_script(struct vt_store *st, const char *script, const char *id
                          size_t errsize)
 {
     char record[ALERT_KEY_MAX];
-    const char *argv[4 + 4];
-    size_t lens[4 + 4];
+    const char *argv[4 + 5];
+    size_t lens[4 + 5];
     redisReply *r;
 
     vt_buf_reset(out);
@@ -401,7 +406,7 @@ static int record_script(struct vt_store *st, const char *script, const char *id
     argv[1] = script;
     argv[2] = "1";
     argv[3] = record;
-    for (size_t i = 0; i < n_args && i < 4; i++)
+    for (size_t i = 0; i < n_args && i < 5; i++)
         argv[4 + i] = args[i];
     for (size_t i = 0; i < 4 + n_args; i++)
         lens[i] = strlen(argv[i]);
@@ -436,10 +441,11 @@ int vt_store_alert_resolve_series(struct vt_store *st, const char *id, const cha
 
 
 int vt_store_alert_add_series(struct vt_store *st, const char *id, const char *series_json,
-                              const char *severity, const char *recipients_json,
-                              struct vt_buf *out, char *err, size_t errsize)
+                              const struct vt_alert_join *join, struct vt_buf *out, char *err,
+                              size_t errsize)
 {
-    const char *args[3] = {series_json, severity, recipients_json};
+    const char *args[5] = {series_json, join->severity, join->recipients_json, join->rule,
+                           join->reaction};
 
-    return record_script(st, merge_script, id, strlen(id), args, 3, out, err, errsize);
+    return record_script(st, merge_script, id, strlen(id), args, 5, out, err, errsize);
 }

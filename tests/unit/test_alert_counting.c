@@ -405,6 +405,17 @@ Test(alert_counting, long_campaign_cut_at_character)
 }
 
 
+Test(alert_counting, control_characters_become_spaces)
+{
+    add_rule(VT_EV_PAGE_VIEW, VT_ALERT_COUNT, VT_DIM_CAMPAIGN);
+    ev.type = VT_EV_PAGE_VIEW;
+    vt_strlcpy(ev.campaign, "spring\tsale\xC2\x85now", sizeof ev.campaign);
+
+    cr_assert_eq(count(), 1);
+    cr_assert_str_eq(out[0].group, "spring sale  now");
+}
+
+
 /* ---- events without products ---- */
 
 Test(alert_counting, page_view_counts_once)

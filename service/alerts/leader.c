@@ -10,14 +10,15 @@
  *   2. per rule, read the buckets of the current window (ending at T) and of the baseline
  *      windows before it, and sum them per group;
  *   3. judge every group and advance its episode (states from Redis);
- *   4. for new episodes, read the breakdown by dimension and explain the change; related
- *      episodes become one alert, also joining a related alert that is still active. Two
+ *   4. for new episodes, read the breakdown by dimension and explain the change. Related
+ *      episodes become one alert, or join a related alert that is still active. Two
  *      series are related when the cause or the group of one equals the cause or the
- *      group of the other. The cause is the strongest campaign or referrer among the
- *      drivers, else the strongest driver. A surge of brand X driven by campaign C, a
- *      surge of campaign C and a cart rush on a product of X driven by C are one story;
- *   5. store states and alerts, and deliver fired and resolved alerts to the alerts topic
- *      and the webhook.
+ *      group of the other. The cause is the series' own campaign or referrer, or the
+ *      strongest campaign or referrer among its drivers. So a surge of brand X driven by
+ *      campaign C, a surge of campaign C and a cart rush on a product of X driven by C
+ *      are one story;
+ *   5. store states and alerts, and deliver fired, escalated and resolved alerts to the
+ *      alerts topic and the webhook.
  */
 #include "vitrine/alerting.h"
 

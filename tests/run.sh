@@ -5,7 +5,8 @@
 # AddressSanitizer/UndefinedBehaviorSanitizer build that runs the tests), and stops
 # everything it started.
 #
-#   tests/run.sh            all suites
+#   tests/run.sh            all suites, then each fuzz target for $VITRINE_FUZZ_SECONDS
+#                           (default 15) seconds
 #   tests/run.sh unit       unit tests only (no servers)
 set -euo pipefail
 
@@ -59,5 +60,8 @@ export VITRINE_TEST_WORK="$work"
 
 vitrine_log "integration tests (redis 127.0.0.1:$VITRINE_REDIS_PORT, kafka $VITRINE_BROKERS)"
 "$build/integration_tests" --jobs 2
+
+vitrine_stop_started
+VITRINE_DATA="$VITRINE_TEST_DATA" "$VITRINE_ROOT/tests/fuzz/run.sh" "${VITRINE_FUZZ_SECONDS:-15}"
 
 vitrine_log "all suites passed"

@@ -21,12 +21,12 @@ vitrine_die() {
     exit 1
 }
 
-# Install the Debian packages that are missing. Needs root (or sudo) only when something
-# is missing.
+# Install the Debian packages that are missing: VITRINE_PACKAGES and the packages named as
+# arguments. Needs root (or sudo) only when something is missing.
 vitrine_install_dependencies() {
     local missing=()
     local pkg
-    for pkg in "${VITRINE_PACKAGES[@]}"; do
+    for pkg in "${VITRINE_PACKAGES[@]}" "$@"; do
         if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed"; then
             missing+=("$pkg")
         fi

@@ -763,7 +763,8 @@ static size_t unescape(void *cls, struct MHD_Connection *conn, char *s)
 }
 
 
-static void mhd_log(void *cls, const char *fmt, va_list ap)
+__attribute__((format(printf, 2, 0))) static void mhd_log(void *cls, const char *fmt,
+                                                          va_list ap)
 {
     char line[512];
 

@@ -6,8 +6,11 @@
 #
 #   tests/fuzz/run.sh [SECONDS]    seconds per target (default $VITRINE_FUZZ_SECONDS or 20)
 #
-# A crash, a sanitizer report or a failed check stops the run with the input that caused
-# it; turn that input into a unit test when fixing the cause.
+# The targets: the decoder entry point on raw record values, the Mapp and the canonical
+# decoder on any JSON object, the alert and business rules loaders, and HTTP requests to
+# the API server running in the fuzzer's process. A crash, a sanitizer report or a failed
+# check stops the run with the input that caused it; turn that input into a unit test when
+# fixing the cause.
 set -euo pipefail
 
 VITRINE_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -42,6 +45,28 @@ seed_records "$work/seed/canonical" canonical --format canonical
 mkdir -p "$work/seed/rules"
 cp "$VITRINE_ROOT"/deploy/*.json "$work/seed/rules/"
 
+# Requests for fuzz_http: method byte (0 GET, 1 POST, 2 DELETE), target after /v1/, then a
+# newline and the body.
+mkdir -p "$work/seed/http"
+i=0
+while IFS= read -r line; do
+    i=$((i + 1))
+    printf '%b' "$line" >"$work/seed/http/request$i"
+done <<'REQUESTS'
+\x00sessions/s-1/segment
+\x00sessions/s-1/recommendations?limit=5&exclude=w-1,w-2&placement=home&price_min=10
+\x01sessions/s-1/rerank\n{"product_ids":["w-1","m-2","c-3"]}
+\x00products/w-1/similar?limit=3
+\x00trending?category=perfume&brand=Aurelle&gender=female&limit=2
+\x00profiles/s-1
+\x02profiles/s-1
+\x00stats/products/w-1
+\x00stats/placements/home
+\x00alerts?state=all&severity=critical&rule=brand-views-surge&acknowledged=false&limit=3
+\x00alerts/01900000-0000-7000-8000-000000000000
+\x01alerts/01900000-0000-7000-8000-000000000000/ack\n{"by":"anna","note":"taken"}
+REQUESTS
+
 run_target() {
     local target=$1
     shift
@@ -64,4 +89,5 @@ run_target fuzz_decode "$work/seed/mapp" "$work/seed/canonical"
 run_target fuzz_decode_mapp "$work/seed/mapp"
 run_target fuzz_decode_canonical "$work/seed/canonical"
 run_target fuzz_rules_files "$work/seed/rules"
+run_target fuzz_http "$work/seed/http"
 vitrine_log "fuzzing found nothing"

@@ -55,7 +55,11 @@ bool vt_api_read_profile(struct vt_request *req, struct vt_profile *p, enum MHD_
     char err[512];
 
     /* A connection that Redis closed while idle (a restart, a timeout on the server side)
-     * fails only on its next use: then reconnect and try once more. */
+     * fails only on its next use, and at once: then reconnect and try once more. A failure
+     * that took half of redis.timeout_ms or more was a timeout, and a second try would
+     * make the request wait longer than that budget. */
+    uint64_t started = vt_monotonic_ns();
+    uint64_t half_budget = (uint64_t)req->api->cfg->redis_timeout_ms * 500000u;
     for (int attempt = 0; attempt < 2; attempt++) {
         bool reused = vt_api_worker_store_connected();
         struct vt_store *st = vt_api_worker_store(req->api, err, sizeof err);
@@ -65,7 +69,7 @@ bool vt_api_read_profile(struct vt_request *req, struct vt_profile *p, enum MHD_
                 0)
             return true;
         vt_api_worker_store_reset();
-        if (!reused)
+        if (!reused || vt_monotonic_ns() - started >= half_budget)
             break;
     }
 

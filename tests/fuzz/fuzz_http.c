@@ -1,8 +1,8 @@
 /*
  * libFuzzer target: HTTP requests to the real API server, run in this process on a
  * loopback port with the small test catalog. Redis and Kafka point at closed ports, so
- * every request is validated and then answered without them (503 where a handler needs
- * Redis).
+ * every request is validated and then gets its response without them (503 where a handler
+ * needs Redis).
  *
  * Input: the first byte picks the method, the bytes up to the first newline follow "/v1/"
  * as the request target (path and query), and the rest is the body. Each request must get
@@ -94,8 +94,8 @@ static void start_server(void)
 }
 
 
-/* Send request and read the whole answer into response (NUL-terminated); returns its
- * length, or -1 when the server did not answer within 5 s. */
+/* Send request and read the whole response (NUL-terminated); returns its length, or -1
+ * when the server sent nothing within 5 s. */
 static ssize_t exchange(const char *request, size_t len, char *response, size_t cap)
 {
     struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
@@ -118,7 +118,7 @@ static ssize_t exchange(const char *request, size_t len, char *response, size_t 
         if (n < 0 && (errno == EINTR || errno == EAGAIN))
             continue;
         if (n <= 0)
-            break; /* the server may close early on a bad request; read its answer */
+            break; /* the server may close early on a bad request; read its response */
         sent += (size_t)n;
     }
     shutdown(fd, SHUT_WR);

@@ -300,6 +300,39 @@ void harness_produce(const struct harness *h, const char *topic, const char *key
 }
 
 
+harness_producer *harness_producer_new(const struct harness *h)
+{
+    char err[512];
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+
+    rd_kafka_conf_set(conf, "bootstrap.servers", h->brokers, err, sizeof err);
+    rd_kafka_conf_set(conf, "acks", "all", err, sizeof err);
+    rd_kafka_conf_set(conf, "linger.ms", "2", err, sizeof err);
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
+    cr_assert_not_null(rk, "producer: %s", err);
+    return rk;
+}
+
+
+void harness_send(harness_producer *p, const char *topic, const char *key, const char *value)
+{
+    rd_kafka_resp_err_t e = rd_kafka_producev(
+        p, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, strlen(key)),
+        RD_KAFKA_V_VALUE((void *)value, strlen(value)), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+        RD_KAFKA_V_END);
+    cr_assert_eq(e, RD_KAFKA_RESP_ERR_NO_ERROR, "produce: %s", rd_kafka_err2str(e));
+    rd_kafka_poll(p, 0);
+}
+
+
+void harness_producer_close(harness_producer *p)
+{
+    cr_assert_eq(rd_kafka_flush(p, 15000), RD_KAFKA_RESP_ERR_NO_ERROR,
+                 "records were not delivered within 15 s");
+    rd_kafka_destroy(p);
+}
+
+
 size_t harness_consume_all(const struct harness *h, const char *topic, int timeout_ms,
                            harness_record_fn fn, void *arg)
 {

@@ -57,6 +57,14 @@ cJSON *harness_get_json(const struct harness *h, const char *path, int status);
 void harness_produce(const struct harness *h, const char *topic, const char *key,
                      const char *const *values, size_t n);
 
+/* A producer that lives for a whole test. harness_send queues one record, whose key picks
+ * the partition. harness_producer_close waits up to 15 s for delivery and fails the test
+ * when records are left. */
+typedef struct rd_kafka_s harness_producer;
+harness_producer *harness_producer_new(const struct harness *h);
+void harness_send(harness_producer *p, const char *topic, const char *key, const char *value);
+void harness_producer_close(harness_producer *p);
+
 /* Consume everything currently in a topic (all partitions from the beginning) for up to
  * timeout_ms; calls fn for each record. Returns the number of records seen. */
 typedef void (*harness_record_fn)(const char *key, size_t key_len, const char *value,

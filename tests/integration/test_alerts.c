@@ -180,41 +180,6 @@ static void receiver_stop(struct receiver *r)
 }
 
 
-/* ---- a producer that lives for the whole test ---- */
-
-static rd_kafka_t *producer_new(const struct harness *h)
-{
-    char err[512];
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-
-    rd_kafka_conf_set(conf, "bootstrap.servers", h->brokers, err, sizeof err);
-    rd_kafka_conf_set(conf, "acks", "all", err, sizeof err);
-    rd_kafka_conf_set(conf, "linger.ms", "2", err, sizeof err);
-    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
-    cr_assert_not_null(rk, "producer: %s", err);
-    return rk;
-}
-
-
-static void produce(rd_kafka_t *rk, const char *topic, const char *key, const char *value)
-{
-    rd_kafka_resp_err_t e = rd_kafka_producev(
-        rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, strlen(key)),
-        RD_KAFKA_V_VALUE((void *)value, strlen(value)), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-        RD_KAFKA_V_END);
-    cr_assert_eq(e, RD_KAFKA_RESP_ERR_NO_ERROR, "produce: %s", rd_kafka_err2str(e));
-    rd_kafka_poll(rk, 0);
-}
-
-
-static void producer_close(rd_kafka_t *rk)
-{
-    cr_assert_eq(rd_kafka_flush(rk, 15000), RD_KAFKA_RESP_ERR_NO_ERROR,
-                 "records were not delivered within 15 s");
-    rd_kafka_destroy(rk);
-}
-
-
 /* ---- reading alerts ---- */
 
 /* GET /v1/alerts?state=all; the caller deletes the result. */
@@ -642,13 +607,13 @@ Test(alerts, real_stream_alerts_surge_and_sellout, .timeout = 420)
      * gets 40. */
     snprintf(catalog_topic, sizeof catalog_topic, "catalog-%s", h.name);
     snprintf(alerts_topic, sizeof alerts_topic, "alerts-%s", h.name);
-    rd_kafka_t *rk = producer_new(&h);
+    harness_producer *rk = harness_producer_new(&h);
     for (size_t i = 0; i < n_counts && i < STOCKED_MAX; i++) {
         vt_strlcpy(setup.stocked[setup.n_stocked++], counts[i].id, sizeof setup.stocked[0]);
-        produce(rk, catalog_topic, counts[i].id, "{\"stock\":20}");
+        harness_send(rk, catalog_topic, counts[i].id, "{\"stock\":20}");
     }
-    produce(rk, catalog_topic, setup.sellout_product, "{\"stock\":40}");
-    producer_close(rk);
+    harness_send(rk, catalog_topic, setup.sellout_product, "{\"stock\":40}");
+    harness_producer_close(rk);
 
     receiver_start(&hook, true);
     snprintf(env[0], sizeof env[0], "VITRINE_ALERTS_RULES_PATH=%s/deploy/alerts.example.json",
@@ -811,7 +776,7 @@ static void write_small_rules(const struct harness *h, char *path, size_t size)
 static void produce_views_of(const struct harness *h, const char *session, int n,
                              const char *product_prefix, const char *campaign)
 {
-    rd_kafka_t *rk = producer_new(h);
+    harness_producer *rk = harness_producer_new(h);
     char value[512], from[128] = "";
     int64_t now = wall_ms();
 
@@ -822,9 +787,9 @@ static void produce_views_of(const struct harness *h, const char *session, int n
                  "{\"type\":\"product_view\",\"session_id\":\"%s\",\"ts\":%" PRId64 ","
                  "\"products\":[{\"id\":\"%s%d\"}]%s}", session, now - n + i,
                  product_prefix, 1 + i % 4, from);
-        produce(rk, h->topic, session, value);
+        harness_send(rk, h->topic, session, value);
     }
-    producer_close(rk);
+    harness_producer_close(rk);
 }
 
 

@@ -19,7 +19,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <librdkafka/rdkafka.h>
@@ -46,6 +48,7 @@ struct options {
     int n_topics;
     char bootstrap_file[PATH_MAX_LEN];
     char pid_file[PATH_MAX_LEN];
+    char control[PATH_MAX_LEN]; /* FIFO of fault injection commands, "" for none */
 };
 
 struct local_cluster {
@@ -73,6 +76,9 @@ static void print_usage(FILE *out)
             "                          a temporary file and renamed; removed at exit)\n"
             "  --pid-file PATH         write the process id to PATH (removed at exit)\n"
             "  --log-level LEVEL       error, warn, info or debug (default info)\n"
+            "  --control PATH          create a FIFO at PATH and apply the fault injection\n"
+            "                          commands written to it, one per line: down BROKER,\n"
+            "                          up BROKER, rtt BROKER MS, errors API COUNT CODE\n"
             "  --help                  print this help and exit\n"
             "\n"
             "Example:\n"
@@ -148,13 +154,14 @@ static int copy_path(const char *option, const char *arg, char *dst, size_t dsts
 static int parse_options(int argc, char **argv, struct options *opt)
 {
     enum { OPT_BROKERS = 256, OPT_TOPIC, OPT_BOOTSTRAP_FILE, OPT_PID_FILE, OPT_LOG_LEVEL,
-           OPT_HELP };
+           OPT_CONTROL, OPT_HELP };
     static const struct option longopts[] = {
         {"brokers", required_argument, NULL, OPT_BROKERS},
         {"topic", required_argument, NULL, OPT_TOPIC},
         {"bootstrap-file", required_argument, NULL, OPT_BOOTSTRAP_FILE},
         {"pid-file", required_argument, NULL, OPT_PID_FILE},
         {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+        {"control", required_argument, NULL, OPT_CONTROL},
         {"help", no_argument, NULL, OPT_HELP},
         {NULL, 0, NULL, 0},
     };
@@ -194,6 +201,10 @@ static int parse_options(int argc, char **argv, struct options *opt)
             break;
         case OPT_PID_FILE:
             if (copy_path("--pid-file", optarg, opt->pid_file, sizeof opt->pid_file) != 0)
+                return EXIT_USAGE;
+            break;
+        case OPT_CONTROL:
+            if (copy_path("--control", optarg, opt->control, sizeof opt->control) != 0)
                 return EXIT_USAGE;
             break;
         case OPT_LOG_LEVEL:
@@ -358,14 +369,69 @@ static void remove_published_files(const struct options *opt)
 }
 
 
-/* Wait until SIGINT or SIGTERM arrives on signal_fd. Returns 0, or -1 when waiting fails. */
-static int serve_until_signal(struct local_cluster *cl, int signal_fd)
+/*
+ * Apply one fault injection command (one line of the control FIFO):
+ *   down BROKER             disconnect a broker and refuse new connections
+ *   up BROKER               accept connections again
+ *   rtt BROKER MS           delay every response of a broker by MS milliseconds
+ *   errors API COUNT CODE   fail the next COUNT requests of API key API (0 Produce,
+ *                           1 Fetch, 8 OffsetCommit, ...) with Kafka error code CODE
+ * Brokers are numbered from 1. A bad command is logged and ignored.
+ */
+static void apply_command(struct local_cluster *cl, char *line)
 {
-    struct pollfd fds[1] = {{.fd = signal_fd, .events = POLLIN}};
+    char *words[5] = {0};
+    int64_t a = 0, b = 0, c = 0;
+    size_t n = 0;
 
-    (void)cl; /* used by the command loop that fault injection will add */
+    for (char *save = NULL, *w = strtok_r(line, " \t\r", &save); w != NULL && n < 5;
+         w = strtok_r(NULL, " \t\r", &save))
+        words[n++] = w;
+    if (n == 0)
+        return;
+    bool ok = false;
+    if ((strcmp(words[0], "down") == 0 || strcmp(words[0], "up") == 0) && n == 2 &&
+        vt_parse_int64(words[1], 1, BROKERS_MAX, &a) == 0) {
+        rd_kafka_resp_err_t err = strcmp(words[0], "down") == 0
+                                      ? rd_kafka_mock_broker_set_down(cl->mock, (int32_t)a)
+                                      : rd_kafka_mock_broker_set_up(cl->mock, (int32_t)a);
+        ok = err == RD_KAFKA_RESP_ERR_NO_ERROR;
+    } else if (strcmp(words[0], "rtt") == 0 && n == 3 &&
+               vt_parse_int64(words[1], 1, BROKERS_MAX, &a) == 0 &&
+               vt_parse_int64(words[2], 0, 60000, &b) == 0) {
+        ok = rd_kafka_mock_broker_set_rtt(cl->mock, (int32_t)a, (int)b) ==
+             RD_KAFKA_RESP_ERR_NO_ERROR;
+    } else if (strcmp(words[0], "errors") == 0 && n == 4 &&
+               vt_parse_int64(words[1], 0, 100, &a) == 0 &&
+               vt_parse_int64(words[2], 1, 1000, &b) == 0 &&
+               vt_parse_int64(words[3], 1, 200, &c) == 0) {
+        rd_kafka_resp_err_t errs[1000];
+        for (int64_t i = 0; i < b; i++)
+            errs[i] = (rd_kafka_resp_err_t)c;
+        rd_kafka_mock_push_request_errors_array(cl->mock, (int16_t)a, (size_t)b, errs);
+        ok = true;
+    }
+    if (ok)
+        VT_INFO("KAFKA", "fault injection: %s%s%s%s%s%s%s", words[0], n > 1 ? " " : "",
+                n > 1 ? words[1] : "", n > 2 ? " " : "", n > 2 ? words[2] : "",
+                n > 3 ? " " : "", n > 3 ? words[3] : "");
+    else
+        VT_WARN("KAFKA", "ignored control command '%s': use down BROKER, up BROKER, "
+                "rtt BROKER MS or errors API COUNT CODE", words[0]);
+}
+
+
+/* Wait until SIGINT or SIGTERM arrives on signal_fd, applying the commands that arrive on
+ * control_fd (-1 for none) meanwhile. Returns 0, or -1 when waiting fails. */
+static int serve_until_signal(struct local_cluster *cl, int signal_fd, int control_fd)
+{
+    struct pollfd fds[2] = {{.fd = signal_fd, .events = POLLIN},
+                            {.fd = control_fd, .events = POLLIN}};
+    char pending[1024];
+    size_t used = 0;
+
     for (;;) {
-        int n = poll(fds, 1, 1000);
+        int n = poll(fds, control_fd >= 0 ? 2 : 1, 1000);
 
         if (n < 0) {
             if (errno == EINTR)
@@ -381,7 +447,36 @@ static int serve_until_signal(struct local_cluster *cl, int signal_fd)
                 return 0;
             }
         }
+        if (control_fd >= 0 && n > 0 && (fds[1].revents & POLLIN)) {
+            ssize_t got = read(control_fd, pending + used, sizeof pending - 1 - used);
+            if (got > 0)
+                used += (size_t)got;
+            char *nl;
+            while ((nl = memchr(pending, '\n', used)) != NULL) {
+                *nl = '\0';
+                apply_command(cl, pending);
+                used -= (size_t)(nl + 1 - pending);
+                memmove(pending, nl + 1, used);
+            }
+            if (used == sizeof pending - 1)
+                used = 0; /* a line longer than any command: drop it */
+        }
     }
+}
+
+
+/* Create the control FIFO and open it for reading; also for writing, so that it never
+ * reports end of file when a writer closes. Returns the descriptor or -1. */
+static int open_control(const char *path)
+{
+    if (mkfifo(path, 0600) != 0 && errno != EEXIST) {
+        VT_ERROR("KAFKA", "cannot create the control FIFO %s: %s", path, strerror(errno));
+        return -1;
+    }
+    int fd = open(path, O_RDWR | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0)
+        VT_ERROR("KAFKA", "cannot open the control FIFO %s: %s", path, strerror(errno));
+    return fd;
 }
 
 
@@ -425,7 +520,17 @@ int main(int argc, char **argv)
     VT_INFO("KAFKA", "mock cluster with %d broker(s) listening on %s (librdkafka %s)",
             opt.brokers, cluster.bootstrap, rd_kafka_version_str());
 
-    status = publish_address(&cluster, &opt) == 0 ? serve_until_signal(&cluster, signal_fd) : -1;
+    int control_fd = opt.control[0] != '\0' ? open_control(opt.control) : -1;
+    if (opt.control[0] != '\0' && control_fd < 0)
+        status = -1;
+    else
+        status = publish_address(&cluster, &opt) == 0
+                     ? serve_until_signal(&cluster, signal_fd, control_fd)
+                     : -1;
+    if (control_fd >= 0) {
+        close(control_fd);
+        unlink(opt.control);
+    }
 
     remove_published_files(&opt);
     cluster_stop(&cluster);

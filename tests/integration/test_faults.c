@@ -317,6 +317,17 @@ Test(faults, kafka_faults_lose_and_repeat_nothing, .timeout = 240)
         snprintf(session, sizeof session, "outage-%d", s);
         cr_assert_eq(harness_wait_events(&h, session, 4 * PER_PHASE, 1), 4 * PER_PHASE);
     }
+    /* The lag in /metrics comes back to 0 once everything is consumed. */
+    double lag = -1;
+    for (int i = 0; i < 150 && lag != 0; i++, harness_sleep_ms(100))
+        lag = harness_metric(&h, "vitrine_consumer_lag_total");
+    cr_assert_eq(lag, 0, "consumer lag still %g after the faults", lag);
+    char *metrics = NULL;
+    cr_assert_eq(harness_http(&h, "GET", "/metrics", NULL, &metrics, NULL), 200);
+    cr_assert(strstr(metrics, "\nvitrine_consumer_lag{partition=\"3\"} 0\n") != NULL,
+              "no lag reported for partition 3");
+    free(metrics);
+
     printf("measured: Kafka faults: %d events in %d sessions, each applied exactly once; "
            "phases took %.2f s normal, %.2f s after 3 s of broker down, %.2f s with 300 ms "
            "round trips, %.2f s with failing fetches and commits\n",

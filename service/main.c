@@ -4,10 +4,10 @@
  * Start-up order: configuration, catalog, business rules, alert rules, the live updater
  * (catalog topic and stream aggregates), the alerts thread, the decisions producer, the
  * ingest thread, the HTTP server. Then the main thread waits for SIGTERM or SIGINT and
- * stops in reverse order: HTTP first (no new decisions), then ingest (finish the batch,
- * store and commit offsets, leave the consumer group), then the decisions producer
- * (deliver what is queued), the alerts thread (give the lease up, deliver queued alerts)
- * and the updater.
+ * stops in reverse order. HTTP stops first (no new decisions). Ingest finishes the batch,
+ * commits its offsets and leaves the consumer group. The decisions producer and the alerts
+ * thread deliver what is queued, and the alerts thread gives its lease up. The updater
+ * stops last.
  */
 #include <pthread.h>
 #include <signal.h>

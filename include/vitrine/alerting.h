@@ -2,9 +2,9 @@
  * vitrine: the alert evaluator (service/alerts/leader.c).
  *
  * Every instance runs one "alerts thread". It takes or renews a lease in Redis every
- * third of alerts.lease_ms; the instance holding the lease evaluates the rules every
- * alerts.period_ms, so exactly one instance evaluates at a time and another takes over
- * within about alerts.lease_ms when the leader dies. Evaluation reads the counting buckets
+ * third of alerts.lease_ms. The lease owner evaluates the rules every alerts.period_ms,
+ * so exactly one instance evaluates at a time. When the leader dies, another takes over
+ * once the lease runs out. Evaluation reads the counting buckets
  * that every instance's ingest writes, judges each series, advances its episode, merges
  * alerts with the same cause, explains new ones, stores them in Redis and delivers them to
  * the alerts topic and the webhook. Episode states live in Redis too, so a new leader
@@ -40,7 +40,7 @@ struct vt_alerting_stats {
 struct vt_alerting;
 
 /* Start the alerts thread. rules, live and cfg must outlive it. With no rules the thread
- * is not started and the object only answers stats. Returns NULL with a message when the
+ * is not started and the object only reports stats. Returns NULL with a message when the
  * webhook URL or the alerts producer's configuration is invalid. */
 struct vt_alerting *vt_alerting_start(const struct vt_config *cfg,
                                       const struct vt_alert_rules *rules,

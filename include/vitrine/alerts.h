@@ -2,12 +2,12 @@
  * vitrine: real-time alerts: rules, counting, judging, episodes and explanations.
  *
  * Rules come from a JSON file (alerts.rules_path; format in docs/alerts.md, examples in
- * deploy/alerts.example.json). A rule counts (or sums) one event type, optionally filtered
- * by product, brand, category, campaign or referrer and optionally grouped by one of
- * them, over a window, and fires when its condition holds: a ratio to a baseline learned
- * from the stream (the median of the same window over the recent past), an absolute
- * threshold, or a stock projection ("sold out within N hours at the current purchase
- * rate").
+ * deploy/alerts.example.json). A rule counts (or sums) one event type over a window,
+ * optionally filtered by product, brand, category, campaign or referrer and optionally
+ * grouped by one of them. It fires when its condition is met. The condition is a ratio to
+ * a baseline learned from the stream (the median of the same window over the recent
+ * past), an absolute threshold, or a stock projection ("sold out within N hours at the
+ * current purchase rate").
  *
  * Counting happens in every instance's ingest thread (vt_alert_increments), into
  * time buckets in Redis next to the other shared aggregates, so all partitions count.
@@ -148,8 +148,8 @@ struct vt_alert_series {
 
 struct vt_alert_verdict {
     bool judged;      /* false: not enough data (volume, baseline history or stock) */
-    bool firing;      /* the condition holds at its threshold (and the full min_volume) */
-    bool holding;     /* the condition holds with threshold and min_volume relaxed by the
+    bool firing;      /* the condition is met at its threshold (and the full min_volume) */
+    bool holding;     /* the condition is met with threshold and min_volume relaxed by the
                          hysteresis; implies judged, and firing implies holding */
     double value;     /* the current window's value */
     double baseline;  /* the median of the baseline windows (0 without any), every rule */

@@ -19,9 +19,9 @@
 
 struct vt_api;
 
-/* What the handlers read, besides the configuration. Everything must outlive the server;
- * ingest may be NULL (readiness then ignores Kafka), rules may be NULL (none), alerting
- * may be NULL (the alert metrics are left out). */
+/* What the handlers read, besides the configuration. Everything must outlive the server.
+ * ingest may be NULL (readiness then ignores Kafka), rules may be NULL (none), and
+ * alerting may be NULL (the alert metrics are left out). */
 struct vt_api_parts {
     const struct vt_live *live;
     const struct vt_ingest *ingest;

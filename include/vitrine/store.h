@@ -158,7 +158,7 @@ int vt_store_stats_read(struct vt_store *st, bool is_product, const char *name, 
 #define VT_ALERT_LIST_MAX 200
 
 /* Take or renew the alert leader lease for instance (SET NX PX, renewed only by its
- * holder). *leader tells whether this instance holds it afterwards. */
+ * owner). *leader is true when this instance owns the lease afterwards. */
 int vt_store_alert_lease(struct vt_store *st, const char *instance, int64_t lease_ms,
                          bool *leader, char *err, size_t errsize);
 
@@ -171,8 +171,8 @@ int vt_store_alert_release(struct vt_store *st, const char *instance, char *err,
 int vt_store_alert_clock(struct vt_store *st, int64_t *event_ms, int64_t *wall_ms, char *err,
                          size_t errsize);
 
-/* Read the counting buckets of a rule that start at starts[0..n) in one round trip;
- * fn receives each field of bucket i ("g:<group>" or
+/* Read the counting buckets of a rule that start at starts[0..n) in one round trip. fn
+ * receives each field of bucket i ("g:<group>" or
  * "d:<group length>:<group>|<dimension>|<value>") and its amount. */
 typedef void (*vt_store_bucket_fn)(void *arg, size_t bucket, const char *field, size_t len,
                                    double amount);
@@ -197,11 +197,11 @@ int vt_store_alert_put(struct vt_store *st, const char *id, const char *json, si
 int vt_store_alert_get(struct vt_store *st, const char *id, size_t id_len, struct vt_buf *json,
                        char *err, size_t errsize);
 
-/* Record changes that keep each other's work (each runs as one script on the record):
- * acknowledge (by, note, at), mark one series (rule, group) resolved at `at` (and the
- * alert when no series is left open), and add a series (JSON object) to an active alert.
- * out receives the new record; it is left empty when there is no such record (or, for
- * add_series, when the alert resolved meanwhile). */
+/* Record changes, each one script on the record, so that none overwrites another's work.
+ * ack records who acknowledged (by, note, at). resolve_series marks one series (rule,
+ * group) resolved at `at`, and the alert too when no series is left open. add_series adds
+ * a series (JSON object) to an active alert. out receives the new record. It is left empty
+ * when there is no such record, or for add_series when the alert resolved meanwhile. */
 int vt_store_alert_ack(struct vt_store *st, const char *id, size_t id_len, const char *by,
                        const char *note, const char *at, struct vt_buf *out, char *err,
                        size_t errsize);

@@ -1,8 +1,8 @@
 /*
  * vitrine: delivery of alerts to a webhook: JSON POSTs over HTTP/1.1 with retries.
  *
- * vt_webhook_send hands a copy of the body to a bounded queue and returns at once; a
- * dedicated thread ("webhook thread") posts each body, retrying failures (connection
+ * vt_webhook_send hands a copy of the body to a bounded queue and returns at once. A
+ * dedicated thread ("webhook thread") posts each body. It retries failures (connection
  * errors, timeouts, 5xx, 408, 429) with exponential backoff up to the configured number of
  * attempts. A 2xx status is success. Any other 4xx is final, and so is a 3xx because
  * redirects are not followed. A slow or failing receiver therefore never blocks the
@@ -68,8 +68,8 @@ struct vt_webhook;
 struct vt_webhook *vt_webhook_start(const struct vt_webhook_options *options, char *err,
                                     size_t errsize);
 
-/* Queue one JSON body (copied). Any thread. Never waits for delivery: it takes the queue
- * lock only to append. False when the queue is full, delivery is disabled, the hook is
+/* Queue one JSON body (copied). Any thread. It takes the queue lock only to append and
+ * does not wait for delivery. False when the queue is full, delivery is disabled, the hook is
  * stopping or the body is larger than VT_WEBHOOK_BODY_MAX, and each of those counts as
  * dropped. */
 bool vt_webhook_send(struct vt_webhook *hook, const char *body, size_t len);

@@ -358,7 +358,11 @@ static void render_alert_metrics(const struct vt_alerting *alerting, struct vt_b
                       "instance, by rule.\n# TYPE vitrine_alerts_%s_total counter\n",
                       per_rule[k], per_rule[k], per_rule[k]);
         for (size_t r = 0; r < s.n_rules; r++) {
-            uint64_t v = k == 0 ? s.fired[r] : k == 1 ? s.resolved[r] : s.merged[r];
+            uint64_t v = s.merged[r];
+            if (k == 0)
+                v = s.fired[r];
+            else if (k == 1)
+                v = s.resolved[r];
             vt_buf_printf(out, "vitrine_alerts_%s_total{rule=\"%s\"} %" PRIu64 "\n",
                           per_rule[k], s.rule_names[r], v);
         }

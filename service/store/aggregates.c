@@ -34,7 +34,7 @@
  * trending weight. Last the alert counting: bucket start (ms), bucket lifetime (s), n
  * increments (rule, group, amount, then product, brand, category, campaign and referrer,
  * "" when unknown). The stream clock (al:clock) keeps the newest event time and the wall
- * time it was applied at; an event more than a minute ahead of the wall clock is counted
+ * time it was applied at. An event more than a minute ahead of the wall clock is counted
  * but does not move the clock, so one bad timestamp cannot push every window ahead.
  * Returns 1 when applied, 0 for a record at or below the watermark.
  */

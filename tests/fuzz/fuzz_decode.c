@@ -34,7 +34,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         vt_config_set(&cfg, "mapp.gender_param", "cb5", msg, sizeof msg);
         configured = 1;
     }
-    /* A copy of exactly size bytes, so that ASan sees a read past the record's end. */
+    /* A copy of exactly size bytes, so that ASan reports a read past the record's end. */
     char *copy = malloc(size > 0 ? size : 1);
     if (copy == NULL)
         return 0;

@@ -2,7 +2,7 @@
  * The body shared by fuzz_decode_mapp.c and fuzz_decode_canonical.c: parse the input as
  * JSON and hand any object straight to one decoder, past the format detection, so that
  * each decoder meets shapes the detection would send elsewhere. What the entry point
- * guarantees every decoder (a JSON object, no NUL byte or \u0000) holds here too.
+ * guarantees every decoder (a JSON object, no NUL byte or \u0000) is true here too.
  */
 #ifndef VITRINE_FUZZ_DECODE_FORMAT_H
 #define VITRINE_FUZZ_DECODE_FORMAT_H

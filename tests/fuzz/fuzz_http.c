@@ -6,8 +6,8 @@
  *
  * Input: the first byte picks the method, the bytes up to the first newline follow "/v1/"
  * as the request target (path and query), and the rest is the body. Each request must get
- * an answer within 5 s, never a 500, and a JSON body that parses whenever the answer says
- * application/json.
+ * a response within 5 s, never a 500, and a JSON body that parses whenever the response
+ * declares application/json.
  */
 #include <arpa/inet.h>
 #include <cjson/cJSON.h>
@@ -184,7 +184,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     int status = 0;
     if (sscanf(response, "HTTP/1.%*d %d", &status) != 1)
-        return 0; /* the connection closed without an answer line */
+        return 0; /* the connection closed without a status line */
     if (status >= 500 && status != 503) {
         fprintf(stderr, "fuzz_http: status %d for %s /v1/%.*s\n%s\n", status, method,
                 (int)target_len, target, response);

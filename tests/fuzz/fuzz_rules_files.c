@@ -26,7 +26,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct vt_alert_rules *alerts = vt_alert_rules_parse(copy, size, "fuzz.json", err,
                                                          sizeof err);
     if (alerts == NULL && err[0] == '\0')
-        abort(); /* a rejection always says why */
+        abort(); /* a rejection must come with its reason */
     vt_alert_rules_free(alerts);
 
     err[0] = '\0';

@@ -2,7 +2,7 @@
 # Build the libFuzzer targets of tests/fuzz with clang (ASan and UBSan included) and run
 # each for a bounded time. The seed corpora are made at run time from the real sample
 # records (both event formats, through vitrine-replay --dry-run) and the shipped rules
-# files; they live in a temporary folder and are never stored in the project.
+# files. They live in a temporary folder and are never stored in the project.
 #
 #   tests/fuzz/run.sh [SECONDS]    seconds per target (default $VITRINE_FUZZ_SECONDS or 20)
 #

@@ -51,6 +51,72 @@ int harness_free_port(void)
 }
 
 
+pid_t harness_spawn(const char *path, char *const argv[], char *const env[],
+                    const char *log_path)
+{
+    pid_t pid = fork();
+
+    cr_assert(pid >= 0, "fork: %s", strerror(errno));
+    if (pid == 0) {
+        /* A failed assertion ends the test process without a clean stop; take the child
+         * down with it. */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        int fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND, 0644);
+        if (fd >= 0) {
+            dup2(fd, STDOUT_FILENO);
+            dup2(fd, STDERR_FILENO);
+            close(fd);
+        }
+        execvpe(path, argv, env);
+        _exit(127);
+    }
+    return pid;
+}
+
+
+/* True when a redis-server on port replies PONG to PING. */
+static bool redis_replies(int port)
+{
+    struct timeval tv = {.tv_sec = 1};
+    redisContext *c = redisConnectWithTimeout("127.0.0.1", port, tv);
+    bool up = false;
+
+    if (c != NULL && !c->err) {
+        redisReply *r = redisCommand(c, "PING");
+        up = r != NULL && r->type == REDIS_REPLY_STATUS && strcmp(r->str, "PONG") == 0;
+        freeReplyObject(r);
+    }
+    redisFree(c);
+    return up;
+}
+
+
+pid_t harness_start_redis(int port, const char *dir)
+{
+    char port_text[16], log_path[512];
+
+    snprintf(port_text, sizeof port_text, "%d", port);
+    snprintf(log_path, sizeof log_path, "%s/redis.log", dir != NULL ? dir : "/tmp");
+    char *durable[] = {"redis-server", "--port", port_text, "--bind", "127.0.0.1", "--dir",
+                       (char *)dir, "--appendonly", "yes", "--appendfsync", "always",
+                       "--save", "", NULL};
+    char *volatile_argv[] = {"redis-server", "--port", port_text, "--bind", "127.0.0.1",
+                             "--save", "", "--appendonly", "no", NULL};
+    pid_t pid = harness_spawn("redis-server", dir != NULL ? durable : volatile_argv, environ,
+                              dir != NULL ? log_path : "/dev/null");
+
+    for (int i = 0; i < 100; i++) {
+        if (redis_replies(port))
+            return pid;
+        harness_sleep_ms(50);
+    }
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    cr_assert_fail("private redis-server on port %d did not start", port);
+    return -1;
+}
+
+
 void harness_init(struct harness *h, const char *name)
 {
     const char *redis = getenv("VITRINE_TEST_REDIS_PORT");
@@ -126,22 +192,8 @@ void harness_start(struct harness *h, const char *const *extra_env)
     }
     env[n] = NULL;
 
-    pid = fork();
-    cr_assert(pid >= 0, "fork: %s", strerror(errno));
-    if (pid == 0) {
-        /* A failed assertion ends the test process without harness_stop; take vitrine
-         * down with it. */
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        int fd = open(h->log_path, O_WRONLY | O_CREAT | O_APPEND, 0644);
-        if (fd >= 0) {
-            dup2(fd, STDOUT_FILENO);
-            dup2(fd, STDERR_FILENO);
-            close(fd);
-        }
-        char *argv[] = {(char *)VITRINE_BINARY, NULL};
-        execve(VITRINE_BINARY, argv, env);
-        _exit(127);
-    }
+    char *argv[] = {(char *)VITRINE_BINARY, NULL};
+    pid = harness_spawn(VITRINE_BINARY, argv, env, h->log_path);
     h->pid = pid;
 
     for (int i = 0; i < 300; i++) {

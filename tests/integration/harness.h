@@ -87,6 +87,16 @@ char *harness_redis(const struct harness *h, const char *fmt, ...);
 
 void harness_sleep_ms(int ms);
 
+/* Run path (looked up in PATH when it has no '/') with argv and env, its output appended
+ * to log_path. The child is killed when the test process ends. */
+pid_t harness_spawn(const char *path, char *const argv[], char *const env[],
+                    const char *log_path);
+
+/* A redis-server of the test's own on port, so that the test may stop it, and wait until
+ * it replies to PING. With dir, it keeps an append-only file there, fsynced on every
+ * write, so that a SIGKILL loses nothing Redis acknowledged; without, it keeps nothing. */
+pid_t harness_start_redis(int port, const char *dir);
+
 /* A TCP port on 127.0.0.1 that was free a moment ago. */
 int harness_free_port(void);
 

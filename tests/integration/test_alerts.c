@@ -7,7 +7,7 @@
  *    plus an evaluation period, and both resolve after they end;
  *  - the evaluating instance is killed and another one takes the lease over, continuing
  *    the open episode instead of firing it again;
- *  - a webhook receiver that never answers delays nothing but its own deliveries.
+ *  - a webhook receiver that never responds delays nothing but its own deliveries.
  *
  * Alerts are judged on stream time (the newest event time, see docs/alerts.md), so a
  * replay at 240 times the recorded pace runs a whole evaluation cycle in a second.
@@ -16,7 +16,6 @@
 #include <arpa/inet.h>
 #include <criterion/criterion.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <librdkafka/rdkafka.h>
 #include <netinet/in.h>
@@ -28,7 +27,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -448,28 +446,6 @@ static void choose_from_catalog(const char *path, struct real_setup *s,
 }
 
 
-/* Run path with argv and env, its output going to log_path; it dies with the test. */
-static pid_t spawn_logged(const char *path, char *const argv[], char *const env[],
-                          const char *log_path)
-{
-    pid_t pid = fork();
-
-    cr_assert(pid >= 0, "fork: %s", strerror(errno));
-    if (pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        int fd = open(log_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        if (fd >= 0) {
-            dup2(fd, STDOUT_FILENO);
-            dup2(fd, STDERR_FILENO);
-            close(fd);
-        }
-        execve(path, argv, env);
-        _exit(127);
-    }
-    return pid;
-}
-
-
 /* Replay the five months merged by time with the injected records of `inject`. Recorded
  * gaps up to a minute are kept, so that stream time runs evenly at the speed factor.
  * Longer ones (between the months) shrink to a minute. */
@@ -501,7 +477,7 @@ static pid_t start_replay(const struct harness *h, const char *dir, const char *
     argv[n++] = (char *)inject;
     argv[n] = NULL;
 
-    return spawn_logged(VITRINE_REPLAY_BINARY, argv, environ, log_path);
+    return harness_spawn(VITRINE_REPLAY_BINARY, argv, environ, log_path);
 }
 
 
@@ -1112,7 +1088,7 @@ static int start_with_rules(const char *rules, const char *extra, char **log)
     char *env[] = {env_rules, env_catalog, env_port, env_extra, NULL};
 
     char *argv[] = {(char *)VITRINE_BINARY, NULL};
-    pid_t pid = spawn_logged(VITRINE_BINARY, argv, env, log_path);
+    pid_t pid = harness_spawn(VITRINE_BINARY, argv, env, log_path);
     for (int i = 0; i < 150 && waitpid(pid, &status, WNOHANG) == 0; i++)
         harness_sleep_ms(100);
     if (waitpid(pid, &status, WNOHANG) == 0) {

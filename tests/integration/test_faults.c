@@ -8,14 +8,11 @@
  */
 #include <criterion/criterion.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <hiredis/hiredis.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -30,57 +27,6 @@ static int64_t mono_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-
-/* True when a redis-server on port replies PONG to PING. */
-static bool redis_answers(int port)
-{
-    struct timeval tv = {.tv_sec = 1};
-    redisContext *c = redisConnectWithTimeout("127.0.0.1", port, tv);
-    bool up = false;
-
-    if (c != NULL && !c->err) {
-        redisReply *r = redisCommand(c, "PING");
-        up = r != NULL && r->type == REDIS_REPLY_STATUS && strcmp(r->str, "PONG") == 0;
-        freeReplyObject(r);
-    }
-    redisFree(c);
-    return up;
-}
-
-
-/* Start redis-server on port with an append-only file in dir, fsynced on every write, so
- * that a SIGKILL loses nothing Redis acknowledged. Waits until it replies to PING. */
-static pid_t start_redis(const struct harness *h, const char *dir)
-{
-    char port[16], log_path[512];
-
-    snprintf(port, sizeof port, "%d", h->redis_port);
-    snprintf(log_path, sizeof log_path, "%s/redis.log", dir);
-    pid_t pid = fork();
-    cr_assert(pid >= 0, "fork: %s", strerror(errno));
-    if (pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        int fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND, 0644);
-        if (fd >= 0) {
-            dup2(fd, STDOUT_FILENO);
-            dup2(fd, STDERR_FILENO);
-            close(fd);
-        }
-        char *argv[] = {"redis-server", "--port", port, "--bind", "127.0.0.1", "--dir",
-                        (char *)dir, "--appendonly", "yes", "--appendfsync", "always",
-                        "--save", "", NULL};
-        execvp("redis-server", argv);
-        _exit(127);
-    }
-    for (int i = 0; i < 100; i++) {
-        if (redis_answers(h->redis_port))
-            return pid;
-        harness_sleep_ms(100);
-    }
-    cr_assert_fail("redis-server did not start on port %d (see %s)", h->redis_port, log_path);
-    return -1;
 }
 
 
@@ -130,7 +76,7 @@ Test(faults, redis_outage_loses_and_repeats_nothing, .timeout = 180)
     h.redis_port = harness_free_port();
     snprintf(dir, sizeof dir, "%s/%s-redis", work ? work : "/tmp", h.name);
     cr_assert(mkdir(dir, 0755) == 0 || errno == EEXIST, "mkdir %s: %s", dir, strerror(errno));
-    pid_t redis = start_redis(&h, dir);
+    pid_t redis = harness_start_redis(h.redis_port, dir);
     const char *extra[] = {"VITRINE_REDIS_TIMEOUT_MS=300", NULL};
     harness_start(&h, extra);
     harness_producer *p = harness_producer_new(&h);
@@ -173,7 +119,7 @@ Test(faults, redis_outage_loses_and_repeats_nothing, .timeout = 180)
         harness_sleep_ms(100);
     }
     int64_t restarted = mono_ms();
-    redis = start_redis(&h, dir);
+    redis = harness_start_redis(h.redis_port, dir);
 
     /* Every event applied exactly once: each session counts 150 events, not fewer (lost)
      * and not more (applied twice). */
@@ -215,21 +161,9 @@ static pid_t start_broker(struct harness *h, const char *dir, char *control, siz
     snprintf(control, size, "%s/control", dir);
     snprintf(log_path, sizeof log_path, "%s/broker.log", dir);
     snprintf(topic, sizeof topic, "%s:4", h->topic);
-    pid_t pid = fork();
-    cr_assert(pid >= 0, "fork: %s", strerror(errno));
-    if (pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        int fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND, 0644);
-        if (fd >= 0) {
-            dup2(fd, STDOUT_FILENO);
-            dup2(fd, STDERR_FILENO);
-            close(fd);
-        }
-        char *argv[] = {(char *)VITRINE_KAFKA_LOCAL_BINARY, "--bootstrap-file", bootstrap,
-                        "--control", control, "--topic", topic, NULL};
-        execve(VITRINE_KAFKA_LOCAL_BINARY, argv, environ);
-        _exit(127);
-    }
+    char *argv[] = {(char *)VITRINE_KAFKA_LOCAL_BINARY, "--bootstrap-file", bootstrap,
+                    "--control", control, "--topic", topic, NULL};
+    pid_t pid = harness_spawn(VITRINE_KAFKA_LOCAL_BINARY, argv, environ, log_path);
     for (int i = 0; i < 100; i++) {
         FILE *f = fopen(bootstrap, "r");
         if (f != NULL && fgets(h->brokers, sizeof h->brokers, f) != NULL) {

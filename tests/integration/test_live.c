@@ -17,7 +17,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -378,39 +377,6 @@ Test(live, aggregates_from_redis, .timeout = 60)
 }
 
 
-/* A redis-server of the test's own on a free port, so that the test may stop it. */
-static pid_t start_private_redis(int port)
-{
-    char port_text[16];
-    pid_t pid;
-
-    snprintf(port_text, sizeof port_text, "%d", port);
-    pid = fork();
-    cr_assert_geq(pid, 0);
-    if (pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        execlp("redis-server", "redis-server", "--port", port_text, "--bind", "127.0.0.1",
-               "--save", "", "--appendonly", "no", "--logfile", "/dev/null", (char *)NULL);
-        _exit(127);
-    }
-    for (int i = 0; i < 100; i++) {
-        struct timeval tv = {.tv_sec = 1};
-        redisContext *c = redisConnectWithTimeout("127.0.0.1", port, tv);
-        bool up = c != NULL && !c->err;
-
-        if (c != NULL)
-            redisFree(c);
-        if (up)
-            return pid;
-        harness_sleep_ms(50);
-    }
-    kill(pid, SIGKILL);
-    waitpid(pid, NULL, 0);
-    cr_assert_fail("private redis-server on port %d did not start", port);
-    return -1;
-}
-
-
 static void stop_private_redis(pid_t pid)
 {
     kill(pid, SIGKILL);
@@ -424,7 +390,7 @@ Test(live, redis_outage_keeps_world_and_readiness, .timeout = 90)
     struct vt_config cfg;
     char topic[160];
     int port = harness_free_port();
-    pid_t redis = start_private_redis(port);
+    pid_t redis = harness_start_redis(port, NULL);
     char why[256];
 
     harness_init(&h, "live-outage");
@@ -461,7 +427,7 @@ Test(live, redis_outage_keeps_world_and_readiness, .timeout = 90)
         harness_sleep_ms(20);
     cr_assert_not(vt_product_available(current_product(live, "h-1")));
 
-    redis = start_private_redis(port);
+    redis = harness_start_redis(port, NULL);
     uint64_t restarted = vt_monotonic_ns();
     for (int i = 0; i < 300; i++) {
         vt_live_stats(live, &stats);

@@ -34,6 +34,17 @@
 #define VT_DECODE_TS_MIN_MS 946684800000LL
 #define VT_DECODE_TS_AHEAD_MAX_MS (24LL * 60 * 60 * 1000)
 
+/*
+ * Ranges of the numbers of an event. A unit price or an order value that is negative,
+ * infinite or above VT_DECODE_AMOUNT_MAX, and a quantity below 0 or above
+ * VT_DECODE_QUANTITY_MAX, is dropped: the field reads as not given (-1) and the event is
+ * kept. Such values come from refunds, vouchers and field mix-ups. Huge ones would
+ * otherwise end up in revenue and alert sums. A quantity of 0 reads as not given without
+ * being counted. The bound on amounts leaves room for currencies with small units.
+ */
+#define VT_DECODE_AMOUNT_MAX 1e9
+#define VT_DECODE_QUANTITY_MAX 1000
+
 /* Why a record could not be decoded. Each value is also a metric label. */
 enum vt_decode_status {
     VT_DECODE_OK = 0,
@@ -56,6 +67,10 @@ enum vt_decode_status {
 /* Metric label of a status, e.g. "invalid_json". */
 const char *vt_decode_status_name(enum vt_decode_status status);
 
+/* Metric label of a numeric field the decoder can drop: "price", "quantity" or
+ * "order_value". */
+const char *vt_decode_amount_field_name(enum vt_amount_field field);
+
 /*
  * Decode one record value of len bytes (not NUL-terminated) into *ev.
  *
@@ -67,6 +82,9 @@ const char *vt_decode_status_name(enum vt_decode_status status);
  * A product_view, product_image_view, add_to_cart, remove_from_cart, add_to_wishlist or
  * remove_from_wishlist left with no product after decoding returns VT_DECODE_SKIP. The
  * time window is checked before that rule, so a bad time still rejects such a record.
+ *
+ * Prices, quantities and order values outside their ranges (see VT_DECODE_AMOUNT_MAX) are
+ * dropped and counted in ev->n_values_dropped, and the record still decodes.
  *
  * On VT_DECODE_SKIP, ev->type is the decoded type when the record named one (a product
  * event without products), else VT_EV_TYPE_COUNT (Mapp Action, Heatmap and Unknown

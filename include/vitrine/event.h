@@ -46,6 +46,15 @@ enum vt_gender {
     VT_GENDER_UNISEX,
 };
 
+/* Numeric fields that the decoder drops when their value is out of range, leaving them
+ * not given (docs/events.md lists the ranges). */
+enum vt_amount_field {
+    VT_AMOUNT_PRICE = 0,
+    VT_AMOUNT_QUANTITY,
+    VT_AMOUNT_ORDER_VALUE,
+    VT_AMOUNT_FIELD_COUNT
+};
+
 /* One product of an event. Numeric fields use -1 for "not given". */
 struct vt_event_item {
     char id[VT_PRODUCT_ID_MAX + 1];
@@ -76,6 +85,7 @@ struct vt_event {
     char search[VT_TEXT_MAX + 1];
     size_t n_items;
     size_t n_items_dropped; /* products beyond VT_EVENT_ITEMS_MAX or with invalid ids */
+    size_t n_values_dropped[VT_AMOUNT_FIELD_COUNT]; /* out-of-range values, by field */
     struct vt_event_item items[VT_EVENT_ITEMS_MAX];
 };
 

@@ -62,7 +62,17 @@ void vt_metrics_event(enum vt_event_type type, enum vt_event_outcome outcome);
 void vt_metrics_event_undecoded(enum vt_event_outcome outcome);
 void vt_metrics_decode_error(enum vt_decode_status status);
 void vt_metrics_items_dropped(uint64_t n);
+/* Add an applied event's out-of-range values, by field (vt_event.n_values_dropped). */
+void vt_metrics_values_dropped(const size_t n[VT_AMOUNT_FIELD_COUNT]);
 void vt_metrics_redis_error(enum vt_redis_origin origin);
+
+/* A storefront request answered as a cold start because Redis failed
+ * (http.on_redis_error=cold_start). */
+void vt_metrics_degraded(enum vt_route route);
+
+/* An HTTP connection closed because it did not complete a request within
+ * http.request_timeout_s. */
+void vt_metrics_http_cut(void);
 void vt_metrics_kafka_error(void);
 void vt_metrics_dead_letter_failed(void);
 void vt_metrics_batch(size_t records, uint64_t duration_ns);

@@ -24,6 +24,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "vitrine/decode.h"
 #include "vitrine/log.h"
 #include "vitrine/profile.h"
 #include "vitrine/util.h"
@@ -564,6 +565,9 @@ static int read_product_fields(const cJSON *obj, struct line_fields *f, char *re
         return -1;
     if (read_number(obj, "price", false, &f->price, reason, reason_size) != 0)
         return -1;
+    if (f->price > VT_DECODE_AMOUNT_MAX)
+        return reject(reason, reason_size, "\"price\" must be at most %g, the largest "
+                      "price an event may carry", VT_DECODE_AMOUNT_MAX);
     if (read_number(obj, "stock", true, &f->stock, reason, reason_size) != 0)
         return -1;
     if (read_number(obj, "popularity", false, &f->popularity, reason, reason_size) != 0)

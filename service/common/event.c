@@ -107,4 +107,5 @@ void vt_event_clear(struct vt_event *ev)
     ev->search[0] = '\0';
     ev->n_items = 0;
     ev->n_items_dropped = 0;
+    memset(ev->n_values_dropped, 0, sizeof ev->n_values_dropped);
 }

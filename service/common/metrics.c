@@ -64,7 +64,10 @@ static struct {
     atomic_uint_fast64_t events[VT_EV_TYPE_COUNT + 1][VT_OUTCOME_COUNT];
     atomic_uint_fast64_t decode_errors[VT_DECODE_STATUS_COUNT];
     atomic_uint_fast64_t items_dropped;
+    atomic_uint_fast64_t values_dropped[VT_AMOUNT_FIELD_COUNT];
     atomic_uint_fast64_t redis_errors[VT_REDIS_ORIGIN_COUNT];
+    atomic_uint_fast64_t degraded[VT_ROUTE_COUNT];
+    atomic_uint_fast64_t http_cut;
     atomic_uint_fast64_t kafka_errors;
     atomic_uint_fast64_t dead_letter_failed;
     atomic_uint_fast64_t batches;
@@ -144,9 +147,29 @@ void vt_metrics_items_dropped(uint64_t n)
 }
 
 
+void vt_metrics_values_dropped(const size_t n[VT_AMOUNT_FIELD_COUNT])
+{
+    for (int f = 0; f < VT_AMOUNT_FIELD_COUNT; f++)
+        atomic_fetch_add_explicit(&registry.values_dropped[f], n[f], memory_order_relaxed);
+}
+
+
 void vt_metrics_redis_error(enum vt_redis_origin origin)
 {
     atomic_fetch_add_explicit(&registry.redis_errors[origin], 1, memory_order_relaxed);
+}
+
+
+void vt_metrics_degraded(enum vt_route route)
+{
+    if ((unsigned)route < VT_ROUTE_COUNT)
+        atomic_fetch_add_explicit(&registry.degraded[route], 1, memory_order_relaxed);
+}
+
+
+void vt_metrics_http_cut(void)
+{
+    atomic_fetch_add_explicit(&registry.http_cut, 1, memory_order_relaxed);
 }
 
 
@@ -288,6 +311,13 @@ static void render_ingest(struct vt_buf *out)
                   "# TYPE vitrine_event_items_dropped_total counter\n"
                   "vitrine_event_items_dropped_total %" PRIu64 "\n",
                   load(&registry.items_dropped));
+    vt_buf_appends(out, "# HELP vitrine_event_values_dropped_total Prices, quantities and "
+                        "order values dropped from applied events because they were out of "
+                        "range.\n# TYPE vitrine_event_values_dropped_total counter\n");
+    for (int f = 0; f < VT_AMOUNT_FIELD_COUNT; f++)
+        vt_buf_printf(out, "vitrine_event_values_dropped_total{field=\"%s\"} %" PRIu64 "\n",
+                      vt_decode_amount_field_name((enum vt_amount_field)f),
+                      load(&registry.values_dropped[f]));
 
     vt_buf_printf(out, "# HELP vitrine_ingest_batches_total Batches applied to Redis.\n"
                   "# TYPE vitrine_ingest_batches_total counter\n"
@@ -348,6 +378,19 @@ void vt_metrics_render(struct vt_buf *out)
     for (int o = 0; o < VT_REDIS_ORIGIN_COUNT; o++)
         vt_buf_printf(out, "vitrine_redis_errors_total{origin=\"%s\"} %" PRIu64 "\n",
                       redis_origin_names[o], load(&registry.redis_errors[o]));
+    vt_buf_appends(out, "# HELP vitrine_http_degraded_total Storefront requests answered as "
+                        "a cold start because Redis failed (http.on_redis_error).\n"
+                        "# TYPE vitrine_http_degraded_total counter\n");
+    static const enum vt_route degradable[] = {VT_ROUTE_SEGMENT, VT_ROUTE_RECOMMENDATIONS,
+                                               VT_ROUTE_RERANK};
+    for (size_t i = 0; i < sizeof degradable / sizeof degradable[0]; i++)
+        vt_buf_printf(out, "vitrine_http_degraded_total{route=\"%s\"} %" PRIu64 "\n",
+                      vt_route_name(degradable[i]), load(&registry.degraded[degradable[i]]));
+    vt_buf_printf(out, "# HELP vitrine_http_connections_cut_total HTTP connections closed "
+                  "because they did not complete a request within http.request_timeout_s.\n"
+                  "# TYPE vitrine_http_connections_cut_total counter\n"
+                  "vitrine_http_connections_cut_total %" PRIu64 "\n",
+                  load(&registry.http_cut));
     vt_buf_printf(out, "# HELP vitrine_kafka_errors_total Errors reported by librdkafka.\n"
                   "# TYPE vitrine_kafka_errors_total counter\n"
                   "vitrine_kafka_errors_total %" PRIu64 "\n"

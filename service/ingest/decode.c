@@ -3,9 +3,10 @@
  *
  * This file owns what both formats share: the checks on the raw record value (size,
  * NUL bytes, UTF-8, nesting depth), the JSON parse, the format detection and the message
- * helpers declared in decode_internal.h. It also checks every decoded event for its time
- * window and, for product events, for a product. The formats themselves are decoded in
- * decode_canonical.c and decode_mapp.c.
+ * helpers declared in decode_internal.h, with the ranges of prices, quantities and order
+ * values. It also checks every decoded event for its time window and, for product events,
+ * for a product. The formats themselves are decoded in decode_canonical.c and
+ * decode_mapp.c.
  */
 #include "decode_internal.h"
 
@@ -36,6 +37,12 @@ static const char *const status_names[VT_DECODE_STATUS_COUNT] = {
     [VT_DECODE_ERR_FIELD] = "invalid_field",
 };
 
+static const char *const amount_field_names[VT_AMOUNT_FIELD_COUNT] = {
+    [VT_AMOUNT_PRICE] = "price",
+    [VT_AMOUNT_QUANTITY] = "quantity",
+    [VT_AMOUNT_ORDER_VALUE] = "order_value",
+};
+
 /* Top-level keys of a Mapp record, nested (root stream) or as the first part of a
  * flattened key such as "session_id" (custom streams). */
 static const char *const mapp_keys[] = {
@@ -48,6 +55,14 @@ const char *vt_decode_status_name(enum vt_decode_status status)
     if ((unsigned)status >= VT_DECODE_STATUS_COUNT)
         return "unknown";
     return status_names[status];
+}
+
+
+const char *vt_decode_amount_field_name(enum vt_amount_field field)
+{
+    if ((unsigned)field >= VT_AMOUNT_FIELD_COUNT)
+        return "unknown";
+    return amount_field_names[field];
 }
 
 
@@ -159,6 +174,30 @@ int vt_decode_int32(double v, int32_t *out)
         return -1;
     *out = (int32_t)v;
     return 0;
+}
+
+
+void vt_decode_set_amount(struct vt_event *ev, enum vt_amount_field field, double v,
+                          double *out)
+{
+    if (isfinite(v) && v >= 0 && v <= VT_DECODE_AMOUNT_MAX) {
+        *out = v == 0 ? 0 : v; /* -0 becomes 0 */
+        return;
+    }
+    *out = -1;
+    ev->n_values_dropped[field]++;
+}
+
+
+void vt_decode_set_quantity(struct vt_event *ev, int32_t q, int32_t *out)
+{
+    if (q >= 1 && q <= VT_DECODE_QUANTITY_MAX) {
+        *out = q;
+        return;
+    }
+    *out = -1;
+    if (q != 0)
+        ev->n_values_dropped[VT_AMOUNT_QUANTITY]++;
 }
 
 

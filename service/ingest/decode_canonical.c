@@ -5,7 +5,8 @@
  * A known field with the wrong JSON type rejects the record with VT_DECODE_ERR_FIELD,
  * except session_id and ts, which have their own statuses. JSON null counts as absent.
  * Unknown members are ignored so that producers can add fields first. A product without
- * a usable id is dropped and counted instead of rejecting the record.
+ * a usable id is dropped and counted instead of rejecting the record, and so is a price,
+ * quantity or order value out of its range.
  */
 #include "decode_internal.h"
 
@@ -168,8 +169,10 @@ static enum vt_decode_status decode_ts(const cJSON *root, struct vt_event *ev, c
 }
 
 
-/* An optional JSON number, stored as given (negative and fractional values included). */
-static enum vt_decode_status read_number(const cJSON *obj, const char *name, const char *field,
+/* An optional unit price or order value, a JSON number. A value out of range is dropped
+ * by vt_decode_set_amount. */
+static enum vt_decode_status read_amount(const cJSON *obj, const char *name, const char *field,
+                                         struct vt_event *ev, enum vt_amount_field kind,
                                          double *out, char *msg, size_t msgsize)
 {
     const cJSON *node = member(obj, name);
@@ -178,20 +181,23 @@ static enum vt_decode_status read_number(const cJSON *obj, const char *name, con
         return VT_DECODE_OK;
     if (!cJSON_IsNumber(node))
         return wrong_type(field, "a number", node, msg, msgsize);
-    *out = node->valuedouble;
+    vt_decode_set_amount(ev, kind, node->valuedouble, out);
     return VT_DECODE_OK;
 }
 
 
+/* An optional whole number within 32 bits. *found is set to whether it is present. */
 static enum vt_decode_status read_int32(const cJSON *obj, const char *name, const char *field,
-                                        int32_t *out, char *msg, size_t msgsize)
+                                        int32_t *out, bool *found, char *msg, size_t msgsize)
 {
     const cJSON *node = member(obj, name);
 
+    *found = false;
     if (node == NULL)
         return VT_DECODE_OK;
     if (!cJSON_IsNumber(node) || vt_decode_int32(node->valuedouble, out) != 0)
         return wrong_type(field, "a whole number within 32 bits", node, msg, msgsize);
+    *found = true;
     return VT_DECODE_OK;
 }
 
@@ -239,17 +245,20 @@ static enum vt_decode_status decode_categories(const cJSON *product, const char 
 
 /*
  * Decode products[index] into *item. *usable is false when the product has no usable id
- * (missing, empty, too long or with control bytes), and the caller drops it.
+ * (missing, empty, too long or with control bytes), and the caller drops it. Prices and
+ * quantities out of range are counted in ev.
  */
 static enum vt_decode_status decode_product(const cJSON *product, int index,
-                                            struct vt_event_item *item, bool *usable,
-                                            char *msg, size_t msgsize)
+                                            struct vt_event *ev, struct vt_event_item *item,
+                                            bool *usable, char *msg, size_t msgsize)
 {
     enum vt_decode_status status;
     char prefix[32];
     char field[VT_DECODE_PATH_SIZE];
     const cJSON *id;
     const cJSON *gender;
+    int32_t quantity;
+    bool found;
 
     *usable = false;
     snprintf(prefix, sizeof prefix, "products[%d]", index);
@@ -296,15 +305,18 @@ static enum vt_decode_status decode_product(const cJSON *product, int index,
     }
 
     snprintf(field, sizeof field, "%s.price", prefix);
-    status = read_number(product, "price", field, &item->price, msg, msgsize);
+    status = read_amount(product, "price", field, ev, VT_AMOUNT_PRICE, &item->price, msg,
+                         msgsize);
     if (status != VT_DECODE_OK)
         return status;
     snprintf(field, sizeof field, "%s.quantity", prefix);
-    status = read_int32(product, "quantity", field, &item->quantity, msg, msgsize);
+    status = read_int32(product, "quantity", field, &quantity, &found, msg, msgsize);
     if (status != VT_DECODE_OK)
         return status;
+    if (found)
+        vt_decode_set_quantity(ev, quantity, &item->quantity);
     snprintf(field, sizeof field, "%s.position", prefix);
-    status = read_int32(product, "position", field, &item->position, msg, msgsize);
+    status = read_int32(product, "position", field, &item->position, &found, msg, msgsize);
     if (status != VT_DECODE_OK)
         return status;
 
@@ -336,7 +348,7 @@ static enum vt_decode_status decode_products(const cJSON *root, struct vt_event 
             index++;
             continue;
         }
-        status = decode_product(product, index, &ev->items[ev->n_items], &usable, msg,
+        status = decode_product(product, index, ev, &ev->items[ev->n_items], &usable, msg,
                                 msgsize);
         if (status != VT_DECODE_OK)
             return status;
@@ -385,7 +397,8 @@ static enum vt_decode_status decode_order(const cJSON *root, struct vt_event *ev
     } else if (order_id != NULL) {
         return wrong_type("order_id", "a string or a whole number", order_id, msg, msgsize);
     }
-    return read_number(root, "order_value", "order_value", &ev->order_value, msg, msgsize);
+    return read_amount(root, "order_value", "order_value", ev, VT_AMOUNT_ORDER_VALUE,
+                       &ev->order_value, msg, msgsize);
 }
 
 

@@ -61,6 +61,16 @@ int vt_decode_integer_text(double v, char *out, size_t outsize);
 /* Store v in *out when it is a whole number within int32_t. Returns 0 or -1. */
 int vt_decode_int32(double v, int32_t *out);
 
+/* Set *out to the unit price or order value v. When v is negative, infinite or above
+ * VT_DECODE_AMOUNT_MAX, set *out to -1 (not given) and count v in
+ * ev->n_values_dropped[field] instead. */
+void vt_decode_set_amount(struct vt_event *ev, enum vt_amount_field field, double v,
+                          double *out);
+
+/* Set *out to the quantity q when it lies within 1 and VT_DECODE_QUANTITY_MAX, else to -1
+ * (not given). A q other than 0 outside that range is counted in ev->n_values_dropped. */
+void vt_decode_set_quantity(struct vt_event *ev, int32_t q, int32_t *out);
+
 /* True when s[0..len) can be a product id: 1 to VT_PRODUCT_ID_MAX bytes with no ASCII
  * control byte. */
 bool vt_decode_product_id_valid(const char *s, size_t len);

@@ -10,7 +10,9 @@
  * session.id and timestamp are required. Other fields are optional, and JSON null counts
  * as absent. A known field with an unusable JSON type (an object where text is expected,
  * say) rejects the record with VT_DECODE_ERR_FIELD. Numbers and text are accepted for one
- * another where the meaning is clear, since custom streams may carry either.
+ * another where the meaning is clear, since custom streams may carry either. A price,
+ * quantity or order value out of its range is dropped and counted, as in the canonical
+ * decoder.
  */
 #include "decode_internal.h"
 
@@ -534,6 +536,7 @@ static enum vt_decode_status decode_request_fields(struct mapp_decode *d)
     const struct scope root = {.base = d->root, .index_arrays = true};
     struct vt_event *ev = d->ev;
     enum vt_decode_status status;
+    double order_value;
     bool found;
 
     status = read_optional_id(d, SEGMENTS("id"), ev->event_id, sizeof ev->event_id);
@@ -555,7 +558,9 @@ static enum vt_decode_status decode_request_fields(struct mapp_decode *d)
         status = read_text(d, &root, SEGMENTS("order", "id"), ev->order_id,
                            sizeof ev->order_id);
     if (status == VT_DECODE_OK)
-        status = read_number(d, &root, SEGMENTS("order", "value"), &ev->order_value, &found);
+        status = read_number(d, &root, SEGMENTS("order", "value"), &order_value, &found);
+    if (status == VT_DECODE_OK && found)
+        vt_decode_set_amount(ev, VT_AMOUNT_ORDER_VALUE, order_value, &ev->order_value);
     return status;
 }
 
@@ -721,6 +726,8 @@ static enum vt_decode_status decode_item(struct mapp_decode *d, const struct sco
     enum vt_decode_status status;
     int32_t rank = -1;
     int32_t list_position = -1;
+    int32_t quantity;
+    double price;
     bool has_rank;
     bool has_list_position;
     bool found;
@@ -751,9 +758,13 @@ static enum vt_decode_status decode_item(struct mapp_decode *d, const struct sco
     if (cJSON_IsString(id))
         vt_strlcpy(out->id, id->valuestring, sizeof out->id);
 
-    status = read_int32(d, item, SEGMENTS("quantity"), &out->quantity, &found);
+    status = read_int32(d, item, SEGMENTS("quantity"), &quantity, &found);
+    if (status == VT_DECODE_OK && found)
+        vt_decode_set_quantity(ev, quantity, &out->quantity);
     if (status == VT_DECODE_OK)
-        status = read_number(d, item, SEGMENTS("price"), &out->price, &found);
+        status = read_number(d, item, SEGMENTS("price"), &price, &found);
+    if (status == VT_DECODE_OK && found)
+        vt_decode_set_amount(ev, VT_AMOUNT_PRICE, price, &out->price);
     if (status == VT_DECODE_OK)
         status = read_int32(d, item, SEGMENTS("rank"), &rank, &has_rank);
     if (status == VT_DECODE_OK)

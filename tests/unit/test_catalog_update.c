@@ -280,6 +280,7 @@ Test(catalog_update, parse_rejects_invalid_records)
         {"a1", "{\"stock\":1.5}", "\"stock\" must be a whole number"},
         {"a1", "{\"stock\":\"3\"}", "\"stock\" must be a number"},
         {"a1", "{\"price\":-2}", "\"price\" must be a number >= 0"},
+        {"a1", "{\"price\":1e300}", "\"price\" must be at most 1e+09"},
         {"a1", "{\"categories\":[1]}", "\"categories\" must contain only strings"},
         {"a1", "{\"name\":\"a\\u0000b\"}", "\\u0000"},
         {"a1", "{\"brand\":7}", "\"brand\" must be a string"},

@@ -528,16 +528,20 @@ Test(decode_canonical, product_numbers_checked)
 }
 
 
-Test(decode_canonical, odd_numbers_decoded_as_given)
+Test(decode_canonical, out_of_range_numbers_dropped)
 {
+    /* tests/unit/test_decode_odd.c covers every range rule in both formats. */
     cr_assert_eq(decode_with("\"order_value\":-10,\"products\":[{\"id\":\"P1\",\"price\":-2.5,"
                              "\"quantity\":-1,\"position\":0},{\"id\":\"P2\",\"price\":1e999}]"),
                  VT_DECODE_OK, "%s", msg);
-    cr_assert_float_eq(ev.order_value, -10, 1e-12);
-    cr_assert_float_eq(ev.items[0].price, -2.5, 1e-12);
+    cr_assert_eq(ev.order_value, -1);
+    cr_assert_eq(ev.items[0].price, -1);
     cr_assert_eq(ev.items[0].quantity, -1);
-    cr_assert_eq(ev.items[0].position, 0);
-    cr_assert(isinf(ev.items[1].price));
+    cr_assert_eq(ev.items[0].position, 0, "positions are kept as given");
+    cr_assert_eq(ev.items[1].price, -1);
+    cr_assert_eq(ev.n_values_dropped[VT_AMOUNT_PRICE], 2);
+    cr_assert_eq(ev.n_values_dropped[VT_AMOUNT_QUANTITY], 1);
+    cr_assert_eq(ev.n_values_dropped[VT_AMOUNT_ORDER_VALUE], 1);
 }
 
 

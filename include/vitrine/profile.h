@@ -142,6 +142,10 @@ struct vt_profile_delta {
     char source_tag[VT_SOURCE_TAG_LEN + 1];
     int32_t partition;
     int64_t offset;
+    /* Every record of this partition below this offset had its profile and aggregate
+     * updates acknowledged (the first offset of the partition in the batch); -1 when not
+     * known. The store drops what it kept for redeliveries below it. */
+    int64_t settled_offset;
     int64_t ts_ms;
     enum vt_event_type type;
     double revenue;     /* purchase value added, 0 otherwise */

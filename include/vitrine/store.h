@@ -14,6 +14,8 @@
  *   vt:{<id>}:buy    sorted set: purchased product -> last purchase time (ms)
  *   vt:{<id>}:seen   sorted set: product shown to the session -> impressions
  *   vt:{<id>}:clk    hash: clicked product -> "<placement>|<position>|<decision id>"
+ *   vt:{<id>}:ax     hash: the apply script's reply per applied record, for a redelivery
+ *                    whose aggregate step did not run before a crash
  *
  * Shared aggregates (trending, item-to-item, statistics) live under the hash tag {agg};
  * docs/architecture.md lists them.

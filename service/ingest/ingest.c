@@ -283,6 +283,20 @@ static void produce_dead_letter(struct vt_ingest *in, const rd_kafka_message_t *
 }
 
 
+/* The first offset of m's partition in the batch. Every record of the partition below it
+ * was applied by an earlier batch, profiles and aggregates, or lies below the committed
+ * offset, which is stored only after both. */
+static int64_t first_offset_in_batch(const struct vt_ingest *in, const rd_kafka_message_t *m)
+{
+    for (size_t i = 0; in->messages[i] != m; i++) {
+        const rd_kafka_message_t *o = in->messages[i];
+        if (o->err == 0 && o->partition == m->partition && o->rkt == m->rkt)
+            return o->offset;
+    }
+    return m->offset;
+}
+
+
 /* Decode, enrich and build the delta of one record; returns its state. */
 static enum record_state prepare_record(struct vt_ingest *in, const rd_kafka_message_t *m,
                                         struct record *rec)
@@ -308,6 +322,7 @@ static enum record_state prepare_record(struct vt_ingest *in, const rd_kafka_mes
     vt_event_enrich(&in->event, in->world->catalog, in->cfg);
     vt_profile_delta_build(in->cfg, &in->event, in->source_tag, m->partition, m->offset,
                            &in->delta);
+    in->delta.settled_offset = first_offset_in_batch(in, m);
     rec->state = RECORD_APPLY;
     return rec->state;
 }
@@ -326,6 +341,7 @@ static void prepare_batch(struct vt_ingest *in, size_t n)
         switch (prepare_record(in, m, rec)) {
         case RECORD_APPLY:
             vt_metrics_items_dropped(in->event.n_items_dropped);
+            vt_metrics_values_dropped(in->event.n_values_dropped);
             vt_store_batch_add(in->store, &in->delta);
             break;
         case RECORD_DEAD_LETTER:
@@ -659,9 +675,16 @@ static void close_consumer(struct vt_ingest *in)
         VT_WARN("INGEST", "consumer close failed: %s", rd_kafka_error_string(error));
         rd_kafka_error_destroy(error);
     } else {
-        /* Serving the queue runs the rebalance callback for the final revocation. */
-        while (!rd_kafka_consumer_closed(in->consumer) && vt_monotonic_ns() < deadline)
-            rd_kafka_queue_poll_callback(queue, 100);
+        /* Serving the queue runs the rebalance callback for the final revocation. The
+         * consumer queue is forwarded to this one during the close, so records fetched
+         * ahead arrive here too. They were never applied and their offsets never stored;
+         * they are dropped and the next start reads them again. (Serving them as
+         * callbacks would trip an assertion in librdkafka.) */
+        while (!rd_kafka_consumer_closed(in->consumer) && vt_monotonic_ns() < deadline) {
+            rd_kafka_message_t *m = rd_kafka_consume_queue(queue, 100);
+            if (m != NULL)
+                rd_kafka_message_destroy(m);
+        }
     }
     rd_kafka_queue_destroy(queue);
 

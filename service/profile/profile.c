@@ -212,7 +212,8 @@ static void add_interest(const struct vt_config *cfg, const struct vt_event_item
     }
     if (item->brand[0] != '\0')
         add_named(d->brands, &d->n_brands, VT_EVENT_ITEMS_MAX, item->brand, x);
-    if (item->price >= 0 && isfinite(item->price)) {
+    /* A price of 0 is a free sample or gift: it says nothing about the price tier. */
+    if (item->price > 0 && isfinite(item->price)) {
         enum vt_price_tier tier = vt_config_price_tier(cfg, item->price);
         add_named(d->tiers, &d->n_tiers, VT_TIER_COUNT, vt_price_tier_name(tier), x);
     }
@@ -259,6 +260,7 @@ void vt_profile_delta_build(const struct vt_config *cfg, const struct vt_event *
     vt_strlcpy(d->source_tag, source_tag, sizeof d->source_tag);
     d->partition = partition;
     d->offset = offset;
+    d->settled_offset = -1;
     d->ts_ms = ev->ts_ms;
     d->type = ev->type;
     vt_strlcpy(d->placement, ev->placement, sizeof d->placement);

@@ -17,7 +17,7 @@
 #include "vitrine/util.h"
 
 static const char *const key_suffixes[KEY_COUNT] = {"p",    "cat",  "brand", "tier", "rv",
-                                                    "cart", "buy",  "seen",  "clk"};
+                                                    "cart", "buy",  "seen",  "clk",  "ax"};
 
 /* Lines kept per profile: cart, purchases, products shown (impressions), clicks. */
 #define CART_CAP VT_PROFILE_CART_MAX
@@ -37,8 +37,12 @@ static const char *const key_suffixes[KEY_COUNT] = {"p",    "cat",  "brand", "ti
  * Returns {applied (1 or 0), n, previous products..., m, (product, click)..., fresh}: the
  * products viewed before this view (or purchased before this purchase), newest first, the
  * earlier clicks on the products this event carts or purchases, and one character per
- * viewed product, "1" when the session had not viewed it before. A redelivery returns them
- * from the current state, so that the aggregate step can still run for it.
+ * viewed product, "1" when the session had not viewed it before. The aggregate step runs
+ * on this reply after the whole batch reached the profiles, so a process killed in between
+ * must get the same reply again for a redelivery: an applied record's reply is saved in
+ * KEYS[10] (field "<redelivery field>:<offset>") and a redelivery returns the saved one.
+ * ARGV[15] is the first offset of this partition in the batch: every record below it had
+ * both steps acknowledged, so saved replies below it are deleted, once per batch.
  */
 const char store_apply_script[] =
     "local p = KEYS[1]\n"
@@ -47,7 +51,7 @@ const char store_apply_script[] =
     "local applied = not (last and tonumber(last) >= tonumber(ARGV[2]))\n"
     "local ts = tonumber(ARGV[3])\n"
     "local ttl = tonumber(ARGV[4])\n"
-    "local i = 15\n"
+    "local i = 16\n"
     "local function scored()\n"
     "  local n = tonumber(ARGV[i]); i = i + 1\n"
     "  local list = {}\n"
@@ -69,6 +73,28 @@ const char store_apply_script[] =
     "local cats, brands, tiers = scored(), scored(), scored()\n"
     "local viewed, cart_add, cart_del = ids(), pairs_of(), pairs_of()\n"
     "local bought, shown, clicked = ids(), ids(), pairs_of()\n"
+    "local ax, ctx_field = KEYS[10], off_field .. ':' .. ARGV[2]\n"
+    "local settled = tonumber(ARGV[15])\n"
+    "if settled >= 0 then\n"
+    "  local floor_field = 'f:' .. off_field\n"
+    "  if settled > tonumber(redis.call('HGET', ax, floor_field) or '-1') then\n"
+    "    local head = off_field .. ':'\n"
+    "    for _, f in ipairs(redis.call('HKEYS', ax)) do\n"
+    "      if f:sub(1, #head) == head and tonumber(f:sub(#head + 1)) < settled then\n"
+    "        redis.call('HDEL', ax, f)\n"
+    "      end\n"
+    "    end\n"
+    "    redis.call('HSET', ax, floor_field, ARGV[15])\n"
+    "  end\n"
+    "end\n"
+    "if not applied then\n"
+    "  local saved = redis.call('HGET', ax, ctx_field)\n"
+    "  if saved then\n"
+    "    local reply = cjson.decode(saved)\n"
+    "    reply[1] = 0\n"
+    "    return reply\n"
+    "  end\n"
+    "end\n"
     "local result = {applied and 1 or 0}\n"
     "local previous = {}\n"
     "if #viewed > 0 then previous = redis.call('ZREVRANGE', KEYS[5], 0, 4)\n"
@@ -92,6 +118,9 @@ const char store_apply_script[] =
     "end\n"
     "result[#result + 1] = table.concat(fresh)\n"
     "if not applied then return result end\n"
+    "if #viewed > 0 or #bought > 0 or #cart_add > 0 then\n"
+    "  redis.call('HSET', ax, ctx_field, cjson.encode(result))\n"
+    "end\n"
     "redis.call('HSET', p, off_field, ARGV[2])\n"
     "redis.call('HINCRBY', p, 'events', 1)\n"
     "redis.call('HINCRBY', p, 'n:' .. ARGV[5], 1)\n"
@@ -151,7 +180,7 @@ const char store_apply_script[] =
     "    redis.call('HSET', KEYS[9], id, clicked[k][2])\n"
     "  end\n"
     "end\n"
-    "for k = 1, 9 do redis.call('EXPIRE', KEYS[k], ttl) end\n"
+    "for k = 1, #KEYS do redis.call('EXPIRE', KEYS[k], ttl) end\n"
     "return result\n";
 const size_t store_apply_script_len = sizeof store_apply_script - 1;
 
@@ -228,6 +257,7 @@ void vt_store_batch_add(struct vt_store *st, const struct vt_profile_delta *d)
     store_arg_double(st, d->gender_step);
     store_arg_int(st, d->gender_evidence);
     store_arg_double(st, d->revenue);
+    store_arg_int(st, d->settled_offset);
 
     arg_scores(st, d->categories, d->n_categories);
     arg_scores(st, d->brands, d->n_brands);

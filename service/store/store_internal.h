@@ -31,6 +31,7 @@ enum profile_key {
     KEY_PURCHASED,
     KEY_SEEN,
     KEY_CLICKS,
+    KEY_CONTEXTS,
     KEY_COUNT
 };
 

@@ -65,6 +65,18 @@ Test(delta, view_adds_weighted_interest_and_recent_view)
 }
 
 
+Test(delta, free_sample_adds_no_price_tier)
+{
+    ev.type = VT_EV_PRODUCT_VIEW;
+    add_item("p1", "Aurelle", "perfume", VT_GENDER_FEMALE, 0, 1);
+    vt_profile_delta_build(&cfg, &ev, "tag", 0, 1, &d);
+
+    cr_expect_eq(d.n_tiers, 0, "a price of 0 is a sample or gift, not a cheap product");
+    cr_expect_eq(d.n_categories, 1);
+    cr_expect_eq(d.settled_offset, -1);
+}
+
+
 Test(delta, impression_carries_no_interest)
 {
     ev.type = VT_EV_IMPRESSION;

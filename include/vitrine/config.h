@@ -55,7 +55,9 @@ struct vt_config {
     int64_t http_port;
     int64_t http_threads; /* 0: one per CPU */
     int64_t http_connection_limit;
+    int64_t http_connection_limit_per_ip; /* 0: no limit per client address */
     int64_t http_timeout_s;
+    int64_t http_request_timeout_s;
     char http_token_storefront[VT_CONFIG_STR_MAX]; /* secret; "" disables the check */
     char http_token_analyst[VT_CONFIG_STR_MAX];    /* secret; "" disables the check */
     char openapi_path[VT_CONFIG_STR_MAX * 4];
@@ -65,6 +67,7 @@ struct vt_config {
     char redis_password[VT_CONFIG_STR_MAX]; /* secret */
     int64_t redis_db;
     int64_t redis_timeout_ms;
+    char http_on_redis_error[16]; /* "unavailable" (503) or "cold_start" */
     char redis_prefix[32];
 
     char kafka_brokers[VT_CONFIG_LONG_STR_MAX];

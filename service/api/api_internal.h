@@ -10,6 +10,7 @@
 #include <microhttpd.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "vitrine/catalog.h"
 #include "vitrine/config.h"
@@ -33,6 +34,7 @@ struct vt_api {
     struct vt_decisions *decisions;
     const struct vt_alerting *alerting; /* NULL: no alert metrics */
     struct MHD_Daemon *daemon;
+    struct vt_deadlines *deadlines;
     char *openapi;       /* contents of the OpenAPI file, NULL when it could not be read */
     size_t openapi_len;
 };
@@ -49,6 +51,7 @@ struct vt_request {
     const struct vt_world *world; /* the live world, loaded once per request */
     enum vt_route route;
     int status; /* set by the reply helpers, for metrics */
+    bool degraded; /* the profile could not be read; answered as a cold start */
 };
 
 /* The worker thread's Redis connection, opened on first use; NULL with err filled when
@@ -90,12 +93,24 @@ void vt_api_write_scored(struct vt_jsonw *w, const char *key,
 /* Queue a 400 INVALID_ARGUMENT naming what kind of id was invalid. */
 enum MHD_Result vt_reply_invalid_id(struct vt_request *req, const char *what);
 
-/* Copy the {id} path segment into out, decoding %2F (which the server leaves encoded in
- * paths) to '/'. Returns the length. */
+/* Copy the {id} path segment into out, decoding %2F and %25 (which the server leaves
+ * encoded in paths) to '/' and '%'. Returns the length. */
 size_t vt_api_path_id(const struct vt_request *req, char *out, size_t outsize);
 
-/* A product id from a request: 1..VT_PRODUCT_ID_MAX bytes without control bytes. */
+/* A product id from a request: 1..VT_PRODUCT_ID_MAX bytes of UTF-8 without control bytes. */
 bool vt_api_product_id_valid(const char *s, size_t len);
+
+/* Request deadlines (deadline.c): every connection must receive a whole request and send
+ * its response within timeout_s of its start or of its previous response, or the deadline
+ * thread shuts its socket down. */
+struct vt_deadlines;
+struct vt_deadlines *vt_deadlines_start(int64_t timeout_s, char *err, size_t errsize);
+void vt_deadlines_stop(struct vt_deadlines *d);
+/* libmicrohttpd's MHD_OPTION_NOTIFY_CONNECTION callback, with the vt_deadlines as cls. */
+void vt_deadlines_notify(void *cls, struct MHD_Connection *conn, void **socket_context,
+                         enum MHD_ConnectionNotificationCode code);
+/* Give the connection a new deadline, after its response was sent in full. */
+void vt_deadlines_restart(struct vt_deadlines *d, struct MHD_Connection *conn);
 
 /* Route handlers: handlers_session.c (storefront decisions), handlers_catalog.c
  * (trending, similar), handlers_analyst.c (profiles, statistics), handlers_alerts.c

@@ -317,8 +317,8 @@ enum MHD_Result vt_handle_stats_product(struct vt_request *req)
 
     if (!vt_api_product_id_valid(id, id_len))
         return vt_reply_error(req, MHD_HTTP_BAD_REQUEST, "INVALID_ARGUMENT", false,
-                              "invalid product id: expected 1 to %d bytes without control "
-                              "characters", VT_PRODUCT_ID_MAX);
+                              "invalid product id: expected 1 to %d bytes of UTF-8 without "
+                              "control characters", VT_PRODUCT_ID_MAX);
     return reply_stats(req, true, id, id_len);
 }
 
@@ -331,7 +331,7 @@ enum MHD_Result vt_handle_stats_placement(struct vt_request *req)
     if (name_len == 0 || name_len > VT_PLACEMENT_MAX ||
         !vt_api_product_id_valid(name, name_len))
         return vt_reply_error(req, MHD_HTTP_BAD_REQUEST, "INVALID_ARGUMENT", false,
-                              "invalid placement: expected 1 to %d bytes without control "
-                              "characters", VT_PLACEMENT_MAX);
+                              "invalid placement: expected 1 to %d bytes of UTF-8 without "
+                              "control characters", VT_PLACEMENT_MAX);
     return reply_stats(req, false, name, name_len);
 }

@@ -130,8 +130,8 @@ enum MHD_Result vt_handle_similar(struct vt_request *req)
 
     if (!vt_api_product_id_valid(id, id_len))
         return vt_reply_error(req, MHD_HTTP_BAD_REQUEST, "INVALID_ARGUMENT", false,
-                              "invalid product id: expected 1 to %d bytes without control "
-                              "characters", VT_PRODUCT_ID_MAX);
+                              "invalid product id: expected 1 to %d bytes of UTF-8 without "
+                              "control characters", VT_PRODUCT_ID_MAX);
     if (!parse_limit(req, &limit, &reply))
         return reply;
     product = vt_catalog_find(cat, id, id_len);

@@ -9,6 +9,7 @@
 #include <cjson/cJSON.h>
 #include <inttypes.h>
 #include <math.h>
+#include <stdatomic.h>
 #include <string.h>
 
 #include "api_internal.h"
@@ -46,7 +47,34 @@ bool vt_api_product_id_valid(const char *s, size_t len)
         if (c < 0x20 || c == 0x7F)
             return false;
     }
-    return true;
+    /* Catalog ids are UTF-8; an id that is not could not be in the catalog, and an error
+     * message that echoed it would not be valid JSON. */
+    return vt_utf8_valid(s, len);
+}
+
+
+/* Failed profile reads not logged yet, and the time of the last line about them. Shared
+ * by the HTTP workers (atomics), so that a Redis outage writes one line per
+ * PROFILE_WARN_INTERVAL_S instead of one per request. */
+#define PROFILE_WARN_INTERVAL_S 10
+static atomic_uint_fast64_t profile_failures_unlogged;
+static atomic_uint_fast64_t profile_warned_ns;
+
+static void warn_profile_failure(const struct vt_request *req, const char *err)
+{
+    uint64_t now = vt_monotonic_ns();
+    uint64_t last = atomic_load(&profile_warned_ns);
+
+    atomic_fetch_add(&profile_failures_unlogged, 1);
+    if (last != 0 && now - last < PROFILE_WARN_INTERVAL_S * 1000000000ull)
+        return;
+    if (!atomic_compare_exchange_strong(&profile_warned_ns, &last, now))
+        return; /* another worker writes the line */
+    uint64_t n = atomic_exchange(&profile_failures_unlogged, 0);
+    VT_WARN("HTTP", "%" PRIu64 " profile reads failed since the last report (route %s: %s); "
+            "storefront answers: %s", n, vt_route_name(req->route), err,
+            strcmp(req->api->cfg->http_on_redis_error, "cold_start") == 0
+                ? "cold start (http.on_redis_error)" : "503");
 }
 
 
@@ -74,10 +102,31 @@ bool vt_api_read_profile(struct vt_request *req, struct vt_profile *p, enum MHD_
     }
 
     vt_metrics_redis_error(VT_REDIS_HTTP);
-    VT_WARN("HTTP", "profile read failed on route %s: %s", vt_route_name(req->route), err);
+    warn_profile_failure(req, err);
+
+    /* The storefront may prefer a page without personalization to no page. */
+    bool storefront = req->route == VT_ROUTE_SEGMENT || req->route == VT_ROUTE_RECOMMENDATIONS ||
+                      req->route == VT_ROUTE_RERANK;
+    if (storefront && strcmp(req->api->cfg->http_on_redis_error, "cold_start") == 0) {
+        vt_profile_clear(p);
+        req->degraded = true;
+        vt_metrics_degraded(req->route);
+        return true;
+    }
     *reply = vt_reply_error(req, MHD_HTTP_SERVICE_UNAVAILABLE, "UNAVAILABLE", true,
                             "profile store unavailable; retry shortly");
     return false;
+}
+
+
+/* "degraded": true when the profile could not be read and the answer is a cold start;
+ * left out otherwise. */
+static void write_degraded(struct vt_jsonw *w, const struct vt_request *req)
+{
+    if (!req->degraded)
+        return;
+    vt_jsonw_key(w, "degraded");
+    vt_jsonw_bool(w, true);
 }
 
 
@@ -122,6 +171,7 @@ enum MHD_Result vt_handle_segment(struct vt_request *req)
     vt_jsonw_object_begin(&w);
     vt_jsonw_key(&w, "session_id");
     vt_jsonw_stringn(&w, req->id, req->id_len);
+    write_degraded(&w, req);
     vt_jsonw_key(&w, "known");
     vt_jsonw_bool(&w, p->exists);
     vt_jsonw_key(&w, "segment");
@@ -228,8 +278,8 @@ static bool parse_rec_request(struct vt_request *req, struct vt_rec_request *rr,
     if (product != NULL) {
         if (!vt_api_product_id_valid(product, strlen(product))) {
             *reply = vt_reply_error(req, MHD_HTTP_BAD_REQUEST, "INVALID_ARGUMENT", false,
-                                    "invalid product: expected 1 to %d bytes without control "
-                                    "characters", VT_PRODUCT_ID_MAX);
+                                    "invalid product: expected 1 to %d bytes of UTF-8 without "
+                                    "control characters", VT_PRODUCT_ID_MAX);
             return false;
         }
         rr->product = vt_catalog_find(cat, product, strlen(product));
@@ -280,7 +330,7 @@ static bool parse_rec_request(struct vt_request *req, struct vt_rec_request *rr,
             if (!vt_api_product_id_valid(p, len)) {
                 *reply = vt_reply_error(req, MHD_HTTP_BAD_REQUEST, "INVALID_ARGUMENT", false,
                                         "invalid exclude: each comma-separated id must have 1 "
-                                        "to %d bytes without control characters",
+                                        "to %d bytes of UTF-8 without control characters",
                                         VT_PRODUCT_ID_MAX);
                 return false;
             }
@@ -376,6 +426,7 @@ static void publish_decision(struct vt_request *req, const char *decision_id,
     vt_jsonw_string(&w, stamp);
     vt_jsonw_key(&w, "session_id");
     vt_jsonw_stringn(&w, req->id, req->id_len);
+    write_degraded(&w, req);
     vt_jsonw_key(&w, "placement");
     vt_jsonw_string(&w, placement);
     vt_jsonw_key(&w, "strategy");
@@ -430,6 +481,7 @@ enum MHD_Result vt_handle_recommendations(struct vt_request *req)
     vt_jsonw_string(&w, decision_id);
     vt_jsonw_key(&w, "session_id");
     vt_jsonw_stringn(&w, req->id, req->id_len);
+    write_degraded(&w, req);
     vt_jsonw_key(&w, "placement");
     vt_jsonw_string(&w, vt_placement_name(rr.placement));
     vt_jsonw_key(&w, "strategy");
@@ -603,6 +655,7 @@ static void publish_rerank_decision(struct vt_request *req, const char *decision
     vt_jsonw_string(&w, stamp);
     vt_jsonw_key(&w, "session_id");
     vt_jsonw_stringn(&w, req->id, req->id_len);
+    write_degraded(&w, req);
     vt_jsonw_key(&w, "placement");
     vt_jsonw_string(&w, "rerank");
     vt_jsonw_key(&w, "strategy");
@@ -669,6 +722,7 @@ enum MHD_Result vt_handle_rerank(struct vt_request *req)
     vt_jsonw_string(&w, decision_id);
     vt_jsonw_key(&w, "session_id");
     vt_jsonw_stringn(&w, req->id, req->id_len);
+    write_degraded(&w, req);
     vt_jsonw_key(&w, "control");
     vt_jsonw_bool(&w, control);
     write_rerank_items(&w, req->world->catalog, ids, (size_t)n, true);

@@ -30,6 +30,8 @@
 #define URL_MAX 8192
 /* Largest /metrics page. */
 #define METRICS_MAX (1024 * 1024)
+/* Query parameters one request may carry; no endpoint takes more than nine. */
+#define QUERY_PARAMS_MAX 32
 /* Memory libmicrohttpd may use per connection for the request line and headers; a request
  * whose headers do not fit is answered 431 by libmicrohttpd. */
 #define CONNECTION_MEMORY 32768
@@ -105,9 +107,13 @@ size_t vt_api_path_id(const struct vt_request *req, char *out, size_t outsize)
     size_t w = 0;
 
     for (size_t r = 0; r < req->id_len && w + 1 < outsize; r++) {
-        if (req->id[r] == '%' && r + 2 < req->id_len && req->id[r + 1] == '2' &&
-            (req->id[r + 2] == 'F' || req->id[r + 2] == 'f')) {
+        char next = r + 2 < req->id_len && req->id[r + 1] == '2' ? req->id[r + 2] : '\0';
+
+        if (req->id[r] == '%' && (next == 'F' || next == 'f')) {
             out[w++] = '/';
+            r += 2;
+        } else if (req->id[r] == '%' && next == '5') {
+            out[w++] = '%';
             r += 2;
         } else {
             out[w++] = req->id[r];
@@ -543,8 +549,8 @@ static bool authorized(const struct vt_request *req, enum access access)
     const struct vt_config *cfg = req->api->cfg;
     const char *storefront = cfg->http_token_storefront;
     const char *analyst = cfg->http_token_analyst;
-    const char *header;
-    size_t len;
+    const char *header = NULL;
+    size_t len = 0;
 
     if (access == ACCESS_PUBLIC)
         return true;
@@ -553,13 +559,21 @@ static bool authorized(const struct vt_request *req, enum access access)
     if (access == ACCESS_ANALYST && analyst[0] == '\0')
         return true;
 
+    /* NOTE: libmicrohttpd 0.9.75 ends a header value at a NUL byte, so "Bearer <token>\0x"
+     * passes; the client then sent the whole token, so it gains nothing. */
     header = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND,
                                          MHD_HTTP_HEADER_AUTHORIZATION);
-    /* The scheme name is case-insensitive (RFC 7235, section 2.1). */
-    if (header == NULL || strlen(header) < 7 || !vt_strncaseeq(header, "Bearer ", 7))
+    len = header != NULL ? strlen(header) : 0;
+    /* "Bearer" 1*SP token (RFC 6750, section 2.1); the scheme name is case-insensitive
+     * (RFC 7235, section 2.1). */
+    if (header == NULL || len < 7 || !vt_strncaseeq(header, "Bearer ", 7))
         return false;
     header += 7;
-    len = strlen(header);
+    len -= 7;
+    while (len > 0 && header[0] == ' ') {
+        header++;
+        len--;
+    }
 
     /* The analyst token also opens storefront endpoints, for the dashboard. */
     bool ok = analyst[0] != '\0' && secret_equal(header, len, analyst);
@@ -650,6 +664,71 @@ static size_t request_target_length(struct MHD_Connection *conn, const char *url
 }
 
 
+struct query_scan {
+    const char *names[QUERY_PARAMS_MAX];
+    size_t count;
+    const char *repeated; /* the first name given twice, or NULL */
+};
+
+static enum MHD_Result scan_query_name(void *cls, enum MHD_ValueKind kind, const char *key,
+                                       const char *value)
+{
+    struct query_scan *scan = cls;
+
+    (void)kind;
+    (void)value;
+    for (size_t i = 0; i < scan->count && i < QUERY_PARAMS_MAX; i++) {
+        if (strcmp(scan->names[i], key) == 0) {
+            scan->repeated = key;
+            return MHD_NO;
+        }
+    }
+    if (scan->count < QUERY_PARAMS_MAX)
+        scan->names[scan->count] = key;
+    scan->count++;
+    return scan->count > QUERY_PARAMS_MAX ? MHD_NO : MHD_YES;
+}
+
+
+/* Reject a query with more than QUERY_PARAMS_MAX parameters or a repeated one: the
+ * handlers read the first value of a name only, and a client (or a proxy in front) that
+ * meant another one would get a response to a request it did not make. Returns true when
+ * the query passes; otherwise queues a 400 into *reply and returns false. */
+static bool query_acceptable(struct vt_request *req, enum MHD_Result *reply)
+{
+    struct query_scan scan = {.count = 0};
+
+    MHD_get_connection_values(req->conn, MHD_GET_ARGUMENT_KIND, scan_query_name, &scan);
+    if (scan.count > QUERY_PARAMS_MAX) {
+        *reply = vt_reply_error(req, MHD_HTTP_BAD_REQUEST, "INVALID_ARGUMENT", false,
+                                "too many query parameters: at most %d", QUERY_PARAMS_MAX);
+        return false;
+    }
+    if (scan.repeated != NULL) {
+        char name[64];
+        vt_strlcpy(name, scan.repeated, sizeof name);
+        *reply = vt_reply_error(req, MHD_HTTP_BAD_REQUEST, "INVALID_ARGUMENT", false,
+                                "query parameter %s is given more than once; give it once "
+                                "(lists are comma-separated)", name);
+        return false;
+    }
+    return true;
+}
+
+
+/* True when the Content-Length header announces more than REQUEST_BODY_MAX bytes. A
+ * malformed header is left to libmicrohttpd, which rejects it. */
+static bool declared_body_too_large(struct MHD_Connection *conn)
+{
+    const char *value = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                    MHD_HTTP_HEADER_CONTENT_LENGTH);
+    int64_t length;
+
+    return value != NULL && vt_parse_int64(value, 0, INT64_MAX, &length) == 0 &&
+           length > REQUEST_BODY_MAX;
+}
+
+
 /* Per-request state, kept in libmicrohttpd's con_cls between callbacks. */
 struct request_state {
     uint64_t started_ns;
@@ -677,7 +756,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         rs->started_ns = vt_monotonic_ns();
         vt_buf_init(&rs->body, REQUEST_BODY_MAX);
         *con_cls = rs;
-        return MHD_YES;
+        /* A body announced over the limit gets its 413 now, before the client sends it
+         * and instead of "100 Continue". libmicrohttpd then reads no body and closes the
+         * connection after the response. */
+        if (!declared_body_too_large(conn))
+            return MHD_YES;
+        rs->body_too_large = true;
     }
     if (*upload_data_size > 0) {
         /* Keep reading past the limit, so the 413 goes to a client that is listening. */
@@ -701,7 +785,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     else if (request_target_length(conn, url) > URL_MAX)
         r = vt_reply_error(&req, MHD_HTTP_URI_TOO_LONG, "URI_TOO_LONG", false,
                            "request path and query exceed %d bytes", URL_MAX);
-    else
+    else if (query_acceptable(&req, &r))
         r = dispatch(&req, url);
     vt_metrics_http(req.route, req.status ? req.status : 500,
                     vt_monotonic_ns() - rs->started_ns);
@@ -712,11 +796,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
+    struct vt_api *api = cls;
     struct request_state *rs = *con_cls;
 
-    (void)cls;
-    (void)conn;
     (void)toe;
+    /* The response is sent (or the connection is closing): the next request gets a
+     * whole http.request_timeout_s. */
+    vt_deadlines_restart(api->deadlines, conn);
     if (rs != NULL) {
         vt_buf_free(&rs->body);
         free(rs);
@@ -739,10 +825,10 @@ static int hex_value(char c)
 
 /* Decode %XX escapes in the path and in query keys and values, in place. libmicrohttpd
  * hands the result on as a C string, so a decoded NUL would cut an id short ("a%00b"
- * would read as "a"); %00 therefore stays as the three characters, which the id and
- * parameter checks then reject. In the path (the string that starts with '/'), %2F stays
- * too, so that a product id containing '/' stays one path segment; the handlers decode it
- * (vt_api_path_id). */
+ * would read as "a"); %00 therefore becomes DEL (0x7F), a control byte that every id and
+ * parameter check rejects as it would reject NUL. In the path (the string that starts with
+ * '/'), %2F and %25 stay encoded, and the handlers decode both (vt_api_path_id). So a
+ * product id containing '/' stays one path segment, and "%252F" is not decoded twice. */
 static size_t unescape(void *cls, struct MHD_Connection *conn, char *s)
 {
     size_t r = 0, w = 0;
@@ -753,10 +839,11 @@ static size_t unescape(void *cls, struct MHD_Connection *conn, char *s)
     while (s[r] != '\0') {
         int hi = s[r] == '%' ? hex_value(s[r + 1]) : -1;
         int lo = hi >= 0 ? hex_value(s[r + 2]) : -1;
-        bool slash = hi == 2 && lo == 15;
+        bool kept = path && hi == 2 && (lo == 15 || lo == 5);
 
-        if (hi >= 0 && lo >= 0 && (hi | lo) != 0 && !(path && slash)) {
-            s[w++] = (char)(hi * 16 + lo);
+        if (hi >= 0 && lo >= 0 && !kept) {
+            int byte = hi * 16 + lo;
+            s[w++] = (char)(byte == 0 ? 0x7F : byte);
             r += 3;
         } else {
             s[w++] = s[r++];
@@ -826,6 +913,10 @@ struct vt_api *vt_api_start(const struct vt_config *cfg, const struct vt_api_par
         VT_WARN("HTTP", "cannot read OpenAPI file %s (set http.openapi_path); /openapi.yaml "
                 "will answer 404", cfg->openapi_path);
 
+    api->deadlines = vt_deadlines_start(cfg->http_request_timeout_s, err, errsize);
+    if (api->deadlines == NULL)
+        goto fail;
+
     memset(&addr, 0, sizeof addr);
     struct sockaddr_in *a4 = (struct sockaddr_in *)&addr;
     struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&addr;
@@ -849,9 +940,11 @@ struct vt_api *vt_api_start(const struct vt_config *cfg, const struct vt_api_par
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
         MHD_OPTION_THREAD_POOL_SIZE, threads,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned int)cfg->http_connection_limit,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int)cfg->http_connection_limit_per_ip,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)cfg->http_timeout_s,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONNECTION_MEMORY,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, api,
+        MHD_OPTION_NOTIFY_CONNECTION, vt_deadlines_notify, api->deadlines,
         MHD_OPTION_END);
     if (api->daemon == NULL) {
         snprintf(err, errsize, "cannot listen on %s port %lld: %s (is the port in use? set "
@@ -859,11 +952,14 @@ struct vt_api *vt_api_start(const struct vt_config *cfg, const struct vt_api_par
                  strerror(errno));
         goto fail;
     }
-    VT_INFO("HTTP", "listening on %s port %lld with %u worker threads", cfg->http_bind,
-            (long long)cfg->http_port, threads);
+    VT_INFO("HTTP", "listening on %s port %lld with %u worker threads, at most %lld "
+            "connections (%lld per client address, 0: no limit)", cfg->http_bind,
+            (long long)cfg->http_port, threads, (long long)cfg->http_connection_limit,
+            (long long)cfg->http_connection_limit_per_ip);
     return api;
 
 fail:
+    vt_deadlines_stop(api->deadlines);
     free(api->openapi);
     free(api);
     return NULL;
@@ -876,6 +972,7 @@ void vt_api_stop(struct vt_api *api)
         return;
     MHD_quiesce_daemon(api->daemon);
     MHD_stop_daemon(api->daemon);
+    vt_deadlines_stop(api->deadlines);
     free(api->openapi);
     free(api);
     VT_INFO("HTTP", "stopped");

@@ -67,8 +67,18 @@ static const struct setting settings[] = {
      "Maximum concurrent HTTP connections; further ones wait in the listen backlog until one "
      "closes.",
      NULL},
+    {"http.connection_limit_per_ip", SETTING_INT, NUM(http_connection_limit_per_ip), "256", 0,
+     65536, NULL,
+     "Maximum concurrent HTTP connections from one client address; further ones are closed "
+     "at once. 0 means no limit (behind a proxy, every client has the proxy's address).",
+     NULL},
     {"http.timeout_s", SETTING_INT, NUM(http_timeout_s), "30", 1, 3600, NULL,
      "Seconds an idle HTTP connection is kept open.", NULL},
+    {"http.request_timeout_s", SETTING_INT, NUM(http_request_timeout_s), "30", 1, 3600, NULL,
+     "Seconds a connection may take to send a whole request and read its response, counted "
+     "from the connection's start or the end of its previous response; a client that sends "
+     "or reads slowly is closed after that, however often it sends a byte.",
+     NULL},
     {"http.token_storefront", SETTING_SECRET, STR(http_token_storefront), "", 0, 0, NULL,
      "Bearer token required on storefront endpoints (/v1/sessions/...); empty: no check.",
      NULL},
@@ -87,6 +97,13 @@ static const struct setting settings[] = {
      "Redis database number (SELECT).", NULL},
     {"redis.timeout_ms", SETTING_INT, NUM(redis_timeout_ms), "250", 1, 60000, NULL,
      "Milliseconds an HTTP request waits for Redis before it answers 503.", NULL},
+    {"http.on_redis_error", SETTING_CHOICE, STR(http_on_redis_error), "unavailable", 0, 0,
+     "unavailable|cold_start",
+     "What the storefront endpoints (segment, recommendations, rerank) answer when the "
+     "session's profile cannot be read within redis.timeout_ms: unavailable answers 503 with "
+     "Retry-After; cold_start answers as for a session never seen, marked \"degraded\": "
+     "true. Analyst endpoints always answer 503.",
+     NULL},
     {"redis.prefix", SETTING_STRING, STR(redis_prefix), "vt:", 0, 0, NULL,
      "Prefix of every Redis key vitrine writes (letters, digits, : _ . -; at most 31 bytes).",
      hook_redis_prefix},

@@ -3,6 +3,7 @@
  */
 #include "vitrine/util.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
@@ -67,7 +68,7 @@ int vt_parse_int64(const char *s, int64_t min, int64_t max, int64_t *out)
     char *end = NULL;
     long long v;
 
-    if (s == NULL || *s == '\0' || *s == ' ' || *s == '\t' || *s == '+')
+    if (s == NULL || *s == '\0' || isspace((unsigned char)*s) || *s == '+')
         return -1;
     errno = 0;
     v = strtoll(s, &end, 10);
@@ -86,7 +87,7 @@ int vt_parse_double(const char *s, double min, double max, double *out)
     double v;
 
     /* strtod also reads hexadecimal ("0x10"), which no setting or parameter means. */
-    if (s == NULL || *s == '\0' || *s == ' ' || *s == '\t' || strpbrk(s, "xX") != NULL)
+    if (s == NULL || *s == '\0' || isspace((unsigned char)*s) || strpbrk(s, "xX") != NULL)
         return -1;
     errno = 0;
     v = strtod(s, &end);

@@ -1,13 +1,19 @@
 #!/usr/bin/env bash
 # Build vitrine and run every test suite: criterion unit tests, then integration tests
 # against a private redis-server and the local Kafka broker on loopback. Installs the
-# Debian packages it needs (as root), builds twice (a release build and an
-# AddressSanitizer/UndefinedBehaviorSanitizer build that runs the tests), and stops
-# everything it started.
+# Debian packages it needs (as root) and stops everything it started. In order:
+#   1. a release build (-Werror) and an AddressSanitizer/UndefinedBehaviorSanitizer build;
+#   2. the unit and integration tests on the sanitizer build;
+#   3. the soak test on the release build (memory figures without sanitizer quarantine);
+#   4. the threaded suites with the daemon built with ThreadSanitizer (tests/tsan/run.sh);
+#   5. each libFuzzer target for a bounded time (tests/fuzz/run.sh).
 #
-#   tests/run.sh            all suites, then each fuzz target for $VITRINE_FUZZ_SECONDS
-#                           (default 15) seconds
+#   tests/run.sh            all of it; fuzz targets for $VITRINE_FUZZ_SECONDS (default 15)
+#                           seconds each
 #   tests/run.sh unit       unit tests only (no servers)
+#
+# Long versions: VITRINE_LONG_TESTS=1 makes the crash test kill vitrine 30 times instead of
+# 6 and the soak test run 600 s instead of 60 (VITRINE_SOAK_SECONDS sets the soak alone).
 set -euo pipefail
 
 VITRINE_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -39,11 +45,7 @@ export VITRINE_TEST_DATA=${VITRINE_DATA:-$VITRINE_ROOT/../shared/data/real}
 [ -d "$VITRINE_TEST_DATA/rees46_cosmetics" ] ||
     vitrine_die "real data not found at $VITRINE_TEST_DATA; set VITRINE_DATA to the folder with rees46_cosmetics/"
 export VITRINE_TEST_CATALOG="$work/catalog.jsonl"
-"$build/vitrine-catalog" --rees46-items "$VITRINE_TEST_DATA/rees46_cosmetics/item.csv" \
-    $(for f in "$VITRINE_TEST_DATA"/rees46_cosmetics/customer_data_*.csv; do printf -- '--rees46-events %s ' "$f"; done) \
-    --noon "$VITRINE_TEST_DATA/perfume_catalogs/noon_perfumes.csv" \
-    -o "$VITRINE_TEST_CATALOG" 2>"$work/catalog.log" ||
-    { cat "$work/catalog.log" >&2; vitrine_die "catalog conversion failed"; }
+vitrine_test_catalog "$build" "$VITRINE_TEST_DATA" "$VITRINE_TEST_CATALOG"
 
 vitrine_log "unit tests"
 "$build/unit_tests" --jobs 2
@@ -59,7 +61,15 @@ export VITRINE_TEST_BROKERS=$VITRINE_BROKERS
 export VITRINE_TEST_WORK="$work"
 
 vitrine_log "integration tests (redis 127.0.0.1:$VITRINE_REDIS_PORT, kafka $VITRINE_BROKERS)"
-"$build/integration_tests" --jobs 2
+"$build/integration_tests" --jobs 2 --filter '!(soak)/*'
+
+# Memory figures mean something only without the sanitizers' quarantine: the soak runs on
+# the release build.
+vitrine_log "soak test on the release build (${VITRINE_SOAK_SECONDS:-60} s unless VITRINE_LONG_TESTS=1)"
+"$VITRINE_ROOT/build/release/integration_tests" --filter 'soak/*'
+
+# The threaded paths again, with the daemon built with ThreadSanitizer, on the same servers.
+VITRINE_DATA="$VITRINE_TEST_DATA" "$VITRINE_ROOT/tests/tsan/run.sh"
 
 vitrine_stop_started
 VITRINE_DATA="$VITRINE_TEST_DATA" "$VITRINE_ROOT/tests/fuzz/run.sh" "${VITRINE_FUZZ_SECONDS:-15}"

@@ -57,6 +57,18 @@ vitrine_build() {
     }
 }
 
+# vitrine_test_catalog BUILD DATA OUT: convert the catalog the tests read (REES46 items and
+# events, the noon perfumes) from the real data in DATA to OUT with BUILD's
+# vitrine-catalog; stops with its messages when the conversion fails.
+vitrine_test_catalog() {
+    local build=$1 data=$2 out=$3
+    "$build/vitrine-catalog" --rees46-items "$data/rees46_cosmetics/item.csv" \
+        $(for f in "$data"/rees46_cosmetics/customer_data_*.csv; do printf -- '--rees46-events %s ' "$f"; done) \
+        --noon "$data/perfume_catalogs/noon_perfumes.csv" \
+        -o "$out" 2>"$out.log" ||
+        { cat "$out.log" >&2; vitrine_die "catalog conversion failed"; }
+}
+
 vitrine_stop_started() {
     local i pid
     for ((i = ${#VITRINE_STARTED_PIDS[@]} - 1; i >= 0; i--)); do

@@ -187,7 +187,8 @@ void harness_start(struct harness *h, const char *const *extra_env)
     /* Keep the sanitizer settings and PATH of the test process. */
     for (char **e = environ; *e != NULL && n < 250; e++) {
         if (strncmp(*e, "ASAN_", 5) == 0 || strncmp(*e, "UBSAN_", 6) == 0 ||
-            strncmp(*e, "PATH=", 5) == 0 || strncmp(*e, "LSAN_", 5) == 0)
+            strncmp(*e, "PATH=", 5) == 0 || strncmp(*e, "LSAN_", 5) == 0 ||
+            strncmp(*e, "TSAN_", 5) == 0)
             env[n++] = *e;
     }
     env[n] = NULL;

@@ -42,7 +42,9 @@ static const char *const key_suffixes[KEY_COUNT] = {"p",    "cat",  "brand", "ti
  * must get the same reply again for a redelivery: an applied record's reply is saved in
  * KEYS[10] (field "<redelivery field>:<offset>") and a redelivery returns the saved one.
  * ARGV[15] is the first offset of this partition in the batch: every record below it had
- * both steps acknowledged, so saved replies below it are deleted, once per batch.
+ * both steps acknowledged, so saved replies below it are deleted, once per batch. KEYS[10]
+ * expires after at most an hour: a redelivery comes within that time unless vitrine stays
+ * down longer, and then its aggregate inputs come from the current state.
  */
 const char store_apply_script[] =
     "local p = KEYS[1]\n"
@@ -180,11 +182,16 @@ const char store_apply_script[] =
     "    redis.call('HSET', KEYS[9], id, clicked[k][2])\n"
     "  end\n"
     "end\n"
-    "for k = 1, #KEYS do redis.call('EXPIRE', KEYS[k], ttl) end\n"
+    "for k = 1, 9 do redis.call('EXPIRE', KEYS[k], ttl) end\n"
+    "redis.call('EXPIRE', ax, math.min(ttl, 3600))\n"
     "return result\n";
 const size_t store_apply_script_len = sizeof store_apply_script - 1;
 
 /* The script keeps the 100 most shown products (-101 in ZREMRANGEBYRANK) and 50 clicks. */
+/* The script refreshes the TTL of KEYS[1..9] and gives KEYS[10] (the kept replies) its
+ * own. */
+_Static_assert(KEY_CONTEXTS == 9 && KEY_COUNT == 10,
+               "the key positions are written into the apply script as literals");
 _Static_assert(SEEN_CAP == 100 && CLICKS_CAP == 50,
                "the caps are written into the apply script as literals");
 

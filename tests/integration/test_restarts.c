@@ -386,6 +386,12 @@ Test(restarts, sigkill_mid_batches_changes_no_profile, .timeout = 420)
     cr_assert_eq(differing, 0, "%zu of %zu keys differ from the uninterrupted run",
                  differing, nh);
 
+    /* The kept replies expire within an hour; the profile keeps profile.ttl_s. */
+    char *ttl = harness_redis(&h, "TTL %s{crash-0}:ax", h.prefix);
+    long ttl_s = strtol(ttl, NULL, 10);
+    cr_expect(ttl_s > 0 && ttl_s <= 3600, "TTL of the kept replies: %s", ttl);
+    free(ttl);
+
     printf("measured: crash: %d SIGKILLs (%d after batches had been applied) while %d events "
            "for %d sessions streamed in; afterwards all %zu profile keys equal those of one "
            "uninterrupted read to the bit, and all %zu aggregate keys up to a relative "

@@ -26,6 +26,10 @@
 
 #define VT_ALERT_RULES_MAX 64
 #define VT_ALERT_NAME_MAX 64
+
+/* True when s is a valid rule name: 1 to VT_ALERT_NAME_MAX letters A to Z, digits, '_',
+ * '.' and '-'. */
+bool vt_alert_name_valid(const char *s);
 #define VT_ALERT_RECIPIENTS_MAX 8
 #define VT_ALERT_TEXT_MAX 512
 #define VT_ALERT_BASELINE_MAX 48 /* baseline windows a rule may ask for */

@@ -95,6 +95,9 @@ void vt_metrics_catalog(size_t products, size_t rejected);
 void vt_metrics_set_lag(int32_t partition, int64_t lag);
 void vt_metrics_clear_lag(void);
 
+/* Partitions of the events topic assigned to this instance. */
+void vt_metrics_set_assigned(int64_t partitions);
+
 /* Events applied so far (all types), for tests and the demo's wait loop. */
 uint64_t vt_metrics_events_applied(void);
 

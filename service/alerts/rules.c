@@ -401,6 +401,18 @@ static bool name_character(char c)
 }
 
 
+bool vt_alert_name_valid(const char *s)
+{
+    size_t n = 0;
+
+    for (; s[n] != '\0'; n++) {
+        if (n >= VT_ALERT_NAME_MAX || !name_character(s[n]))
+            return false;
+    }
+    return n > 0;
+}
+
+
 static int read_name(struct load_context *ctx, const cJSON *item, struct vt_alert_rule *rule)
 {
     const cJSON *value = cJSON_GetObjectItemCaseSensitive(item, "name");

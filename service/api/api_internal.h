@@ -52,6 +52,7 @@ struct vt_request {
     enum vt_route route;
     int status; /* set by the reply helpers, for metrics */
     bool degraded; /* the profile could not be read; answered as a cold start */
+    bool close_connection; /* the reply says Connection: close */
 };
 
 /* The worker thread's Redis connection, opened on first use; NULL with err filled when

@@ -173,10 +173,10 @@ enum MHD_Result vt_handle_alerts_list(struct vt_request *req)
         filter.unacknowledged = strcmp(ack, "false") == 0;
     }
     filter.rule = vt_query(req, "rule");
-    if (filter.rule != NULL && strlen(filter.rule) > VT_ALERT_NAME_MAX)
+    if (filter.rule != NULL && !vt_alert_name_valid(filter.rule))
         return vt_reply_error(req, MHD_HTTP_BAD_REQUEST, "INVALID_ARGUMENT", false,
-                              "invalid rule: rule names have at most %d bytes",
-                              VT_ALERT_NAME_MAX);
+                              "invalid rule: a rule name has 1 to %d letters A to Z, digits, "
+                              "'_', '.' and '-'", VT_ALERT_NAME_MAX);
 
     vt_jsonw_init(&w, vt_api_worker_buffer(), VT_RESPONSE_MAX);
     vt_jsonw_object_begin(&w);

@@ -166,6 +166,8 @@ enum MHD_Result vt_reply_json(struct vt_request *req, int status, const char *bo
         MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, "1");
     if (status == MHD_HTTP_UNAUTHORIZED)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
+    if (req->close_connection)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
     return queue(req, status, resp);
 }
 
@@ -677,6 +679,8 @@ static enum MHD_Result scan_query_name(void *cls, enum MHD_ValueKind kind, const
 
     (void)kind;
     (void)value;
+    if (key[0] == '\0')
+        return MHD_YES; /* "&&" or "=x": no parameter any handler reads */
     for (size_t i = 0; i < scan->count && i < QUERY_PARAMS_MAX; i++) {
         if (strcmp(scan->names[i], key) == 0) {
             scan->repeated = key;
@@ -716,6 +720,51 @@ static bool query_acceptable(struct vt_request *req, enum MHD_Result *reply)
 }
 
 
+static enum MHD_Result count_length_header(void *cls, enum MHD_ValueKind kind,
+                                           const char *key, const char *value)
+{
+    int *count = cls;
+
+    (void)kind;
+    (void)value;
+    if (strlen(key) == strlen(MHD_HTTP_HEADER_CONTENT_LENGTH) &&
+        vt_strncaseeq(key, MHD_HTTP_HEADER_CONTENT_LENGTH, strlen(key)))
+        (*count)++;
+    return MHD_YES;
+}
+
+
+/* True when the request carries Content-Length more than once. libmicrohttpd reads the
+ * first; a proxy in front may have read another, and the rest of the body would then be
+ * taken for a second request (RFC 9112, section 6.3). */
+static bool repeated_content_length(struct MHD_Connection *conn)
+{
+    int count = 0;
+
+    MHD_get_connection_values(conn, MHD_HEADER_KIND, count_length_header, &count);
+    return count > 1;
+}
+
+
+/* The path of an absolute-form request target ("http://host/path?query", RFC 9112,
+ * section 3.2.2), which clients send to proxies and servers must accept; other targets as
+ * they are. */
+static const char *origin_form(const char *url)
+{
+    const char *authority;
+    const char *path;
+
+    if (vt_strncaseeq(url, "http://", 7))
+        authority = url + 7;
+    else if (vt_strncaseeq(url, "https://", 8))
+        authority = url + 8;
+    else
+        return url;
+    path = strchr(authority, '/');
+    return path != NULL ? path : "/";
+}
+
+
 /* True when the Content-Length header announces more than REQUEST_BODY_MAX bytes. A
  * malformed header is left to libmicrohttpd, which rejects it. */
 static bool declared_body_too_large(struct MHD_Connection *conn)
@@ -734,6 +783,7 @@ struct request_state {
     uint64_t started_ns;
     struct vt_buf body; /* at most REQUEST_BODY_MAX bytes */
     bool body_too_large;
+    bool length_repeated; /* Content-Length given more than once */
 };
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
@@ -759,9 +809,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         /* A body announced over the limit gets its 413 now, before the client sends it
          * and instead of "100 Continue". libmicrohttpd then reads no body and closes the
          * connection after the response. */
-        if (!declared_body_too_large(conn))
+        rs->length_repeated = repeated_content_length(conn);
+        rs->body_too_large = !rs->length_repeated && declared_body_too_large(conn);
+        if (!rs->length_repeated && !rs->body_too_large)
             return MHD_YES;
-        rs->body_too_large = true;
     }
     if (*upload_data_size > 0) {
         /* Keep reading past the limit, so the 413 goes to a client that is listening. */
@@ -777,7 +828,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         req.body_len = rs->body.len;
     }
 
-    if (rs->body_too_large) {
+    url = origin_form(url);
+    if (rs->length_repeated) {
+        req.route = route_of_path(url);
+        req.close_connection = true; /* what follows is not a request to trust */
+        r = vt_reply_error(&req, MHD_HTTP_BAD_REQUEST, "INVALID_ARGUMENT", false,
+                           "Content-Length is given more than once; give it once");
+    } else if (rs->body_too_large) {
         req.route = route_of_path(url);
         r = vt_reply_error(&req, MHD_HTTP_CONTENT_TOO_LARGE, "PAYLOAD_TOO_LARGE", false,
                            "request body exceeds %d bytes", REQUEST_BODY_MAX);

@@ -77,6 +77,7 @@ static struct {
     atomic_uint_fast64_t aggregates_applied;
     atomic_uint_fast64_t aggregates_duplicate;
     atomic_int_fast64_t lag[VT_METRICS_PARTITIONS_MAX];
+    atomic_int_fast64_t assigned; /* partitions assigned to this instance */
     atomic_uint_fast64_t catalog_products;
     atomic_uint_fast64_t catalog_rejected;
     atomic_uint_fast64_t applied_total;
@@ -222,6 +223,12 @@ void vt_metrics_clear_lag(void)
 }
 
 
+void vt_metrics_set_assigned(int64_t partitions)
+{
+    atomic_store_explicit(&registry.assigned, partitions, memory_order_relaxed);
+}
+
+
 void vt_metrics_set_lag(int32_t partition, int64_t lag)
 {
     if (!atomic_load(&lag_initialised))
@@ -360,8 +367,16 @@ static void render_ingest(struct vt_buf *out)
         }
     }
     vt_buf_printf(out, "# HELP vitrine_consumer_lag_total Sum of the lag of all assigned "
-                  "partitions.\n# TYPE vitrine_consumer_lag_total gauge\n"
-                  "vitrine_consumer_lag_total %" PRId64 "\n", total);
+                  "partitions (0 also while none is assigned: see "
+                  "vitrine_consumer_assigned_partitions).\n"
+                  "# TYPE vitrine_consumer_lag_total gauge\n"
+                  "vitrine_consumer_lag_total %" PRId64 "\n"
+                  "# HELP vitrine_consumer_assigned_partitions Partitions of the events topic "
+                  "assigned to this instance.\n"
+                  "# TYPE vitrine_consumer_assigned_partitions gauge\n"
+                  "vitrine_consumer_assigned_partitions %" PRId64 "\n",
+                  total, (int64_t)atomic_load_explicit(&registry.assigned,
+                                                       memory_order_relaxed));
 }
 
 

@@ -37,6 +37,8 @@
 #define INGEST_REDIS_TIMEOUT_MS 5000
 /* How often consumer lag is refreshed, and broker reachability checked while down. */
 #define LAG_INTERVAL_NS 1000000000ull
+/* Seconds without any assigned partition before a warning. */
+#define UNASSIGNED_WARN_S 30
 /* Dead-letter delivery: attempts per record before it is logged and counted as lost. */
 #define DEAD_LETTER_ATTEMPTS 3
 #define DEAD_LETTER_FLUSH_MS 10000
@@ -90,6 +92,8 @@ struct vt_ingest {
     struct vt_profile_delta delta;
     struct vt_alert_increment increments[VT_ALERT_INCREMENTS_MAX]; /* one record's; ~1.9 MB */
     uint64_t last_lag_ns;
+    uint64_t unassigned_since_ns; /* 0 while partitions are assigned */
+    bool unassigned_warned;
     char source_tag[VT_SOURCE_TAG_LEN + 1]; /* empty until the cluster id is known */
 };
 
@@ -393,6 +397,18 @@ static void sleep_ms(int64_t ms)
 }
 
 
+/* Sleep up to ms in slices of 50 ms; returns false as soon as the ingest is stopped. */
+static bool sleep_unless_stopped(struct vt_ingest *in, int64_t ms)
+{
+    for (int64_t waited = 0; waited < ms; waited += 50) {
+        if (atomic_load(&in->stop))
+            return false;
+        sleep_ms(50 < ms - waited ? 50 : ms - waited);
+    }
+    return !atomic_load(&in->stop);
+}
+
+
 /* One pipelined step of a batch: queue its calls, then commit them. */
 typedef void (*step_queue_fn)(struct vt_ingest *in, size_t n);
 typedef int (*step_commit_fn)(struct vt_ingest *in, size_t n, char *err, size_t errsize);
@@ -420,11 +436,8 @@ static int run_step(struct vt_ingest *in, size_t n, const char *what, step_queue
         atomic_store(&in->redis_up, false);
         VT_WARN("INGEST", "redis %s of a batch of %zu records failed (attempt %u), retrying "
                 "in %" PRId64 " ms: %s", what, n, attempt, backoff_ms, err);
-        for (int64_t waited = 0; waited < backoff_ms; waited += 50) {
-            if (atomic_load(&in->stop))
-                return -1;
-            sleep_ms(50 < backoff_ms - waited ? 50 : backoff_ms - waited);
-        }
+        if (!sleep_unless_stopped(in, backoff_ms))
+            return -1;
         backoff_ms *= 2;
         if (backoff_ms > in->cfg->ingest_retry_backoff_max_ms)
             backoff_ms = in->cfg->ingest_retry_backoff_max_ms;
@@ -597,6 +610,29 @@ static void process_batch(struct vt_ingest *in, size_t n)
 }
 
 
+/* Say once when the instance has had no partition for UNASSIGNED_WARN_S: its lag then
+ * reads 0 although the topic may have a backlog. */
+static void warn_unassigned(struct vt_ingest *in, int assigned, uint64_t now)
+{
+    if (assigned > 0) {
+        in->unassigned_since_ns = 0;
+        in->unassigned_warned = false;
+        return;
+    }
+    if (in->unassigned_since_ns == 0)
+        in->unassigned_since_ns = now;
+    if (in->unassigned_warned ||
+        now - in->unassigned_since_ns < (uint64_t)UNASSIGNED_WARN_S * 1000000000u)
+        return;
+    in->unassigned_warned = true;
+    VT_WARN("INGEST", "no partition of topic %s assigned to group %s for %d s: the group "
+            "waits for a member that stopped without leaving (up to its session.timeout.ms), "
+            "or has more members than the topic has partitions; until then this instance "
+            "reads nothing and reports no lag", in->cfg->kafka_topic, in->cfg->kafka_group,
+            UNASSIGNED_WARN_S);
+}
+
+
 /* Refresh the lag gauges from the consumer position and the cached high watermarks. */
 static void update_lag(struct vt_ingest *in)
 {
@@ -610,6 +646,8 @@ static void update_lag(struct vt_ingest *in)
     if (rd_kafka_assignment(in->consumer, &parts) != RD_KAFKA_RESP_ERR_NO_ERROR)
         return;
     rd_kafka_position(in->consumer, parts);
+    vt_metrics_set_assigned(parts->cnt);
+    warn_unassigned(in, parts->cnt, now);
     for (int i = 0; i < parts->cnt; i++) {
         rd_kafka_topic_partition_t *tp = &parts->elems[i];
         int64_t low = -1, high = -1, lag;
@@ -716,7 +754,7 @@ static void *ingest_main(void *arg)
                     atomic_store(&in->redis_up, false);
                     VT_WARN("INGEST", "%s; retrying in 1 s", err);
                     update_lag(in);
-                    sleep_ms(1000);
+                    sleep_unless_stopped(in, 1000);
                     continue;
                 }
                 atomic_store(&in->redis_up, true);

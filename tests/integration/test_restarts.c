@@ -603,6 +603,12 @@ Test(restarts, rebalances_lose_and_repeat_nothing, .timeout = 300)
         lag = metric_sum(&a, "vitrine_consumer_lag_total", NULL) +
               metric_sum(&b, "vitrine_consumer_lag_total", NULL);
     cr_assert_eq(lag, 0, "consumer lag still %g after the rebalances", lag);
+    /* Between them, the two instances hold the topic's four partitions. */
+    double held = 0;
+    for (int i = 0; i < 300 && held != 4; i++, harness_sleep_ms(100))
+        held = metric_sum(&a, "vitrine_consumer_assigned_partitions", NULL) +
+               metric_sum(&b, "vitrine_consumer_assigned_partitions", NULL);
+    cr_assert_eq(held, 4, "the instances hold %g partitions together", held);
 
     printf("measured: rebalances: %d events in %d sessions while a second instance joined, "
            "left (after %d events), joined again and the first was killed (after %d events) "

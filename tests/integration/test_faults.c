@@ -52,6 +52,39 @@ static void produce_views(harness_producer *p, const struct harness *h, int sess
 }
 
 
+/* Produce one phase of views and wait until every session counts `expected` events. */
+static int64_t phase(const struct harness *h, int sessions, int per_session, int first_index,
+                     int64_t expected, int timeout_s)
+{
+    harness_producer *p = harness_producer_new(h);
+    int64_t started = mono_ms();
+
+    produce_views(p, h, sessions, per_session, first_index);
+    harness_producer_close(p);
+    for (int s = 0; s < sessions; s++) {
+        char session[32];
+        snprintf(session, sizeof session, "outage-%d", s);
+        int64_t events = harness_wait_events(h, session, expected, timeout_s);
+        cr_assert_eq(events, expected, "session %s has %" PRId64 " events, expected %" PRId64,
+                     session, events, expected);
+    }
+    return mono_ms() - started;
+}
+
+
+/* A redis-server of the test's own, keeping an append-only file in the work folder so
+ * that it restarts with what it acknowledged; writes its folder to dir. */
+static pid_t start_own_redis(struct harness *h, char *dir, size_t size)
+{
+    const char *work = getenv("VITRINE_TEST_WORK");
+
+    h->redis_port = harness_free_port();
+    snprintf(dir, size, "%s/%s-redis", work ? work : "/tmp", h->name);
+    cr_assert(mkdir(dir, 0755) == 0 || errno == EEXIST, "mkdir %s: %s", dir, strerror(errno));
+    return harness_start_redis(h->redis_port, dir);
+}
+
+
 /* GET the segment of a session; returns the status and writes the time taken. */
 static int timed_segment(const struct harness *h, int64_t *took_ms, bool *retry_after)
 {
@@ -69,16 +102,12 @@ static int timed_segment(const struct harness *h, int64_t *took_ms, bool *retry_
 
 Test(faults, redis_outage_loses_and_repeats_nothing, .timeout = 180)
 {
-    const char *work = getenv("VITRINE_TEST_WORK");
     enum { SESSIONS = 20, PER_PHASE = 50 };
     struct harness h;
     char dir[300];
 
     harness_init(&h, "faults-redis");
-    h.redis_port = harness_free_port();
-    snprintf(dir, sizeof dir, "%s/%s-redis", work ? work : "/tmp", h.name);
-    cr_assert(mkdir(dir, 0755) == 0 || errno == EEXIST, "mkdir %s: %s", dir, strerror(errno));
-    pid_t redis = harness_start_redis(h.redis_port, dir);
+    pid_t redis = start_own_redis(&h, dir, sizeof dir);
     const char *extra[] = {"VITRINE_REDIS_TIMEOUT_MS=300", NULL};
     harness_start(&h, extra);
     harness_producer *p = harness_producer_new(&h);
@@ -156,26 +185,19 @@ Test(faults, redis_outage_loses_and_repeats_nothing, .timeout = 180)
 
 Test(faults, sigterm_during_redis_hang_stops_and_loses_nothing, .timeout = 120)
 {
-    const char *work = getenv("VITRINE_TEST_WORK");
     struct harness h;
     char dir[300];
 
     harness_init(&h, "faults-stop");
-    h.redis_port = harness_free_port();
-    snprintf(dir, sizeof dir, "%s/%s-redis", work ? work : "/tmp", h.name);
-    cr_assert(mkdir(dir, 0755) == 0 || errno == EEXIST, "mkdir %s: %s", dir, strerror(errno));
-    pid_t redis = harness_start_redis(h.redis_port, dir);
+    pid_t redis = start_own_redis(&h, dir, sizeof dir);
     harness_start(&h, NULL);
-    harness_producer *p = harness_producer_new(&h);
-    produce_views(p, &h, 5, 20, 0);
-    harness_producer_close(p);
-    cr_assert_eq(harness_wait_events(&h, "outage-4", 20, 30), 20);
+    phase(&h, 5, 20, 0, 20, 30);
 
     /* Redis hangs, more events come, and the ingest thread waits for a batch Redis does
      * not answer when SIGTERM arrives: the stop waits at most for that call (5 s), not
      * for Redis. Then Redis dies. */
     kill(redis, SIGSTOP);
-    p = harness_producer_new(&h);
+    harness_producer *p = harness_producer_new(&h);
     produce_views(p, &h, 5, 20, 20);
     harness_producer_close(p);
     harness_sleep_ms(1500);
@@ -245,10 +267,7 @@ Test(faults, redis_outage_serves_cold_start_when_configured, .timeout = 120)
     const char *extra[] = {"VITRINE_REDIS_TIMEOUT_MS=300",
                            "VITRINE_HTTP_ON_REDIS_ERROR=cold_start", NULL};
     harness_start(&h, extra);
-    harness_producer *p = harness_producer_new(&h);
-    produce_views(p, &h, 1, 5, 0);
-    harness_producer_close(p);
-    cr_assert_eq(harness_wait_events(&h, "outage-0", 5, 30), 5);
+    phase(&h, 1, 5, 0, 5, 30);
 
     /* Redis hangs: the storefront gets cold-start answers within the budget. */
     kill(redis, SIGSTOP);
@@ -329,26 +348,6 @@ static void inject(const char *control, const char *command)
     cr_assert_not_null(f, "cannot open the control FIFO %s: %s", control, strerror(errno));
     fprintf(f, "%s\n", command);
     fclose(f);
-}
-
-
-/* Produce one phase of views and wait until every session counts `expected` events. */
-static int64_t phase(const struct harness *h, int sessions, int per_session, int first_index,
-                     int64_t expected, int timeout_s)
-{
-    harness_producer *p = harness_producer_new(h);
-    int64_t started = mono_ms();
-
-    produce_views(p, h, sessions, per_session, first_index);
-    harness_producer_close(p);
-    for (int s = 0; s < sessions; s++) {
-        char session[32];
-        snprintf(session, sizeof session, "outage-%d", s);
-        int64_t events = harness_wait_events(h, session, expected, timeout_s);
-        cr_assert_eq(events, expected, "session %s has %" PRId64 " events, expected %" PRId64,
-                     session, events, expected);
-    }
-    return mono_ms() - started;
 }
 
 

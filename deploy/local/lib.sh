@@ -69,19 +69,31 @@ vitrine_test_catalog() {
         { cat "$out.log" >&2; vitrine_die "catalog conversion failed"; }
 }
 
+# vitrine_stop_pid PID: SIGTERM a process this script started, SIGKILL it after 10 s, and
+# drop it from the list vitrine_stop_started works through.
+vitrine_stop_pid() {
+    local pid=$1 kept=() p
+    if kill -0 "$pid" 2>/dev/null; then
+        kill -TERM "$pid" 2>/dev/null || true
+        for _ in $(seq 1 100); do
+            kill -0 "$pid" 2>/dev/null || break
+            sleep 0.1
+        done
+        kill -KILL "$pid" 2>/dev/null || true
+    fi
+    wait "$pid" 2>/dev/null || true
+    for p in "${VITRINE_STARTED_PIDS[@]}"; do
+        [ "$p" = "$pid" ] || kept+=("$p")
+    done
+    VITRINE_STARTED_PIDS=("${kept[@]}")
+}
+
+# vitrine_stop_started: stop everything this script started, the newest first.
 vitrine_stop_started() {
-    local i pid
-    for ((i = ${#VITRINE_STARTED_PIDS[@]} - 1; i >= 0; i--)); do
-        pid=${VITRINE_STARTED_PIDS[$i]}
-        if kill -0 "$pid" 2>/dev/null; then
-            kill -TERM "$pid" 2>/dev/null || true
-            for _ in $(seq 1 100); do
-                kill -0 "$pid" 2>/dev/null || break
-                sleep 0.1
-            done
-            kill -KILL "$pid" 2>/dev/null || true
-        fi
-        wait "$pid" 2>/dev/null || true
+    local i
+    for ((i = ${#VITRINE_STARTED_PIDS[@]} - 1; i >= 0; i--))
+    do
+        vitrine_stop_pid "${VITRINE_STARTED_PIDS[$i]}"
     done
     VITRINE_STARTED_PIDS=()
 }

@@ -37,6 +37,8 @@
 #include "vitrine/util.h"
 #include "vitrine/world.h"
 
+#include "synthetic.h"
+
 /* Distinct profiles and requests cycled through by the timed loops. Each profile is about
  * 65 KB, so 256 of them stay small next to the catalog. */
 #define PROFILES 256
@@ -82,37 +84,24 @@ static const char *const run_names[RUN_COUNT] = {
     [RUN_RERANK] = "vt_rerank, 200 ids",
 };
 
-static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
-
-
-/* splitmix64: a small deterministic generator, enough for synthetic data. */
-static uint64_t rng_next(void)
-{
-    uint64_t z = (rng_state += 0x9E3779B97F4A7C15ull);
-
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
+static struct bench_rng rng = {0x9E3779B97F4A7C15ull};
 
 
 static double rng_unit(void)
 {
-    return (double)(rng_next() >> 11) / 9007199254740992.0;
+    return bench_rng_unit(&rng);
 }
 
 
 static long rng_below(long n)
 {
-    return (long)(rng_next() % (uint64_t)n);
+    return bench_rng_below(&rng, n);
 }
 
 
-/* An index in [0, n) drawn with a Zipf-like skew, so that a few brands and categories hold
- * many products, as in a real shop. */
 static long rng_skewed(long n)
 {
-    return (long)floor(pow(rng_unit(), 2.0) * (double)n);
+    return bench_rng_skewed(&rng, n);
 }
 
 
@@ -146,31 +135,14 @@ static double seconds(clockid_t clock)
 
 static int write_catalog(const char *path, const struct options *o)
 {
-    static const char *const genders[] = {"female", "female", "female", "female", "female",
-                                          "male",   "male",   "unisex", "",       ""};
     FILE *out = fopen(path, "w");
 
     if (out == NULL) {
         perror(path);
         return -1;
     }
-    for (long i = 0; i < o->products; i++) {
-        long brand = rng_skewed(o->brands);
-        long category = rng_skewed(o->categories);
-        long second = rng_below(o->categories);
-        const char *gender = genders[rng_below(10)];
-        double price = exp(1.0 + rng_unit() * 4.5);
-        long stock = rng_below(100) < 8 ? 0 : rng_below(200);
-        double popularity = floor(100000.0 * pow(rng_unit(), 6.0));
-
-        fprintf(out, "{\"id\":\"P%07ld\",\"name\":\"Product %ld\",\"brand\":\"Brand %03ld\","
-                     "\"categories\":[\"category-%03ld\",\"category-%03ld\"],",
-                i, i, brand, category, second);
-        if (gender[0] != '\0')
-            fprintf(out, "\"gender\":\"%s\",", gender);
-        fprintf(out, "\"price\":%.2f,\"stock\":%ld,\"popularity\":%.0f}\n", price, stock,
-                popularity);
-    }
+    for (long i = 0; i < o->products; i++)
+        bench_write_synthetic_product(out, &rng, "P", i, o->brands, o->categories);
     if (fclose(out) != 0) {
         perror(path);
         return -1;

@@ -62,6 +62,7 @@ struct record {
     enum vt_event_type type;
     enum vt_decode_status status;
     atomic_int dead_letter_result; /* 0 pending, 1 delivered, -1 failed */
+    int64_t settled_offset; /* first offset of its partition in the batch; -1: unknown */
     char reason[256];
 };
 
@@ -287,17 +288,32 @@ static void produce_dead_letter(struct vt_ingest *in, const rd_kafka_message_t *
 }
 
 
-/* The first offset of m's partition in the batch. Every record of the partition below it
- * was applied by an earlier batch, profiles and aggregates, or lies below the committed
- * offset, which is stored only after both. */
-static int64_t first_offset_in_batch(const struct vt_ingest *in, const rd_kafka_message_t *m)
+/* Partitions whose first offset one batch tracks; records of further ones get -1, which
+ * only skips the cleanup of kept replies. */
+#define BATCH_PARTITIONS_MAX 64
+
+/* Set each record's settled_offset to the first offset of its partition in the batch.
+ * Every record of the partition below it was applied by an earlier batch, profiles and
+ * aggregates, or lies below the committed offset, which is stored only after both. */
+static void mark_settled_offsets(struct vt_ingest *in, size_t n)
 {
-    for (size_t i = 0; in->messages[i] != m; i++) {
-        const rd_kafka_message_t *o = in->messages[i];
-        if (o->err == 0 && o->partition == m->partition && o->rkt == m->rkt)
-            return o->offset;
+    const rd_kafka_message_t *first[BATCH_PARTITIONS_MAX];
+    size_t known = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        const rd_kafka_message_t *m = in->messages[i];
+        size_t k = 0;
+
+        in->records[i].settled_offset = -1;
+        if (m->err != 0)
+            continue;
+        while (k < known && (first[k]->partition != m->partition || first[k]->rkt != m->rkt))
+            k++;
+        if (k == known && known < BATCH_PARTITIONS_MAX)
+            first[known++] = m;
+        if (k < known)
+            in->records[i].settled_offset = first[k]->offset;
     }
-    return m->offset;
 }
 
 
@@ -326,7 +342,7 @@ static enum record_state prepare_record(struct vt_ingest *in, const rd_kafka_mes
     vt_event_enrich(&in->event, in->world->catalog, in->cfg);
     vt_profile_delta_build(in->cfg, &in->event, in->source_tag, m->partition, m->offset,
                            &in->delta);
-    in->delta.settled_offset = first_offset_in_batch(in, m);
+    in->delta.settled_offset = rec->settled_offset;
     rec->state = RECORD_APPLY;
     return rec->state;
 }
@@ -337,6 +353,7 @@ static void prepare_batch(struct vt_ingest *in, size_t n)
 {
     /* Each pass loads the current world: a retry may come after VT_WORLD_GRACE_S. */
     in->world = vt_live_world(in->live);
+    mark_settled_offsets(in, n);
     vt_store_batch_begin(in->store);
     for (size_t i = 0; i < n; i++) {
         const rd_kafka_message_t *m = in->messages[i];

@@ -59,7 +59,7 @@ vitrine_build() {
 
 # vitrine_test_catalog BUILD DATA OUT: convert the catalog the tests read (REES46 items and
 # events, the noon perfumes) from the real data in DATA to OUT with BUILD's
-# vitrine-catalog; stops with its messages when the conversion fails.
+# vitrine-catalog. Stops with the converter's messages when the conversion fails.
 vitrine_test_catalog() {
     local build=$1 data=$2 out=$3
     "$build/vitrine-catalog" --rees46-items "$data/rees46_cosmetics/item.csv" \

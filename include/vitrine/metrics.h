@@ -66,11 +66,11 @@ void vt_metrics_items_dropped(uint64_t n);
 void vt_metrics_values_dropped(const size_t n[VT_AMOUNT_FIELD_COUNT]);
 void vt_metrics_redis_error(enum vt_redis_origin origin);
 
-/* A storefront request answered as a cold start because Redis failed
+/* Count a storefront request served as a cold start because Redis failed
  * (http.on_redis_error=cold_start). */
 void vt_metrics_degraded(enum vt_route route);
 
-/* An HTTP connection closed because it did not complete a request within
+/* Count an HTTP connection closed because it did not complete a request within
  * http.request_timeout_s. */
 void vt_metrics_http_cut(void);
 void vt_metrics_kafka_error(void);
@@ -95,7 +95,7 @@ void vt_metrics_catalog(size_t products, size_t rejected);
 void vt_metrics_set_lag(int32_t partition, int64_t lag);
 void vt_metrics_clear_lag(void);
 
-/* Partitions of the events topic assigned to this instance. */
+/* Set the number of events-topic partitions assigned to this instance. */
 void vt_metrics_set_assigned(int64_t partitions);
 
 /* Events applied so far (all types), for tests and the demo's wait loop. */

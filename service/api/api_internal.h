@@ -51,8 +51,8 @@ struct vt_request {
     const struct vt_world *world; /* the live world, loaded once per request */
     enum vt_route route;
     int status; /* set by the reply helpers, for metrics */
-    bool degraded; /* the profile could not be read; answered as a cold start */
-    bool close_connection; /* the reply says Connection: close */
+    bool degraded; /* the profile read failed, so the response is a cold start */
+    bool close_connection; /* the response carries Connection: close */
 };
 
 /* The worker thread's Redis connection, opened on first use; NULL with err filled when

@@ -6,10 +6,10 @@
  * received and its response sent. The deadline restarts when a response was sent in full.
  *
  * Threads: vt_deadlines_notify and vt_deadlines_restart run on libmicrohttpd's worker
- * threads; the deadline thread ("watchdog" below) scans the connections four times a
+ * threads. The deadline thread ("watchdog" below) scans the connections four times a
  * second and shuts down the socket of each connection past its deadline. libmicrohttpd
  * then reads end-of-file, closes the connection on its own thread and calls
- * vt_deadlines_notify with MHD_CONNECTION_NOTIFY_CLOSED. The client gets no HTTP answer.
+ * vt_deadlines_notify with MHD_CONNECTION_NOTIFY_CLOSED. The client gets no HTTP response.
  */
 #include <arpa/inet.h>
 #include <errno.h>

@@ -119,8 +119,8 @@ bool vt_api_read_profile(struct vt_request *req, struct vt_profile *p, enum MHD_
 }
 
 
-/* "degraded": true when the profile could not be read and the answer is a cold start;
- * left out otherwise. */
+/* Write "degraded": true when the profile read failed and the response is a cold start.
+ * Writes nothing otherwise. */
 static void write_degraded(struct vt_jsonw *w, const struct vt_request *req)
 {
     if (!req->degraded)

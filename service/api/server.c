@@ -694,10 +694,10 @@ static enum MHD_Result scan_query_name(void *cls, enum MHD_ValueKind kind, const
 }
 
 
-/* Reject a query with more than QUERY_PARAMS_MAX parameters or a repeated one: the
- * handlers read the first value of a name only, and a client (or a proxy in front) that
- * meant another one would get a response to a request it did not make. Returns true when
- * the query passes; otherwise queues a 400 into *reply and returns false. */
+/* Check that the query has at most QUERY_PARAMS_MAX parameters and no repeated one. The
+ * handlers read only the first value of a name, so a client that meant another one would
+ * get a response to a request it did not make. Returns true when the query passes, and
+ * otherwise queues a 400 into *reply and returns false. */
 static bool query_acceptable(struct vt_request *req, enum MHD_Result *reply)
 {
     struct query_scan scan = {.count = 0};
@@ -734,9 +734,9 @@ static enum MHD_Result count_length_header(void *cls, enum MHD_ValueKind kind,
 }
 
 
-/* True when the request carries Content-Length more than once. libmicrohttpd reads the
- * first; a proxy in front may have read another, and the rest of the body would then be
- * taken for a second request (RFC 9112, section 6.3). */
+/* Return true when the request carries Content-Length more than once. libmicrohttpd
+ * reads the first, but a proxy in front may have read another. The rest of the body would
+ * then be taken for a second request (RFC 9112, section 6.3). */
 static bool repeated_content_length(struct MHD_Connection *conn)
 {
     int count = 0;
@@ -746,9 +746,8 @@ static bool repeated_content_length(struct MHD_Connection *conn)
 }
 
 
-/* The path of an absolute-form request target ("http://host/path?query", RFC 9112,
- * section 3.2.2), which clients send to proxies and servers must accept; other targets as
- * they are. */
+/* Return the path of an absolute-form request target ("http://host/path?query"), and
+ * any other target as it is. Servers must accept that form (RFC 9112, section 3.2.2). */
 static const char *origin_form(const char *url)
 {
     const char *authority;

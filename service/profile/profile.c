@@ -212,7 +212,7 @@ static void add_interest(const struct vt_config *cfg, const struct vt_event_item
     }
     if (item->brand[0] != '\0')
         add_named(d->brands, &d->n_brands, VT_EVENT_ITEMS_MAX, item->brand, x);
-    /* A price of 0 is a free sample or gift: it says nothing about the price tier. */
+    /* A price of 0 marks a free sample or gift, which tells nothing about the price tier. */
     if (item->price > 0 && isfinite(item->price)) {
         enum vt_price_tier tier = vt_config_price_tier(cfg, item->price);
         add_named(d->tiers, &d->n_tiers, VT_TIER_COUNT, vt_price_tier_name(tier), x);

@@ -38,9 +38,9 @@ static const char *const key_suffixes[KEY_COUNT] = {"p",    "cat",  "brand", "ti
  * products viewed before this view (or purchased before this purchase), newest first, the
  * earlier clicks on the products this event carts or purchases, and one character per
  * viewed product, "1" when the session had not viewed it before. The aggregate step runs
- * on this reply after the whole batch reached the profiles, so a process killed in between
- * must get the same reply again for a redelivery: an applied record's reply is saved in
- * KEYS[10] (field "<redelivery field>:<offset>") and a redelivery returns the saved one.
+ * on this reply after the whole batch reached the profiles. So a process killed in between
+ * must get the same reply again for a redelivery. An applied record's reply is saved in
+ * KEYS[10] (field "<redelivery field>:<offset>"), and a redelivery returns the saved one.
  * ARGV[15] is the first offset of this partition in the batch: every record below it had
  * both steps acknowledged, so saved replies below it are deleted, once per batch. KEYS[10]
  * expires after at most an hour: a redelivery comes within that time unless vitrine stays

@@ -20,7 +20,7 @@
  *   3. For a sample of profiles of each kind (reservoir sampling, --sample each, default
  *      1000), the sum of MEMORY USAGE over all its keys, for percentiles.
  *   4. INFO memory used_memory, and with --used-before the growth per profile, which also
- *      holds the aggregates the population wrote and the allocator's overhead.
+ *      contains the aggregates the population wrote and the allocator's overhead.
  * MEMORY USAGE (Redis 7.0) counts a key's name, value and dictionary entry, not the entry
  * in the expiry dictionary, so its sums are a little under what INFO shows.
  *

@@ -17,12 +17,12 @@
 # It prints one table with each figure and its ratio to the floors and writes it to
 # build/bench/results.md. The tools' raw "result:" lines go to build/bench/raw.txt.
 #
-#   tests/bench/run.sh                 the full run (about 15 minutes after the build)
+#   tests/bench/run.sh                 the full run (about 12 minutes with the build)
 #   tests/bench/run.sh --quick         short measurements on small data, as a smoke run
 #   tests/bench/run.sh --connections N HTTP concurrency of wrk and redis-benchmark (64)
-#   tests/bench/run.sh --perf           also record perf profiles of vitrine during the wrk runs
-#                                      of the endpoints (build/bench/perf-NAME.txt); the
-#                                      sampling costs some throughput
+#   tests/bench/run.sh --perf          also record perf profiles of vitrine during the wrk
+#                                      runs of the endpoints (build/bench/perf-NAME.txt).
+#                                      The sampling costs some throughput.
 #   tests/bench/run.sh --build DIR --out DIR
 #                                      another build folder (default build/release) and
 #                                      output folder (default build/bench)

@@ -72,8 +72,8 @@ static int64_t phase(const struct harness *h, int sessions, int per_session, int
 }
 
 
-/* A redis-server of the test's own, keeping an append-only file in the work folder so
- * that it restarts with what it acknowledged; writes its folder to dir. */
+/* Start a redis-server of the test's own and write its folder to dir. It keeps an
+ * append-only file there, so that it restarts with every write it acknowledged. */
 static pid_t start_own_redis(struct harness *h, char *dir, size_t size)
 {
     const char *work = getenv("VITRINE_TEST_WORK");
@@ -183,7 +183,7 @@ Test(faults, redis_outage_loses_and_repeats_nothing, .timeout = 180)
 }
 
 
-Test(faults, sigterm_during_redis_hang_stops_and_loses_nothing, .timeout = 120)
+Test(faults, sigterm_during_redis_hang_loses_nothing, .timeout = 120)
 {
     struct harness h;
     char dir[300];
@@ -193,9 +193,9 @@ Test(faults, sigterm_during_redis_hang_stops_and_loses_nothing, .timeout = 120)
     harness_start(&h, NULL);
     phase(&h, 5, 20, 0, 20, 30);
 
-    /* Redis hangs, more events come, and the ingest thread waits for a batch Redis does
-     * not answer when SIGTERM arrives: the stop waits at most for that call (5 s), not
-     * for Redis. Then Redis dies. */
+    /* Redis hangs and more events come, so the ingest thread waits on a batch when
+     * SIGTERM arrives. The stop waits at most for that call (5 s), not for Redis. Then
+     * Redis dies. */
     kill(redis, SIGSTOP);
     harness_producer *p = harness_producer_new(&h);
     produce_views(p, &h, 5, 20, 20);
@@ -228,8 +228,8 @@ Test(faults, sigterm_during_redis_hang_stops_and_loses_nothing, .timeout = 120)
 }
 
 
-/* GET or POST path; returns the status, writes the time taken and whether the JSON body
- * says "degraded": true. */
+/* Send GET or POST to path and return the status. Writes the time taken, and whether
+ * the JSON body contains "degraded": true. */
 static int timed_degraded(const struct harness *h, const char *method, const char *path,
                           const char *request_body, int64_t *took_ms, bool *degraded)
 {
@@ -246,7 +246,7 @@ static int timed_degraded(const struct harness *h, const char *method, const cha
 }
 
 
-Test(faults, redis_outage_serves_cold_start_when_configured, .timeout = 120)
+Test(faults, redis_outage_serves_cold_start, .timeout = 120)
 {
     struct harness h;
     static const struct {
@@ -269,7 +269,7 @@ Test(faults, redis_outage_serves_cold_start_when_configured, .timeout = 120)
     harness_start(&h, extra);
     phase(&h, 1, 5, 0, 5, 30);
 
-    /* Redis hangs: the storefront gets cold-start answers within the budget. */
+    /* Redis hangs: the storefront gets cold-start responses within the budget. */
     kill(redis, SIGSTOP);
     int64_t worst = 0;
     for (int round = 0; round < 3; round++) {
@@ -290,7 +290,7 @@ Test(faults, redis_outage_serves_cold_start_when_configured, .timeout = 120)
     double degraded_count = harness_metric(&h, "vitrine_http_degraded_total{route=\"segment\"}");
     cr_assert_eq(degraded_count, 3);
 
-    /* Redis is back: personal answers again, without the mark. */
+    /* Redis is back: personal responses again, without the mark. */
     kill(redis, SIGCONT);
     int64_t took;
     bool degraded = true;

@@ -422,8 +422,8 @@ Test(http, one_address_cannot_take_every_slot, .timeout = 60)
     cr_assert(STALLED - closed >= 1 && STALLED - closed <= PER_IP,
               "connections kept from one address: %d, expected at most %d",
               STALLED - closed, PER_IP);
-    /* When connections arrive at once, libmicrohttpd's workers may refuse one more than
-     * needed; fill the address up to its limit, so that the next one is over it. */
+    /* When connections arrive at once, libmicrohttpd's workers may reject one more than
+     * the limit requires. So fill the address up to its limit, and the next one is over. */
     int kept = STALLED - closed;
     for (int i = 0; i < STALLED && kept < PER_IP; i++) {
         if (!raw_closed(fds[i]))
@@ -503,7 +503,7 @@ Test(http, oversized_requests_get_answers, .timeout = 90)
     harness_start(&h, NULL);
     vt_buf_init(&req, 1 << 20);
 
-    /* Headers beyond the 32 KiB of connection memory: libmicrohttpd answers 431. */
+    /* Headers beyond the 32 KiB of connection memory: libmicrohttpd replies 431. */
     vt_buf_appends(&req, "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n");
     for (int i = 0; i < 40; i++) {
         vt_buf_printf(&req, "X-Filler-%d: ", i);
@@ -519,7 +519,7 @@ Test(http, oversized_requests_get_answers, .timeout = 90)
     raw_reply_free(&r);
     expect_healthy(&h, "431");
 
-    /* A request line beyond the connection memory: libmicrohttpd answers 414. */
+    /* A request line beyond the connection memory: libmicrohttpd replies 414. */
     vt_buf_reset(&req);
     vt_buf_appends(&req, "GET /v1/trending?category=");
     for (int k = 0; k < 40000; k++)
@@ -532,7 +532,7 @@ Test(http, oversized_requests_get_answers, .timeout = 90)
     raw_reply_free(&r);
     expect_healthy(&h, "414 from libmicrohttpd");
 
-    /* A request line of 9 KB fits the memory; vitrine answers 414 in the error shape. */
+    /* A request line of 9 KB fits the memory; vitrine replies 414 in the error shape. */
     vt_buf_reset(&req);
     vt_buf_appends(&req, "GET /v1/trending?category=");
     for (int k = 0; k < 9000; k++)

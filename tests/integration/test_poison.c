@@ -435,7 +435,7 @@ static const char *const reasons[] = {
 };
 
 
-Test(poison, every_odd_record_counted_and_partition_continues, .timeout = 180)
+Test(poison, odd_records_counted_partition_continues, .timeout = 180)
 {
     static struct poison_stream stream;
     static struct dead_letter_seen seen;

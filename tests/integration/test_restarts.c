@@ -418,7 +418,7 @@ struct load {
     int bad;       /* any other status than 200 */
 };
 
-/* HTTP client thread: asks for segments until told to stop or the server is gone. */
+/* HTTP client thread: requests segments until l->stop is set. */
 static void *load_main(void *arg)
 {
     struct load *l = arg;
@@ -442,7 +442,7 @@ static void *load_main(void *arg)
 }
 
 
-Test(restarts, sigterm_under_load_drains_commits_and_stops, .timeout = 240)
+Test(restarts, sigterm_under_load_drains_cleanly, .timeout = 240)
 {
     static struct stream s;
     struct harness h;
@@ -478,7 +478,7 @@ Test(restarts, sigterm_under_load_drains_commits_and_stops, .timeout = 240)
     h.pid = 0;
     cr_assert_eq(l.bad, 0, "%d requests got an error or a cut answer during the stop", l.bad);
 
-    /* The log tells the stop steps in order. */
+    /* The log lists the stop steps in order. */
     FILE *f = fopen(h.log_path, "r");
     cr_assert_not_null(f);
     struct vt_buf log;

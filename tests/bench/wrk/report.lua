@@ -8,7 +8,7 @@
 --           errors_write=N errors_status=N errors_timeout=N p50_us=X p90_us=X p99_us=X
 --           p999_us=X max_us=X mean_us=X
 --
--- errors_status counts answers with a status of 400 or above. LABEL is the thread
+-- errors_status counts responses with a status of 400 or above. LABEL is the thread
 -- global `name`, which the including script sets in init().
 
 local threads = {}

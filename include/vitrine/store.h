@@ -96,10 +96,10 @@ int vt_store_batch_commit(struct vt_store *st, struct vt_apply_result *results, 
 
 /*
  * Batched updates of the shared aggregates, after the profiles of the batch were
- * acknowledged: one pipelined round trip, one script call per record. Each call checks
- * the record's (source tag, partition, offset) against the aggregates' own watermark, so
- * a redelivered record changes them only once, also when a crash came between the
- * profile and the aggregate step.
+ * acknowledged: one pipelined round trip of script calls, each taking a run of about 16
+ * records. The script checks each record's (source tag, partition, offset) against the
+ * aggregates' own watermark, so a redelivered record changes them only once, also when a
+ * crash came between the profile and the aggregate step.
  *
  *   vt_store_aggregates_begin(st);
  *   for each record: vt_store_aggregates_add(st, &event, &delta, &result, &counts, now_ms);

@@ -19,10 +19,10 @@
 /* Natural log of the smallest strongest value a list keeps unscaled (about 1e-30). */
 #define LOG_VALUE_FLOOR (-69.0)
 
-/* Log of a stored log-score's value at now_ms. */
-static double log_value(double log_score, int64_t now_ms, double half_life_s)
+/* Log of the value at now_ms of a score as Redis stores it (profile.h, VT_SCORE_SCALE). */
+static double log_value(double stored, int64_t now_ms, double half_life_s)
 {
-    return log_score - ((double)now_ms / 1000.0) * M_LN2 / half_life_s;
+    return vt_score_from_stored(stored) - ((double)now_ms / 1000.0) * M_LN2 / half_life_s;
 }
 
 

@@ -22,6 +22,18 @@ double vt_decay_log_score(double weight, int64_t ts_ms, double half_life_s)
 }
 
 
+int64_t vt_score_stored(double log_score)
+{
+    return (int64_t)llround(log_score * VT_SCORE_SCALE);
+}
+
+
+double vt_score_from_stored(double stored)
+{
+    return stored / VT_SCORE_SCALE;
+}
+
+
 double vt_decay_log_add(double a, double b)
 {
     double hi = a > b ? a : b;

@@ -241,6 +241,7 @@ void store_args_reset(struct vt_store *st)
     st->args_overflow = false;
     st->numbers_used = 0;
     st->texts_used = 0;
+    st->copies_used = 0;
 }
 
 
@@ -259,6 +260,20 @@ void store_arg_len(struct vt_store *st, const char *s, size_t len)
 void store_arg(struct vt_store *st, const char *s)
 {
     store_arg_len(st, s, strlen(s));
+}
+
+
+void store_arg_copy(struct vt_store *st, const char *s)
+{
+    size_t len = strlen(s);
+
+    if (st->copies_used + len + 1 > STORE_COPIES_MAX) {
+        st->args_overflow = true;
+        return;
+    }
+    memcpy(st->copies + st->copies_used, s, len + 1);
+    store_arg_len(st, st->copies + st->copies_used, len);
+    st->copies_used += len + 1;
 }
 
 

@@ -30,9 +30,10 @@ static const char *const key_suffixes[KEY_COUNT] = {"p",    "cat",  "brand", "ti
  *
  * ARGV[1] is the redelivery field "o:<source tag>:<partition>" and ARGV[2] the record's
  * offset; the profile ignores an offset at or below the one it applied last for that
- * field. Affinities combine with log-add-exp (see profile.h). Numbers are formatted with
- * 17 significant digits because Redis' Lua turns numbers into strings with only 14, which
- * would lose precision in the log-scores.
+ * field. Affinities combine with log-add-exp (see profile.h) and are stored as integers in
+ * units of 1/SCALE (VT_SCORE_SCALE); string.format('%d') writes them exactly, where Lua's
+ * own number-to-text conversion keeps only 14 digits. A bounded set is trimmed only when a
+ * member was added to it.
  *
  * Returns {applied (1 or 0), n, previous products..., m, (product, click)..., fresh}: the
  * products viewed before this view (or purchased before this purchase), newest first, the
@@ -47,6 +48,7 @@ static const char *const key_suffixes[KEY_COUNT] = {"p",    "cat",  "brand", "ti
  * down longer, and then its aggregate inputs come from the current state.
  */
 const char store_apply_script[] =
+    "local SCALE = " VT_SCORE_SCALE_TEXT "\n"
     "local p = KEYS[1]\n"
     "local off_field = ARGV[1]\n"
     "local last = redis.call('HGET', p, off_field)\n"
@@ -99,8 +101,8 @@ const char store_apply_script[] =
     "end\n"
     "local result = {applied and 1 or 0}\n"
     "local previous = {}\n"
-    "if #viewed > 0 then previous = redis.call('ZREVRANGE', KEYS[5], 0, 4)\n"
-    "elseif #bought > 0 then previous = redis.call('ZREVRANGE', KEYS[7], 0, 4) end\n"
+    "if #viewed > 0 then previous = redis.call('ZREVRANGE', KEYS[5], '0', '4')\n"
+    "elseif #bought > 0 then previous = redis.call('ZREVRANGE', KEYS[7], '0', '4') end\n"
     "result[#result + 1] = #previous\n"
     "for k = 1, #previous do result[#result + 1] = previous[k] end\n"
     "local attributions = {}\n"
@@ -124,8 +126,8 @@ const char store_apply_script[] =
     "  redis.call('HSET', ax, ctx_field, cjson.encode(result))\n"
     "end\n"
     "redis.call('HSET', p, off_field, ARGV[2])\n"
-    "redis.call('HINCRBY', p, 'events', 1)\n"
-    "redis.call('HINCRBY', p, 'n:' .. ARGV[5], 1)\n"
+    "redis.call('HINCRBY', p, 'events', '1')\n"
+    "redis.call('HINCRBY', p, 'n:' .. ARGV[5], '1')\n"
     "if ARGV[6] ~= '' then redis.call('HSET', p, 'user', ARGV[6]) end\n"
     "local first = tonumber(redis.call('HGET', p, 'first') or '')\n"
     "if not first or ts < first then redis.call('HSET', p, 'first', ARGV[3]) end\n"
@@ -136,23 +138,25 @@ const char store_apply_script[] =
     "if tonumber(ARGV[14]) > 0 then redis.call('HINCRBYFLOAT', p, 'revenue', ARGV[14]) end\n"
     "local function logadd(a, b)\n"
     "  if b > a then a, b = b, a end\n"
-    "  return a + math.log(1 + math.exp(b - a))\n"
+    "  return a + SCALE * math.log(1 + math.exp((b - a) / SCALE))\n"
     "end\n"
     "local function decayed(key, list, cap)\n"
+    "  local trim = tostring(-(cap + 1))\n"
+    "  local added = 0\n"
     "  for k = 1, #list do\n"
     "    local x = list[k][2]\n"
     "    local cur = redis.call('ZSCORE', key, list[k][1])\n"
     "    if cur then x = logadd(tonumber(cur), x) end\n"
-    "    redis.call('ZADD', key, string.format('%.17g', x), list[k][1])\n"
+    "    added = added + redis.call('ZADD', key, string.format('%d', math.floor(x + 0.5)), list[k][1])\n"
     "  end\n"
-    "  if #list > 0 then redis.call('ZREMRANGEBYRANK', key, 0, -(cap + 1)) end\n"
+    "  if added > 0 then redis.call('ZREMRANGEBYRANK', key, '0', trim) end\n"
     "end\n"
     "decayed(KEYS[2], cats, tonumber(ARGV[7]))\n"
     "decayed(KEYS[3], brands, tonumber(ARGV[8]))\n"
     "decayed(KEYS[4], tiers, 4)\n"
     "for k = 1, #viewed do redis.call('ZADD', KEYS[5], 'GT', ARGV[3], viewed[k]) end\n"
     "if #viewed > 0 then\n"
-    "  redis.call('ZREMRANGEBYRANK', KEYS[5], 0, -(tonumber(ARGV[9]) + 1))\n"
+    "  redis.call('ZREMRANGEBYRANK', KEYS[5], '0', tostring(-(tonumber(ARGV[9]) + 1)))\n"
     "end\n"
     "for k = 1, #cart_add do\n"
     "  local id, q = cart_add[k][1], cart_add[k][2]\n"
@@ -172,18 +176,18 @@ const char store_apply_script[] =
     "  redis.call('HDEL', KEYS[6], bought[k])\n"
     "end\n"
     "if #bought > 0 then\n"
-    "  redis.call('ZREMRANGEBYRANK', KEYS[7], 0, -(tonumber(ARGV[11]) + 1))\n"
+    "  redis.call('ZREMRANGEBYRANK', KEYS[7], '0', tostring(-(tonumber(ARGV[11]) + 1)))\n"
     "end\n"
-    "for k = 1, #shown do redis.call('ZINCRBY', KEYS[8], 1, shown[k]) end\n"
-    "if #shown > 0 then redis.call('ZREMRANGEBYRANK', KEYS[8], 0, -101) end\n"
+    "for k = 1, #shown do redis.call('ZINCRBY', KEYS[8], '1', shown[k]) end\n"
+    "if #shown > 0 then redis.call('ZREMRANGEBYRANK', KEYS[8], '0', '-101') end\n"
     "for k = 1, #clicked do\n"
     "  local id = clicked[k][1]\n"
     "  if redis.call('HEXISTS', KEYS[9], id) == 1 or redis.call('HLEN', KEYS[9]) < 50 then\n"
     "    redis.call('HSET', KEYS[9], id, clicked[k][2])\n"
     "  end\n"
     "end\n"
-    "for k = 1, 9 do redis.call('EXPIRE', KEYS[k], ttl) end\n"
-    "redis.call('EXPIRE', ax, math.min(ttl, 3600))\n"
+    "for k = 1, 9 do redis.call('EXPIRE', KEYS[k], ARGV[4]) end\n"
+    "redis.call('EXPIRE', ax, tostring(math.min(ttl, 3600)))\n"
     "return result\n";
 const size_t store_apply_script_len = sizeof store_apply_script - 1;
 
@@ -209,7 +213,7 @@ static void arg_scores(struct vt_store *st, const struct vt_named_score *list, s
     store_arg_int(st, (int64_t)n);
     for (size_t i = 0; i < n; i++) {
         store_arg(st, list[i].name);
-        store_arg_double(st, list[i].log_score);
+        store_arg_int(st, vt_score_stored(list[i].log_score));
     }
 }
 
@@ -411,7 +415,7 @@ static size_t parse_scored(const redisReply *r, struct vt_scored_name *out, size
         return 0;
     for (size_t i = 0; i + 1 < r->elements && n < max; i += 2) {
         store_reply_copy(out[n].name, sizeof out[n].name, r->element[i]);
-        out[n].log_score = store_reply_double(r->element[i + 1]);
+        out[n].log_score = vt_score_from_stored(store_reply_double(r->element[i + 1]));
         out[n].value = vt_decay_value(out[n].log_score, ref_ms, half_life_s);
         n++;
     }

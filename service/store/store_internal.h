@@ -39,6 +39,8 @@ enum profile_key {
  * one call (at most one number of 32 bytes per argument). */
 #define STORE_ARGS_MAX 2048
 #define STORE_NUMBERS_MAX (STORE_ARGS_MAX * 32)
+/* Bytes of copied string arguments in one call (store_arg_copy). */
+#define STORE_COPIES_MAX (STORE_ARGS_MAX * 64)
 /* Key name: prefix (< 32) + "{" + id (<= 128) + "}:" + suffix, or a long aggregate key. */
 #define STORE_KEY_MAX 512
 
@@ -52,6 +54,7 @@ struct vt_store {
     /* Pipeline state of the current batch. */
     size_t queued;
     bool failed;
+    size_t agg_records; /* records in the aggregate call being built (aggregates.c) */
     char fail_reason[256];
 
     /* Scratch for building one command, reused. */
@@ -61,6 +64,8 @@ struct vt_store {
     bool args_overflow;
     char numbers[STORE_NUMBERS_MAX];
     size_t numbers_used;
+    char copies[STORE_COPIES_MAX];
+    size_t copies_used;
     char keys[KEY_COUNT][STORE_KEY_MAX];
     char texts[VT_EVENT_ITEMS_MAX + 8][STORE_KEY_MAX]; /* composed string arguments */
     size_t texts_used;
@@ -94,6 +99,9 @@ void store_args_reset(struct vt_store *st);
 void store_args_script(struct vt_store *st, enum store_script script, int numkeys);
 void store_arg(struct vt_store *st, const char *s);
 void store_arg_len(struct vt_store *st, const char *s, size_t len);
+/* An argument copied into the call's own scratch: for strings that change before the call
+ * is queued (a call of the aggregate step takes several records). */
+void store_arg_copy(struct vt_store *st, const char *s);
 void store_arg_int(struct vt_store *st, int64_t v);
 void store_arg_double(struct vt_store *st, double v);
 /* Compose a string argument with printf formatting (kept until the next reset). */

@@ -141,7 +141,7 @@ static const struct vt_product *current_product(const struct vt_live *live, cons
 /* A log-score whose value now is `value` under half-life h, as the ingest writes them. */
 static double log_score_now(double value, double h)
 {
-    return vt_decay_log_score(value, vt_now_ms(), h);
+    return (double)vt_score_stored(vt_decay_log_score(value, vt_now_ms(), h));
 }
 
 

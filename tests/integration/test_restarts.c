@@ -376,11 +376,13 @@ Test(restarts, sigkill_mid_batches_changes_no_profile, .timeout = 420)
     double rounding = 0;
     for (size_t i = 0; i < nh; i++) {
         cr_assert_str_eq(keys_h[i], keys_ref[i], "key sets differ");
-        /* Profiles must be equal to the bit; aggregates up to rounding. */
+        /* Profiles must be equal to the bit. Aggregates sum events of several partitions in
+         * another order and round each sum to a whole stored unit (profile.h,
+         * VT_SCORE_SCALE): scores of 10^9 to 10^11 units may differ by a few units. */
         bool profile = strncmp(keys_h[i], "{crash-", 7) == 0;
         double unused = 0;
         profile_keys += profile;
-        if (!same_key(&h, &ref, keys_h[i], profile ? 0 : 1e-12, profile ? &unused : &rounding))
+        if (!same_key(&h, &ref, keys_h[i], profile ? 0 : 1e-8, profile ? &unused : &rounding))
             differing++;
     }
     cr_assert_eq(differing, 0, "%zu of %zu keys differ from the uninterrupted run",

@@ -53,12 +53,19 @@ static uint32_t index_of(const struct vt_catalog *cat, const char *id)
 }
 
 
+/* A log-score as Redis stores it (profile.h, VT_SCORE_SCALE). */
+static double stored(double log_score)
+{
+    return (double)vt_score_stored(log_score);
+}
+
+
 /* A member whose decayed value at NOW_MS is `value` under half-life h. */
 static struct live_member member(const char *id, double value, double h)
 {
     struct live_member m = {.id = id, .len = strlen(id)};
 
-    m.score = vt_decay_log_score(value, NOW_MS, h);
+    m.score = stored(vt_decay_log_score(value, NOW_MS, h));
     return m;
 }
 
@@ -69,7 +76,9 @@ Test(world_build, trending_maps_ids_and_decays)
     /* Scores written at different times decay to NOW_MS: weight 8 one hour ago is worth 4
      * now, weight 3 now is worth 3. */
     struct live_member global[] = {
-        {.id = "p2", .len = 2, .score = vt_decay_log_score(8, NOW_MS - 3600000, TREND_H)},
+        {.id = "p2",
+         .len = 2,
+         .score = stored(vt_decay_log_score(8, NOW_MS - 3600000, TREND_H))},
         member("unknown", 3.5, TREND_H),
         member("p0", 3, TREND_H),
         member("p4", 1, TREND_H),
@@ -277,8 +286,8 @@ Test(world_build, old_data_is_scaled_instead_of_underflowing)
     /* Recorded ten years before the refresh: thousands of half-lives. */
     int64_t old = NOW_MS - 10LL * 365 * 86400000;
     struct live_member global[] = {
-        {.id = "p2", .len = 2, .score = vt_decay_log_score(4, old, TREND_H)},
-        {.id = "p0", .len = 2, .score = vt_decay_log_score(1, old, TREND_H)},
+        {.id = "p2", .len = 2, .score = stored(vt_decay_log_score(4, old, TREND_H))},
+        {.id = "p0", .len = 2, .score = stored(vt_decay_log_score(1, old, TREND_H))},
     };
     struct live_trending_input in = {.global = {global, 2}};
     struct vt_trending *t = live_trending_build(cat, &in, NOW_MS, TREND_H);
@@ -289,9 +298,9 @@ Test(world_build, old_data_is_scaled_instead_of_underflowing)
     cr_assert_float_eq(t->global->items[1].score, 0.25f, 1e-5, "ratios are kept");
 
     struct live_member co_view[] = {{.id = "p3", .len = 2,
-                                     .score = vt_decay_log_score(2, old, PAIR_H * 0.01)}};
+                                     .score = stored(vt_decay_log_score(2, old, PAIR_H * 0.01))}};
     struct live_member co_buy[] = {{.id = "p4", .len = 2,
-                                    .score = vt_decay_log_score(1, old, PAIR_H * 0.01)}};
+                                    .score = stored(vt_decay_log_score(1, old, PAIR_H * 0.01))}};
     struct live_zset cv = {co_view, 1}, cb = {co_buy, 1};
     bool oom = false;
     struct vt_neighbors *list =

@@ -65,6 +65,7 @@ struct live_trend_group {
     const char *name; /* the category or brand name, not NUL-terminated */
     size_t len;
     struct live_zset list;
+    size_t first; /* index of the list's first member in the read's group_members */
 };
 
 /* Trending lists as read from Redis. */
@@ -249,14 +250,20 @@ struct live_reader {
 
 /* Trending lists and recently changed products, as read in one refresh. The views point
  * into the replies, which this owns. */
+/* A block of copied member ids of the category and brand lists (reader.c). */
+struct live_text_block;
+
 struct live_trending_read {
     struct live_trending_input input;
     struct live_zset dirty; /* products whose neighbours changed, scored by the time (ms) */
     struct redisReply *head[3];
-    struct redisReply **group_replies;
-    size_t n_group_replies;
-    struct live_member *members;
+    struct live_member *members; /* of the global list and i2i:dirty, ids in head[] */
     struct live_trend_group *groups;
+    /* Members of the category and brand lists, ids copied into texts: their replies are
+     * freed chunk by chunk, so a refresh never holds every list's reply at once. */
+    struct live_member *group_members;
+    size_t n_group_members, group_members_capacity;
+    struct live_text_block *texts;
 };
 
 void live_reader_init(struct live_reader *r, const struct vt_config *cfg);

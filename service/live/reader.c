@@ -18,7 +18,15 @@
 #include "vitrine/util.h"
 
 /* Trending lists one pipelined round trip reads at most. */
-#define GROUP_CHUNK 256
+#define GROUP_CHUNK 64
+/* Bytes of one block of copied member ids. */
+#define TEXT_BLOCK_SIZE (256 * 1024)
+
+struct live_text_block {
+    struct live_text_block *next;
+    size_t used;
+    char data[TEXT_BLOCK_SIZE];
+};
 /* Maximum key length: the prefix and "{agg}:" (< 64), "tr:" or "cv:", a suffix or a
  * product id. */
 #define KEY_MAX (64 + 4 + VT_PRODUCT_ID_MAX + 2 * VT_NAME_MAX)
@@ -242,11 +250,12 @@ void live_trending_read_free(struct live_trending_read *t)
         if (t->head[i] != NULL)
             freeReplyObject(t->head[i]);
     }
-    for (size_t i = 0; i < t->n_group_replies; i++) {
-        if (t->group_replies[i] != NULL)
-            freeReplyObject(t->group_replies[i]);
+    while (t->texts != NULL) {
+        struct live_text_block *next = t->texts->next;
+        free(t->texts);
+        t->texts = next;
     }
-    free(t->group_replies);
+    free(t->group_members);
     free(t->members);
     free(t->groups);
     memset(t, 0, sizeof *t);
@@ -294,6 +303,80 @@ static int read_head(struct live_reader *r, int64_t dirty_since_ms, bool with_gr
 }
 
 
+/* Copy len bytes (at most a member's length) into out's id blocks; NULL when out of
+ * memory. */
+static const char *copy_text(struct live_trending_read *out, const char *s, size_t len)
+{
+    struct live_text_block *b = out->texts;
+
+    if (len > TEXT_BLOCK_SIZE)
+        return NULL;
+    if (b == NULL || TEXT_BLOCK_SIZE - b->used < len) {
+        b = malloc(sizeof *b);
+        if (b == NULL)
+            return NULL;
+        b->used = 0;
+        b->next = out->texts;
+        out->texts = b;
+    }
+    char *at = b->data + b->used;
+    memcpy(at, s, len);
+    b->used += len;
+    return at;
+}
+
+
+/* Read the replies of groups[first .. first + n), copy their members into
+ * out->group_members and free the replies. A group's list.items holds the index of its
+ * first member until live_read_trending turns it into a pointer. */
+static int take_group_chunk(struct live_reader *r, struct live_trending_read *out,
+                            size_t first, size_t n, char *err, size_t errsize)
+{
+    redisReply *replies[GROUP_CHUNK] = {NULL};
+    int rc = -1;
+
+    if (read_replies(r, replies, n, err, errsize) != 0)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        struct live_trend_group *g = &out->groups[first + i];
+        size_t length = zset_length(replies[i]);
+
+        if (out->n_group_members + length > out->group_members_capacity) {
+            size_t capacity = 2 * out->group_members_capacity + length + 1024;
+            struct live_member *grown =
+                realloc(out->group_members, capacity * sizeof *grown);
+            if (grown == NULL) {
+                snprintf(err, errsize, "out of memory for %zu trending entries", capacity);
+                goto out;
+            }
+            out->group_members = grown;
+            out->group_members_capacity = capacity;
+        }
+        struct live_member *members = out->group_members + out->n_group_members;
+        struct live_zset z = parse_zset(replies[i], members, length);
+        for (size_t k = 0; k < z.n; k++) {
+            members[k].id = copy_text(out, members[k].id, members[k].len);
+            if (members[k].id == NULL) {
+                snprintf(err, errsize, "out of memory for trending member ids");
+                goto out;
+            }
+        }
+        g->list.items = NULL;
+        g->list.n = z.n;
+        g->first = out->n_group_members;
+        out->n_group_members += z.n;
+    }
+    rc = 0;
+
+out:
+    for (size_t i = 0; i < n; i++) {
+        if (replies[i] != NULL)
+            freeReplyObject(replies[i]);
+    }
+    return rc;
+}
+
+
 /* Round trips 2 and later: the lists named in tr:keys, GROUP_CHUNK per round trip. Names
  * that are not "c:<category>" or "b:<brand>" are skipped. */
 static int read_groups(struct live_reader *r, struct live_trending_read *out, char *err,
@@ -303,12 +386,10 @@ static int read_groups(struct live_reader *r, struct live_trending_read *out, ch
     size_t count = names != NULL && names->type == REDIS_REPLY_ARRAY ? names->elements : 0;
 
     out->groups = calloc(count > 0 ? count : 1, sizeof *out->groups);
-    out->group_replies = calloc(count > 0 ? count : 1, sizeof *out->group_replies);
-    if (out->groups == NULL || out->group_replies == NULL) {
+    if (out->groups == NULL) {
         snprintf(err, errsize, "out of memory for %zu trending lists", count);
         return -1;
     }
-    out->n_group_replies = count; /* entries not read stay NULL */
 
     size_t queued = 0, read = 0;
     for (size_t i = 0; i < count; i++) {
@@ -330,15 +411,16 @@ static int read_groups(struct live_reader *r, struct live_trending_read *out, ch
         queued++;
 
         if (queued - read == GROUP_CHUNK) {
-            if (read_replies(r, out->group_replies + read, queued - read, err, errsize) != 0)
+            if (take_group_chunk(r, out, read, queued - read, err, errsize) != 0)
                 return -1;
             read = queued;
         }
     }
-    if (queued > read && read_replies(r, out->group_replies + read, queued - read, err,
-                                      errsize) != 0)
+    if (queued > read && take_group_chunk(r, out, read, queued - read, err, errsize) != 0)
         return -1;
     out->input.n_groups = queued;
+    for (size_t i = 0; i < queued; i++)
+        out->groups[i].list.items = out->group_members + out->groups[i].first;
     return 0;
 }
 
@@ -354,11 +436,9 @@ int live_read_trending(struct live_reader *r, int64_t dirty_since_ms, bool with_
     if (with_groups && read_groups(r, out, err, errsize) != 0)
         goto fail;
 
-    /* One array contains the members of every list read. */
+    /* One array contains the members of the global list and of i2i:dirty. */
     size_t total = zset_length(out->head[0]);
     total += zset_length(out->head[2]);
-    for (size_t i = 0; i < out->input.n_groups; i++)
-        total += zset_length(out->group_replies[i]);
     out->members = malloc((total > 0 ? total : 1) * sizeof *out->members);
     if (out->members == NULL) {
         snprintf(err, errsize, "out of memory for %zu trending entries", total);
@@ -369,12 +449,6 @@ int live_read_trending(struct live_reader *r, int64_t dirty_since_ms, bool with_
     out->input.global = parse_zset(out->head[0], next, zset_length(out->head[0]));
     next += out->input.global.n;
     out->dirty = parse_zset(out->head[2], next, zset_length(out->head[2]));
-    next += out->dirty.n;
-    for (size_t i = 0; i < out->input.n_groups; i++) {
-        out->groups[i].list =
-            parse_zset(out->group_replies[i], next, zset_length(out->group_replies[i]));
-        next += out->groups[i].list.n;
-    }
     out->input.groups = out->groups;
     return 0;
 

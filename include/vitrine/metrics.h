@@ -35,6 +35,8 @@ enum vt_route {
     VT_ROUTE_ALERTS,
     VT_ROUTE_ALERT_GET,
     VT_ROUTE_ALERT_ACK,
+    VT_ROUTE_PROFILE_RECOMMENDATIONS, /* the analyst's look at recommendations */
+    VT_ROUTE_UI,                      /* the dashboard's files */
     VT_ROUTE_OTHER, /* no route matched */
     VT_ROUTE_COUNT
 };

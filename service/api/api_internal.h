@@ -118,6 +118,8 @@ void vt_deadlines_restart(struct vt_deadlines *d, struct MHD_Connection *conn);
  * (alerts and their acknowledgement). */
 enum MHD_Result vt_handle_segment(struct vt_request *req);
 enum MHD_Result vt_handle_recommendations(struct vt_request *req);
+/* The same recommendations for an analyst: no decision is published. */
+enum MHD_Result vt_handle_recommendations_preview(struct vt_request *req);
 enum MHD_Result vt_handle_rerank(struct vt_request *req);
 enum MHD_Result vt_handle_similar(struct vt_request *req);
 enum MHD_Result vt_handle_trending(struct vt_request *req);

@@ -456,7 +456,10 @@ static void publish_decision(struct vt_request *req, const char *decision_id,
 }
 
 
-enum MHD_Result vt_handle_recommendations(struct vt_request *req)
+/* Recommendations for the session. A storefront request (publish) gets a decision id, and
+ * its decision goes to the decisions topic. An analyst's look (the dashboard) gets the same
+ * list without either, so that looking leaves no decision to attribute clicks to. */
+static enum MHD_Result recommend(struct vt_request *req, bool publish)
 {
     const struct vt_catalog *cat = req->world->catalog;
     struct vt_rec_request rr;
@@ -477,8 +480,13 @@ enum MHD_Result vt_handle_recommendations(struct vt_request *req)
 
     vt_jsonw_init(&w, vt_api_worker_buffer(), VT_RESPONSE_MAX);
     vt_jsonw_object_begin(&w);
-    vt_jsonw_key(&w, "decision_id");
-    vt_jsonw_string(&w, decision_id);
+    if (publish) {
+        vt_jsonw_key(&w, "decision_id");
+        vt_jsonw_string(&w, decision_id);
+    } else {
+        vt_jsonw_key(&w, "preview");
+        vt_jsonw_bool(&w, true);
+    }
     vt_jsonw_key(&w, "session_id");
     vt_jsonw_stringn(&w, req->id, req->id_len);
     write_degraded(&w, req);
@@ -522,10 +530,23 @@ enum MHD_Result vt_handle_recommendations(struct vt_request *req)
     vt_jsonw_object_end(&w);
 
     reply = vt_reply_writer(req, MHD_HTTP_OK, &w);
-    publish_decision(req, decision_id, vt_placement_name(rr.placement),
-                     vt_rec_strategy_name(res->strategy), res->control, res->segment,
-                     res->items, res->n);
+    if (publish)
+        publish_decision(req, decision_id, vt_placement_name(rr.placement),
+                         vt_rec_strategy_name(res->strategy), res->control, res->segment,
+                         res->items, res->n);
     return reply;
+}
+
+
+enum MHD_Result vt_handle_recommendations(struct vt_request *req)
+{
+    return recommend(req, true);
+}
+
+
+enum MHD_Result vt_handle_recommendations_preview(struct vt_request *req)
+{
+    return recommend(req, false);
 }
 
 

@@ -21,6 +21,7 @@
 
 #include "api_internal.h"
 #include "vitrine/log.h"
+#include "vitrine/ui.h"
 #include "vitrine/util.h"
 
 /* Largest request body accepted (a rerank of 500 ids of 128 bytes fits). */
@@ -431,6 +432,54 @@ static enum MHD_Result handle_openapi(struct vt_request *req)
 }
 
 
+/* ---- the dashboard's files (include/vitrine/ui.h) ---- */
+
+static enum MHD_Result reply_ui(struct vt_request *req, const struct vt_ui_asset *asset)
+{
+    const char *if_none_match = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND,
+                                                            MHD_HTTP_HEADER_IF_NONE_MATCH);
+    bool not_modified = vt_ui_not_modified(asset, if_none_match);
+
+    return queue(req, not_modified ? MHD_HTTP_NOT_MODIFIED : MHD_HTTP_OK,
+                 vt_ui_response(asset, not_modified));
+}
+
+
+/* /ui without the slash: the page's relative links need the slash. */
+static enum MHD_Result handle_ui_redirect(struct vt_request *req)
+{
+    struct MHD_Response *resp = MHD_create_response_from_buffer(0, NULL,
+                                                                MHD_RESPMEM_PERSISTENT);
+
+    if (resp == NULL)
+        return MHD_NO;
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_LOCATION, "/ui/");
+    return queue(req, MHD_HTTP_PERMANENT_REDIRECT, resp);
+}
+
+
+static enum MHD_Result handle_ui_index(struct vt_request *req)
+{
+    const struct vt_ui_asset *asset = vt_ui_find(VT_UI_INDEX, strlen(VT_UI_INDEX));
+
+    if (asset == NULL)
+        return vt_reply_error(req, MHD_HTTP_NOT_FOUND, "NOT_FOUND", false,
+                              "this build has no dashboard page %s", VT_UI_INDEX);
+    return reply_ui(req, asset);
+}
+
+
+static enum MHD_Result handle_ui_asset(struct vt_request *req)
+{
+    const struct vt_ui_asset *asset = vt_ui_find(req->id, req->id_len);
+
+    if (asset == NULL)
+        return vt_reply_error(req, MHD_HTTP_NOT_FOUND, "NOT_FOUND", false,
+                              "no dashboard file at this path; the dashboard is at /ui/");
+    return reply_ui(req, asset);
+}
+
+
 /* ---- routing ---- */
 
 enum access { ACCESS_PUBLIC, ACCESS_STOREFRONT, ACCESS_ANALYST };
@@ -464,6 +513,12 @@ static const struct route routes[] = {
     {"/v1/alerts", "GET", VT_ROUTE_ALERTS, ACCESS_ANALYST, vt_handle_alerts_list},
     {"/v1/alerts/{id}", "GET", VT_ROUTE_ALERT_GET, ACCESS_ANALYST, vt_handle_alert_get},
     {"/v1/alerts/{id}/ack", "POST", VT_ROUTE_ALERT_ACK, ACCESS_ANALYST, vt_handle_alert_ack},
+    {"/v1/profiles/{id}/recommendations", "GET", VT_ROUTE_PROFILE_RECOMMENDATIONS,
+     ACCESS_ANALYST, vt_handle_recommendations_preview},
+    /* The dashboard's files need no token; its data calls do. */
+    {"/ui", "GET", VT_ROUTE_UI, ACCESS_PUBLIC, handle_ui_redirect},
+    {"/ui/", "GET", VT_ROUTE_UI, ACCESS_PUBLIC, handle_ui_index},
+    {"/ui/{asset}", "GET", VT_ROUTE_UI, ACCESS_PUBLIC, handle_ui_asset},
     {"/healthz", "GET", VT_ROUTE_HEALTHZ, ACCESS_PUBLIC, handle_healthz},
     {"/readyz", "GET", VT_ROUTE_READYZ, ACCESS_PUBLIC, handle_readyz},
     {"/metrics", "GET", VT_ROUTE_METRICS, ACCESS_PUBLIC, handle_metrics},

@@ -7,7 +7,11 @@
  */
 #include "vitrine/metrics.h"
 
+#include <cjson/cJSON.h>
+#include <hiredis/hiredis.h>
 #include <inttypes.h>
+#include <librdkafka/rdkafka.h>
+#include <microhttpd.h>
 #include <stdatomic.h>
 #include <string.h>
 
@@ -39,6 +43,8 @@ static const char *const route_names[VT_ROUTE_COUNT] = {
     [VT_ROUTE_ALERTS] = "alerts",
     [VT_ROUTE_ALERT_GET] = "alert_get",
     [VT_ROUTE_ALERT_ACK] = "alert_ack",
+    [VT_ROUTE_PROFILE_RECOMMENDATIONS] = "profile_recommendations",
+    [VT_ROUTE_UI] = "ui",
     [VT_ROUTE_OTHER] = "other",
 };
 
@@ -382,9 +388,15 @@ static void render_ingest(struct vt_buf *out)
 
 void vt_metrics_render(struct vt_buf *out)
 {
-    vt_buf_printf(out, "# HELP vitrine_build_info Version of the running binary.\n"
+    /* The libraries' versions are the ones loaded at run time, except hiredis, whose
+     * only version is the header's at build time. */
+    vt_buf_printf(out, "# HELP vitrine_build_info Version of the running binary and of "
+                  "the libraries it uses.\n"
                   "# TYPE vitrine_build_info gauge\n"
-                  "vitrine_build_info{version=\"%s\"} 1\n", VITRINE_VERSION);
+                  "vitrine_build_info{version=\"%s\",librdkafka=\"%s\",libmicrohttpd=\"%s\","
+                  "hiredis=\"%d.%d.%d\",cjson=\"%s\"} 1\n",
+                  VITRINE_VERSION, rd_kafka_version_str(), MHD_get_version(), HIREDIS_MAJOR,
+                  HIREDIS_MINOR, HIREDIS_PATCH, cJSON_Version());
     render_http(out);
     render_ingest(out);
 

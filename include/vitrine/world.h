@@ -6,10 +6,11 @@
  * topic (product upserts and stock changes, docs/catalog.md) and, every live.refresh_ms,
  * reads the shared aggregates that all instances' ingest threads write to Redis (see
  * docs/architecture.md, "Stream aggregates"). It publishes a new version with one atomic
- * pointer store; readers (HTTP workers, the ingest thread) load the pointer once per
- * request or batch and use that version throughout, without locks. A replaced version,
- * and whatever only it referenced, is freed VT_WORLD_GRACE_S seconds after the
- * replacement, far longer than any request holds one.
+ * pointer store; readers (HTTP workers, the ingest thread, the alerts thread) hold a
+ * version for one request, batch or evaluation (vt_live_world_hold) and use it
+ * throughout, without locks. A replaced version, and whatever only it referenced, is
+ * freed once no thread holds it or an older one, and at the latest VT_WORLD_GRACE_S
+ * seconds after the replacement, far longer than any request holds one.
  *
  * Within a version everything is immutable except each product's stock, which the
  * updater changes in place (atomically) so that a product going out of stock disappears
@@ -27,7 +28,8 @@
 #include "vitrine/catalog.h"
 #include "vitrine/config.h"
 
-/* Seconds a replaced version stays valid for readers that loaded it before the swap. */
+/* Seconds a replaced version stays valid for readers that loaded it before the swap
+ * without holding it. */
 #define VT_WORLD_GRACE_S 30
 
 /* A product (catalog index of this version's catalog) with a score. */
@@ -108,8 +110,22 @@ struct vt_live *vt_live_start(const struct vt_config *cfg, struct vt_catalog *in
 void vt_live_stop(struct vt_live *live);
 
 /* The current version (acquire load). Valid for VT_WORLD_GRACE_S seconds after a newer
- * one is published. Any thread. */
+ * one is published, and as long as the calling thread holds a version (below). Any
+ * thread. */
 const struct vt_world *vt_live_world(const struct vt_live *live);
+
+/*
+ * Hold the current version on the calling thread and return it: until the matching
+ * vt_live_world_release, neither it nor any later version the thread loads is freed.
+ * Holds nest; only the outermost one announces a version, and an inner one returns the
+ * current version, which the outer hold protects as well. A thread holds only briefly (a
+ * request, a batch, an evaluation): replaced versions wait for the oldest holder. Up to
+ * VT_WORLD_HOLDERS_MAX threads can hold; further threads fall back to the grace period.
+ * Any thread.
+ */
+#define VT_WORLD_HOLDERS_MAX 1024
+const struct vt_world *vt_live_world_hold(const struct vt_live *live);
+void vt_live_world_release(const struct vt_live *live);
 
 /* True once the catalog topic was read up to its end at start (or found missing for 10 s)
  * and the first aggregate refresh succeeded; otherwise why names what is missing. Stays

@@ -1113,7 +1113,7 @@ static bool lease_still_held(struct vt_alerting *a, char *err, size_t errsize)
 static void evaluate(struct vt_alerting *a)
 {
     uint64_t started = vt_monotonic_ns();
-    const struct vt_world *world = vt_live_world(a->live);
+    const struct vt_world *world = vt_live_world_hold(a->live);
     struct states states = {0};
     struct firing *fired = NULL;
     size_t n_fired = 0, cap_fired = 0;
@@ -1159,6 +1159,7 @@ out:
     atomic_store(&a->last_evaluation_ns, vt_monotonic_ns() - started);
     free(fired);
     free(states.items);
+    vt_live_world_release(a->live);
 }
 
 

@@ -876,7 +876,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return MHD_YES;
     }
 
-    req.world = vt_live_world(api->live);
+    req.world = vt_live_world_hold(api->live);
     if (rs->body.len > 0) {
         req.body = rs->body.data;
         req.body_len = rs->body.len;
@@ -898,6 +898,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                            "request path and query exceed %d bytes", URL_MAX);
     else if (query_acceptable(&req, &r))
         r = dispatch(&req, url);
+    vt_live_world_release(api->live);
     vt_metrics_http(req.route, req.status ? req.status : 500,
                     vt_monotonic_ns() - rs->started_ns);
     return r;

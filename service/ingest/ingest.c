@@ -351,7 +351,7 @@ static enum record_state prepare_record(struct vt_ingest *in, const rd_kafka_mes
 /* Step 2 for the first attempt: classify every record and queue the deltas. */
 static void prepare_batch(struct vt_ingest *in, size_t n)
 {
-    /* Each pass loads the current world: a retry may come after VT_WORLD_GRACE_S. */
+    /* Each pass loads the current world, which process_batch's hold keeps. */
     in->world = vt_live_world(in->live);
     mark_settled_offsets(in, n);
     vt_store_batch_begin(in->store);
@@ -617,8 +617,14 @@ static void count_outcomes(struct vt_ingest *in, size_t n)
 static void process_batch(struct vt_ingest *in, size_t n)
 {
     uint64_t started = vt_monotonic_ns();
+    int applied;
 
-    if (apply_batch(in, n) != 0)
+    /* The passes of apply_batch load the current world; holding it keeps every version
+     * they load until the batch is done. */
+    vt_live_world_hold(in->live);
+    applied = apply_batch(in, n);
+    vt_live_world_release(in->live);
+    if (applied != 0)
         return; /* stopped while Redis was down: nothing stored, the records come again */
     finish_dead_letters(in, n);
     store_offsets(in, n);

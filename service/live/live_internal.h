@@ -117,11 +117,20 @@ enum live_object_kind {
     LIVE_OBJECT_NEIGHBOR_LIST,
 };
 
-/* An object that the current version no longer references, and when it stopped. */
+/* An object that the current version no longer references, and when it stopped: the
+ * time and the first version without it. */
 struct live_retired {
     enum live_object_kind kind;
     void *object;
     uint64_t retired_ns;
+    uint64_t retired_version;
+};
+
+/* What one reader thread holds: the version it announced, 0 for none (publish.c,
+ * "Reclamation"). One cache line each, so holders do not share lines. */
+struct live_holder {
+    _Atomic uint64_t version;
+    char pad[64 - sizeof(uint64_t)];
 };
 
 /* The new neighbour list of one product (NULL: it has none now). */
@@ -147,7 +156,23 @@ struct live_state {
     struct live_retired *retired;
     size_t n_retired, retired_head, retired_capacity; /* live entries: [head, n) */
     size_t retired_catalogs; /* LIVE_OBJECT_CATALOG entries among the live ones */
+
+    /* Reader threads' holds. With holds_checked, live_collect frees an object as soon as
+     * no holder announced a version older than the one that retired it; without (the
+     * unit tests of the grace period), only after grace_ns. Slots are claimed once per
+     * thread and never returned. */
+    bool holds_checked;
+    uint64_t id; /* tells threads' slots of different states apart */
+    _Atomic size_t n_holders;
+    _Atomic bool holders_overflowed; /* a thread found no slot: the grace period decides */
+    struct live_holder holders[VT_WORLD_HOLDERS_MAX];
 };
+
+/* Announce the current version in the calling thread's slot of s (claimed on first use)
+ * and return it; nested holds keep the outermost announcement. Without a free slot the
+ * thread holds nothing and relies on the grace period. */
+const struct vt_world *live_hold(struct live_state *s);
+void live_release(struct live_state *s);
 
 /*
  * Maximum of replaced catalogs waiting for reclamation. Each is a full copy of the catalog,
@@ -180,7 +205,8 @@ int live_publish_catalog(struct live_state *s, struct vt_catalog *cat);
 int live_publish_aggregates(struct live_state *s, struct vt_trending *trending,
                             struct live_neighbor_update *updates, size_t n, int64_t now_ms);
 
-/* Free what was retired at least grace_ns ago. Returns the number of objects freed. */
+/* Free what was retired at least grace_ns ago, and with holds_checked also what no holder
+ * can reach. Returns the number of objects freed. */
 size_t live_collect(struct live_state *s);
 
 /* Objects retired and not yet freed. */

@@ -15,13 +15,25 @@
  *
  * Reclamation. When version k+1 is published at time T, every object that version k
  * referenced and k+1 does not (k's world struct, a replaced catalog, trending set,
- * neighbour array or list) is retired with time T, taken after the store. Only readers
- * that loaded a version up to k can still reach it, and each of them loaded it before T.
- * world.h lets a reader use a version for VT_WORLD_GRACE_S seconds after a newer one is
- * published, so from T + VT_WORLD_GRACE_S on no reader can reach the object and
- * live_collect frees it. That bound is a contract, not a check: a reader that holds a
- * version longer (a request stuck for 30 s) would read freed memory. Readers hold a
- * version for one request or one ingest batch.
+ * neighbour array or list) is retired with time T and version k+1, both taken after the
+ * store. Only readers that loaded a version up to k can still reach it.
+ *
+ * Holds. A reader thread announces the version it uses in its own slot (live_hold): it
+ * stores the version of the world it loaded, then loads the current pointer again and
+ * retries until both agree. All of these accesses and the collector's are sequentially
+ * consistent. So when live_collect, after publishing k+1, reads a slot that does not
+ * announce a version up to k, that thread either holds nothing or will see k+1 or later
+ * on its second load, and cannot reach the objects retired by k+1: live_collect frees
+ * everything retired by a version no older than the oldest announced one. Readers hold a
+ * version for one request, ingest batch or alert evaluation, so a replaced neighbour list
+ * is usually freed by the next refresh, a second later.
+ *
+ * Grace. Independently of holds, world.h lets a reader that does not hold use a version
+ * for VT_WORLD_GRACE_S seconds after a newer one is published, so from T +
+ * VT_WORLD_GRACE_S on live_collect frees the object whatever the slots say. That bound is
+ * a contract, not a check: a reader that keeps a version longer (a request stuck for
+ * 30 s) would read freed memory. The grace period alone kept about 55 MB of replaced
+ * neighbour lists in the ingest benchmark (docs/benchmarks.md).
  *
  * Bound. At most LIVE_RETIRED_CATALOGS_MAX replaced catalogs wait for reclamation: the
  * updater builds the next catalog version only while live_catalog_publishable holds, and
@@ -35,6 +47,14 @@
 #include "vitrine/util.h"
 
 #define RETIRED_CAPACITY_MIN 256
+
+/* Numbers the states, so that a thread's slot is never taken for another state's. */
+static _Atomic uint64_t next_state_id = 1;
+
+/* The calling thread's slot: in which state, where, and how deeply it holds. */
+static _Thread_local uint64_t held_state_id;
+static _Thread_local struct live_holder *held_slot;
+static _Thread_local unsigned held_depth;
 
 
 static uint64_t monotonic_clock(void *arg)
@@ -100,6 +120,7 @@ static void retire(struct live_state *s, enum live_object_kind kind, const void 
     s->retired[s->n_retired].kind = kind;
     s->retired[s->n_retired].object = (void *)object;
     s->retired[s->n_retired].retired_ns = now;
+    s->retired[s->n_retired].retired_version = s->version;
     s->n_retired++;
     if (kind == LIVE_OBJECT_CATALOG)
         s->retired_catalogs++;
@@ -114,7 +135,7 @@ static uint64_t publish(struct live_state *s, struct vt_world *next)
     uint64_t now;
 
     next->version = ++s->version;
-    atomic_store_explicit(&s->current, next, memory_order_release);
+    atomic_store_explicit(&s->current, next, memory_order_seq_cst);
     s->world = next;
     now = s->clock(s->clock_arg);
     retire(s, LIVE_OBJECT_WORLD, previous, now);
@@ -138,6 +159,7 @@ int live_state_init(struct live_state *s, const struct vt_config *cfg, struct vt
     s->clock = clock != NULL ? clock : monotonic_clock;
     s->clock_arg = clock_arg;
     s->grace_ns = (uint64_t)VT_WORLD_GRACE_S * 1000000000u;
+    s->id = atomic_fetch_add(&next_state_id, 1);
 
     t->global = &live_empty_list;
     w->version = 1;
@@ -273,13 +295,78 @@ oom:
 }
 
 
+/* The slot of the calling thread in s, claimed on first use; NULL when all are taken. */
+static struct live_holder *own_slot(struct live_state *s)
+{
+    if (held_state_id == s->id && held_slot != NULL)
+        return held_slot;
+    size_t i = atomic_fetch_add(&s->n_holders, 1);
+    if (i >= VT_WORLD_HOLDERS_MAX) {
+        /* This thread reads without a hold, so only the grace period protects it. */
+        atomic_store(&s->holders_overflowed, true);
+        return NULL;
+    }
+    held_state_id = s->id;
+    held_slot = &s->holders[i];
+    held_depth = 0;
+    return held_slot;
+}
+
+
+const struct vt_world *live_hold(struct live_state *s)
+{
+    struct live_holder *slot = own_slot(s);
+    const struct vt_world *w;
+
+    if (slot == NULL)
+        return atomic_load(&s->current);
+    if (held_depth++ > 0)
+        return atomic_load(&s->current);
+    for (;;) {
+        w = atomic_load(&s->current);
+        atomic_store(&slot->version, w->version);
+        if (atomic_load(&s->current) == w)
+            return w;
+    }
+}
+
+
+void live_release(struct live_state *s)
+{
+    if (held_state_id != s->id || held_slot == NULL || held_depth == 0)
+        return;
+    if (--held_depth == 0)
+        atomic_store(&held_slot->version, 0);
+}
+
+
+/* The oldest version a thread announced, UINT64_MAX when none holds one. */
+static uint64_t oldest_held(struct live_state *s)
+{
+    size_t n = atomic_load(&s->n_holders);
+    uint64_t oldest = UINT64_MAX;
+
+    if (n > VT_WORLD_HOLDERS_MAX)
+        n = VT_WORLD_HOLDERS_MAX;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t v = atomic_load(&s->holders[i].version);
+        if (v != 0 && v < oldest)
+            oldest = v;
+    }
+    return oldest;
+}
+
+
 size_t live_collect(struct live_state *s)
 {
     uint64_t now = s->clock(s->clock_arg);
+    uint64_t oldest =
+        s->holds_checked && !atomic_load(&s->holders_overflowed) ? oldest_held(s) : 0;
     size_t freed = 0;
 
     while (s->retired_head < s->n_retired &&
-           now - s->retired[s->retired_head].retired_ns >= s->grace_ns) {
+           (s->retired[s->retired_head].retired_version <= oldest ||
+            now - s->retired[s->retired_head].retired_ns >= s->grace_ns)) {
         struct live_retired *r = &s->retired[s->retired_head++];
 
         if (r->kind == LIVE_OBJECT_CATALOG)

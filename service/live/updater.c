@@ -692,6 +692,9 @@ struct vt_live *vt_live_start(const struct vt_config *cfg, struct vt_catalog *in
         snprintf(err, errsize, "out of memory");
         goto fail;
     }
+    /* Every reader of this world holds it (vt_live_world_hold), so replaced versions go
+     * as soon as no holder can reach them. */
+    live->state.holds_checked = true;
     if (pthread_create(&live->thread, NULL, updater_main, live) != 0) {
         snprintf(err, errsize, "cannot start the updater thread");
         /* On failure the catalog stays the caller's. */
@@ -734,6 +737,19 @@ const struct vt_world *vt_live_world(const struct vt_live *live)
 }
 
 
+/* The holds change only the atomic slots of the state, so a const vt_live may take them. */
+const struct vt_world *vt_live_world_hold(const struct vt_live *live)
+{
+    return live_hold((struct live_state *)&live->state);
+}
+
+
+void vt_live_world_release(const struct vt_live *live)
+{
+    live_release((struct live_state *)&live->state);
+}
+
+
 bool vt_live_ready(const struct vt_live *live, char *why, size_t whysize)
 {
     if (!atomic_load(&live->caught_up)) {
@@ -752,10 +768,11 @@ bool vt_live_ready(const struct vt_live *live, char *why, size_t whysize)
 
 void vt_live_stats(const struct vt_live *live, struct vt_live_stats *out)
 {
-    const struct vt_world *w = vt_live_world(live);
+    const struct vt_world *w = vt_live_world_hold(live);
 
     memset(out, 0, sizeof *out);
     out->world_version = w->version;
+    vt_live_world_release(live);
     out->catalog_records = atomic_load_explicit(&live->records, memory_order_relaxed);
     out->catalog_stock_changes =
         atomic_load_explicit(&live->outcomes[LIVE_RECORD_STOCK], memory_order_relaxed);

@@ -5,6 +5,7 @@
  * object that was never freed.
  */
 #include <criterion/criterion.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -396,5 +397,130 @@ Test(world_reclaim, replaced_catalogs_bounded)
     live_collect(&s);
     cr_assert_eq(live_retired_catalogs(&s), 0);
     cr_assert_eq(live_retired_count(&s), 0);
+    live_state_destroy(&s);
+}
+
+
+/* ---- holds ---- */
+
+struct holder {
+    struct live_state *s;
+    pthread_mutex_t lock;
+    pthread_cond_t changed;
+    int step; /* 1: holds, 2: asked to release, 3: released */
+    uint64_t version;
+};
+
+
+/* A reader thread: holds the current version until asked to release it. */
+static void *hold_until_asked(void *arg)
+{
+    struct holder *h = arg;
+
+    h->version = live_hold(h->s)->version;
+    pthread_mutex_lock(&h->lock);
+    h->step = 1;
+    pthread_cond_broadcast(&h->changed);
+    while (h->step != 2)
+        pthread_cond_wait(&h->changed, &h->lock);
+    live_release(h->s);
+    h->step = 3;
+    pthread_cond_broadcast(&h->changed);
+    pthread_mutex_unlock(&h->lock);
+    return NULL;
+}
+
+
+static void wait_step(struct holder *h, int step)
+{
+    pthread_mutex_lock(&h->lock);
+    while (h->step != step)
+        pthread_cond_wait(&h->changed, &h->lock);
+    pthread_mutex_unlock(&h->lock);
+}
+
+
+static void ask_release(struct holder *h)
+{
+    pthread_mutex_lock(&h->lock);
+    h->step = 2;
+    pthread_cond_broadcast(&h->changed);
+    pthread_mutex_unlock(&h->lock);
+    wait_step(h, 3);
+}
+
+
+Test(world_reclaim, unheld_versions_go_at_the_next_collect)
+{
+    struct fake_clock clock;
+    static struct live_state s;
+    struct live_neighbor_update update = {.product = 0, .list = neighbors_with(1)};
+
+    init_state(&s, &clock);
+    s.holds_checked = true;
+    cr_assert_eq(live_publish_aggregates(&s, trending_with(2), &update, 1, 5000), 0);
+    cr_assert_eq(live_retired_count(&s), 2);
+    cr_assert_eq(live_collect(&s), 2, "no thread holds version 1: no grace period needed");
+    live_state_destroy(&s);
+}
+
+
+Test(world_reclaim, held_version_stays_until_released)
+{
+    struct fake_clock clock;
+    static struct live_state s;
+    struct holder h = {.s = &s, .lock = PTHREAD_MUTEX_INITIALIZER,
+                       .changed = PTHREAD_COND_INITIALIZER};
+    pthread_t thread;
+
+    init_state(&s, &clock);
+    s.holds_checked = true;
+    cr_assert_eq(pthread_create(&thread, NULL, hold_until_asked, &h), 0);
+    wait_step(&h, 1);
+    cr_assert_eq(h.version, 1);
+
+    struct live_neighbor_update first = {.product = 0, .list = neighbors_with(1)};
+    cr_assert_eq(live_publish_aggregates(&s, trending_with(2), &first, 1, 5000), 0);
+    struct live_neighbor_update second = {.product = 0, .list = neighbors_with(2)};
+    cr_assert_eq(live_publish_aggregates(&s, trending_with(1), &second, 1, 6000), 0);
+    size_t retired = live_retired_count(&s);
+    cr_assert_eq(live_collect(&s), 0, "a thread holds version 1");
+
+    /* Its own thread's hold nests and keeps the outer announcement. */
+    const struct vt_world *v3 = live_hold(&s);
+    cr_assert_eq(v3->version, 3);
+    cr_assert_eq(live_hold(&s)->version, 3);
+    live_release(&s);
+    cr_assert_eq(live_collect(&s), 0);
+
+    ask_release(&h);
+    pthread_join(thread, NULL);
+    size_t freed = live_collect(&s);
+    cr_assert_eq(freed, retired, "version 1 and 2 went once nothing older than 3 was held");
+    cr_assert_eq(v3->version, 3, "the version this thread still holds stays");
+    live_release(&s);
+    live_state_destroy(&s);
+}
+
+
+Test(world_reclaim, grace_period_frees_despite_a_stuck_holder)
+{
+    struct fake_clock clock;
+    static struct live_state s;
+    struct holder h = {.s = &s, .lock = PTHREAD_MUTEX_INITIALIZER,
+                       .changed = PTHREAD_COND_INITIALIZER};
+    pthread_t thread;
+
+    init_state(&s, &clock);
+    s.holds_checked = true;
+    cr_assert_eq(pthread_create(&thread, NULL, hold_until_asked, &h), 0);
+    wait_step(&h, 1);
+    struct live_neighbor_update update = {.product = 0, .list = neighbors_with(1)};
+    cr_assert_eq(live_publish_aggregates(&s, trending_with(2), &update, 1, 5000), 0);
+    cr_assert_eq(live_collect(&s), 0);
+    clock.ns += VT_WORLD_GRACE_S * SECOND;
+    cr_assert_eq(live_collect(&s), 2, "the grace period is the upper bound, as before");
+    ask_release(&h);
+    pthread_join(thread, NULL);
     live_state_destroy(&s);
 }

@@ -4,9 +4,11 @@
 # Debian packages it needs (as root) and stops everything it started. In order:
 #   1. a release build (-Werror) and an AddressSanitizer/UndefinedBehaviorSanitizer build;
 #   2. the unit and integration tests on the sanitizer build;
-#   3. the soak test on the release build (memory figures without sanitizer quarantine);
-#   4. the threaded suites with the daemon built with ThreadSanitizer (tests/tsan/run.sh);
-#   5. each libFuzzer target for a bounded time (tests/fuzz/run.sh).
+#   3. on the release build: the HTTP contract (tests/contract/run.sh), the deploy files
+#      (tests/deploy/run.sh) and the dashboard in headless Chromium (tests/ui/run.sh);
+#   4. the soak test on the release build (memory figures without sanitizer quarantine);
+#   5. the threaded suites with the daemon built with ThreadSanitizer (tests/tsan/run.sh);
+#   6. each libFuzzer target for a bounded time (tests/fuzz/run.sh).
 #
 #   tests/run.sh            all of it; fuzz targets for $VITRINE_FUZZ_SECONDS (default 15)
 #                           seconds each
@@ -62,6 +64,20 @@ export VITRINE_TEST_WORK="$work"
 
 vitrine_log "integration tests (redis 127.0.0.1:$VITRINE_REDIS_PORT, kafka $VITRINE_BROKERS)"
 "$build/integration_tests" --jobs 2 --filter '!(soak)/*'
+
+# The HTTP contract: openapi.yaml linted, and real responses of every operation checked
+# against it (tests/contract/run.sh).
+vitrine_log "HTTP contract: lint and responses against openapi/openapi.yaml"
+"$VITRINE_ROOT/tests/contract/run.sh" "$VITRINE_ROOT/build/release"
+
+# The container, compose, Kubernetes and monitoring files, checked without a Docker engine
+# (docker-compose config, promtool, and vitrine started with the Kubernetes environment).
+vitrine_log "deploy files (tests/deploy/run.sh)"
+"$VITRINE_ROOT/tests/deploy/run.sh" "$VITRINE_ROOT/build/release/vitrine"
+
+# The dashboard at /ui/ in Debian's headless Chromium, with screenshots in build/ui/.
+vitrine_log "dashboard in headless Chromium (tests/ui/run.sh)"
+"$VITRINE_ROOT/tests/ui/run.sh" "$VITRINE_ROOT/build/release"
 
 # Memory figures mean something only without the sanitizers' quarantine: the soak runs on
 # the release build.

@@ -34,8 +34,11 @@ void vt_jsonw_array_end(struct vt_jsonw *w);
 void vt_jsonw_key(struct vt_jsonw *w, const char *key);
 void vt_jsonw_string(struct vt_jsonw *w, const char *s);
 void vt_jsonw_stringn(struct vt_jsonw *w, const char *s, size_t len);
+/* One string value made of prefix and s ("brand:" and "Dior" give "brand:Dior"). */
+void vt_jsonw_string_prefixed(struct vt_jsonw *w, const char *prefix, const char *s);
 void vt_jsonw_int(struct vt_jsonw *w, int64_t v);
-void vt_jsonw_double(struct vt_jsonw *w, double v); /* non-finite values become null */
+/* Nine significant digits, as printf's "%.9g" writes them; non-finite values become null. */
+void vt_jsonw_double(struct vt_jsonw *w, double v);
 void vt_jsonw_bool(struct vt_jsonw *w, bool v);
 void vt_jsonw_null(struct vt_jsonw *w);
 /* A value that is already JSON (a stored record, say), written as it is: the caller

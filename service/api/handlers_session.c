@@ -355,37 +355,23 @@ static void write_reasons(struct vt_jsonw *w, const struct vt_catalog *cat,
                           const struct vt_rec_item *item, const struct vt_product *prod,
                           enum vt_segment segment)
 {
-    char text[VT_NAME_MAX + VT_PRODUCT_ID_MAX + 32];
-
     vt_jsonw_key(w, "reasons");
     vt_jsonw_array_begin(w);
-    if ((item->reasons & VT_REASON_CATEGORY) && item->category != VT_CATALOG_NONE) {
-        snprintf(text, sizeof text, "category:%s", vt_catalog_category_name(cat, item->category));
-        vt_jsonw_string(w, text);
-    }
-    if ((item->reasons & VT_REASON_BRAND) && prod->brand != VT_CATALOG_NONE) {
-        snprintf(text, sizeof text, "brand:%s", vt_catalog_brand_name(cat, prod->brand));
-        vt_jsonw_string(w, text);
-    }
-    if (item->reasons & VT_REASON_PRICE_TIER) {
-        snprintf(text, sizeof text, "price_tier:%s", vt_price_tier_name(prod->tier));
-        vt_jsonw_string(w, text);
-    }
-    if (item->reasons & VT_REASON_GENDER) {
-        snprintf(text, sizeof text, "gender:%s", vt_segment_name(segment));
-        vt_jsonw_string(w, text);
-    }
+    if ((item->reasons & VT_REASON_CATEGORY) && item->category != VT_CATALOG_NONE)
+        vt_jsonw_string_prefixed(w, "category:", vt_catalog_category_name(cat, item->category));
+    if ((item->reasons & VT_REASON_BRAND) && prod->brand != VT_CATALOG_NONE)
+        vt_jsonw_string_prefixed(w, "brand:", vt_catalog_brand_name(cat, prod->brand));
+    if (item->reasons & VT_REASON_PRICE_TIER)
+        vt_jsonw_string_prefixed(w, "price_tier:", vt_price_tier_name(prod->tier));
+    if (item->reasons & VT_REASON_GENDER)
+        vt_jsonw_string_prefixed(w, "gender:", vt_segment_name(segment));
     if ((item->reasons & (VT_REASON_SIMILAR | VT_REASON_BOUGHT_TOGETHER)) &&
         item->via != VT_CATALOG_NONE) {
         const char *via = vt_catalog_get(cat, item->via)->id;
-        if (item->reasons & VT_REASON_SIMILAR) {
-            snprintf(text, sizeof text, "similar:%s", via);
-            vt_jsonw_string(w, text);
-        }
-        if (item->reasons & VT_REASON_BOUGHT_TOGETHER) {
-            snprintf(text, sizeof text, "bought_together:%s", via);
-            vt_jsonw_string(w, text);
-        }
+        if (item->reasons & VT_REASON_SIMILAR)
+            vt_jsonw_string_prefixed(w, "similar:", via);
+        if (item->reasons & VT_REASON_BOUGHT_TOGETHER)
+            vt_jsonw_string_prefixed(w, "bought_together:", via);
     }
     if (item->reasons & VT_REASON_SAME_CATEGORY)
         vt_jsonw_string(w, "same_category");
@@ -393,14 +379,10 @@ static void write_reasons(struct vt_jsonw *w, const struct vt_catalog *cat,
         vt_jsonw_string(w, "trending");
     if (item->reasons & VT_REASON_POPULAR)
         vt_jsonw_string(w, "popular");
-    if ((item->reasons & VT_REASON_BOOSTED) && item->rule != NULL) {
-        snprintf(text, sizeof text, "boosted:%.*s", VT_NAME_MAX, item->rule);
-        vt_jsonw_string(w, text);
-    }
-    if ((item->reasons & VT_REASON_PINNED) && item->pin_rule != NULL) {
-        snprintf(text, sizeof text, "pinned:%.*s", VT_NAME_MAX, item->pin_rule);
-        vt_jsonw_string(w, text);
-    }
+    if ((item->reasons & VT_REASON_BOOSTED) && item->rule != NULL)
+        vt_jsonw_string_prefixed(w, "boosted:", item->rule);
+    if ((item->reasons & VT_REASON_PINNED) && item->pin_rule != NULL)
+        vt_jsonw_string_prefixed(w, "pinned:", item->pin_rule);
     if (item->reasons & VT_REASON_FALLBACK)
         vt_jsonw_string(w, "fallback");
     vt_jsonw_array_end(w);

@@ -99,13 +99,13 @@ void vt_jsonw_array_end(struct vt_jsonw *w)
 }
 
 
-static void put_escaped(struct vt_jsonw *w, const char *s, size_t n)
+/* The bytes of a string value between its quotes. */
+static void put_escaped_body(struct vt_jsonw *w, const char *s, size_t n)
 {
     static const char hex[] = "0123456789abcdef";
     const unsigned char *p = (const unsigned char *)s;
     size_t i = 0;
 
-    put_char(w, '"');
     while (i < n) {
         unsigned char c = p[i];
         size_t run = i;
@@ -137,6 +137,13 @@ static void put_escaped(struct vt_jsonw *w, const char *s, size_t n)
             }
         }
     }
+}
+
+
+static void put_escaped(struct vt_jsonw *w, const char *s, size_t n)
+{
+    put_char(w, '"');
+    put_escaped_body(w, s, n);
     put_char(w, '"');
 }
 
@@ -163,20 +170,103 @@ void vt_jsonw_stringn(struct vt_jsonw *w, const char *s, size_t len)
 }
 
 
+void vt_jsonw_string_prefixed(struct vt_jsonw *w, const char *prefix, const char *s)
+{
+    before_value(w);
+    put_char(w, '"');
+    put_escaped_body(w, prefix, strlen(prefix));
+    put_escaped_body(w, s, strlen(s));
+    put_char(w, '"');
+}
+
+
+/* Write the decimal digits of v so that they end just before end; returns their start. */
+static char *digits_before(uint64_t v, char *end)
+{
+    do {
+        *--end = (char)('0' + v % 10);
+        v /= 10;
+    } while (v > 0);
+    return end;
+}
+
+
 void vt_jsonw_int(struct vt_jsonw *w, int64_t v)
 {
     char num[24];
-    int n = snprintf(num, sizeof num, "%" PRId64, v);
+    char *end = num + sizeof num;
+    char *start = digits_before(v < 0 ? 0 - (uint64_t)v : (uint64_t)v, end);
 
+    if (v < 0)
+        *--start = '-';
     before_value(w);
-    put(w, num, (size_t)n);
+    put(w, start, (size_t)(end - start));
+}
+
+
+/*
+ * "%.9g" without printf for 0.001 <= |v| < 1e9, where it writes no exponent: the value
+ * scaled to nine significant digits, rounded to an integer, split at the decimal point,
+ * trailing zeros dropped. printf works from the exact binary value, the scaling from the
+ * product rounded once; they can differ in the ninth digit only when that product lies
+ * within about 1e-7 of a tie. Returns the length written to out (at least 24 bytes), or
+ * 0 when v is outside the range or rounds up to a tenth digit: printf writes those.
+ * Scores, shares and prices, the numbers of the hot paths, lie in the range.
+ */
+static size_t format_nine_digits(double v, char *out)
+{
+    static const double scale[12] = {1e0, 1e1, 1e2, 1e3, 1e4,  1e5,
+                                     1e6, 1e7, 1e8, 1e9, 1e10, 1e11};
+    double a = fabs(v);
+    int decimals;
+
+    if (!(a >= 1e-3 && a < 1e9))
+        return 0;
+    if (a >= 1) {
+        int digits = 1;
+        while (digits < 9 && a >= scale[digits])
+            digits++;
+        decimals = 9 - digits;
+    } else {
+        decimals = a >= 0.1 ? 9 : a >= 0.01 ? 10 : 11;
+    }
+    double rounded = nearbyint(a * scale[decimals]);
+    if (!(rounded < 1e9))
+        return 0;
+
+    uint64_t all = (uint64_t)rounded;
+    uint64_t unit = (uint64_t)scale[decimals];
+    uint64_t whole = all / unit, fraction = all % unit;
+    char digits[24];
+    char *end = digits + sizeof digits;
+    char *start = digits_before(whole, end);
+    size_t n = 0;
+
+    if (v < 0)
+        out[n++] = '-';
+    memcpy(out + n, start, (size_t)(end - start));
+    n += (size_t)(end - start);
+    if (fraction > 0) {
+        int shown = decimals;
+        while (fraction % 10 == 0) {
+            fraction /= 10;
+            shown--;
+        }
+        out[n++] = '.';
+        start = digits_before(fraction, end);
+        for (int zeros = shown - (int)(end - start); zeros > 0; zeros--)
+            out[n++] = '0';
+        memcpy(out + n, start, (size_t)(end - start));
+        n += (size_t)(end - start);
+    }
+    return n;
 }
 
 
 void vt_jsonw_double(struct vt_jsonw *w, double v)
 {
     char num[32];
-    int n;
+    size_t n;
 
     before_value(w);
     if (!isfinite(v)) {
@@ -184,8 +274,12 @@ void vt_jsonw_double(struct vt_jsonw *w, double v)
         return;
     }
     /* Nine significant digits: enough for scores and prices, short on the wire. */
-    n = snprintf(num, sizeof num, "%.9g", v);
-    put(w, num, (size_t)n);
+    n = format_nine_digits(v, num);
+    if (n == 0) {
+        int printed = snprintf(num, sizeof num, "%.9g", v);
+        n = printed > 0 ? (size_t)printed : 0;
+    }
+    put(w, num, n);
 }
 
 

@@ -363,15 +363,37 @@ void store_queue(struct vt_store *st)
 
 /* ---- replies ---- */
 
+/* A string reply of an optional '-' and 1 to 15 digits, as Redis writes counters, times
+ * and the stored scores, read without strtod. False for anything else. */
+static bool reply_small_integer(const redisReply *r, int64_t *out)
+{
+    size_t i = r->len > 0 && r->str[0] == '-' ? 1 : 0;
+    int64_t v = 0;
+
+    if (r->len <= i || r->len - i > 15)
+        return false;
+    for (; i < r->len; i++) {
+        if (r->str[i] < '0' || r->str[i] > '9')
+            return false;
+        v = v * 10 + (r->str[i] - '0');
+    }
+    *out = r->str[0] == '-' ? -v : v;
+    return true;
+}
+
+
 double store_reply_double(const redisReply *r)
 {
     char buf[64];
     double v;
+    int64_t whole;
 
     if (r == NULL || r->type == REDIS_REPLY_INTEGER)
         return r != NULL ? (double)r->integer : 0;
     if (r->type != REDIS_REPLY_STRING || r->len == 0 || r->len >= sizeof buf)
         return 0;
+    if (reply_small_integer(r, &whole))
+        return (double)whole;
     memcpy(buf, r->str, r->len);
     buf[r->len] = '\0';
     if (vt_parse_double(buf, -1e300, 1e300, &v) != 0)
@@ -382,6 +404,10 @@ double store_reply_double(const redisReply *r)
 
 int64_t store_reply_int(const redisReply *r)
 {
+    int64_t whole;
+
+    if (r != NULL && r->type == REDIS_REPLY_STRING && reply_small_integer(r, &whole))
+        return whole;
     return (int64_t)store_reply_double(r);
 }
 

@@ -199,12 +199,36 @@ _Static_assert(KEY_CONTEXTS == 9 && KEY_COUNT == 10,
 _Static_assert(SEEN_CAP == 100 && CLICKS_CAP == 50,
                "the caps are written into the apply script as literals");
 
-/* Build the key names of one profile into st->keys. */
+/* Append n bytes of s at *at in key, as far as they fit before its last byte. */
+static void key_put(char *key, size_t *at, const char *s, size_t n)
+{
+    if (n > STORE_KEY_MAX - 1 - *at)
+        n = STORE_KEY_MAX - 1 - *at;
+    memcpy(key + *at, s, n);
+    *at += n;
+}
+
+
+/* Build the key names of one profile, "<prefix>{<id>}:<suffix>", into st->keys and
+ * st->key_lens. A name longer than STORE_KEY_MAX - 1 bytes is cut there; the id and prefix
+ * limits keep every real one shorter. */
 static void build_keys(struct vt_store *st, const char *id, size_t id_len)
 {
-    for (int k = 0; k < KEY_COUNT; k++)
-        snprintf(st->keys[k], STORE_KEY_MAX, "%s{%.*s}:%s", st->cfg->redis_prefix, (int)id_len,
-                 id, key_suffixes[k]);
+    const char *prefix = st->cfg->redis_prefix;
+    size_t prefix_len = strlen(prefix);
+
+    for (int k = 0; k < KEY_COUNT; k++) {
+        char *key = st->keys[k];
+        size_t at = 0;
+
+        key_put(key, &at, prefix, prefix_len);
+        key_put(key, &at, "{", 1);
+        key_put(key, &at, id, id_len);
+        key_put(key, &at, "}:", 2);
+        key_put(key, &at, key_suffixes[k], strlen(key_suffixes[k]));
+        key[at] = '\0';
+        st->key_lens[k] = at;
+    }
 }
 
 
@@ -253,7 +277,7 @@ void vt_store_batch_add(struct vt_store *st, const struct vt_profile_delta *d)
 
     store_args_script(st, SCRIPT_APPLY, KEY_COUNT);
     for (int k = 0; k < KEY_COUNT; k++)
-        store_arg(st, st->keys[k]);
+        store_arg_len(st, st->keys[k], st->key_lens[k]);
     store_arg_printf(st, "o:%s:%" PRId32, d->source_tag, d->partition);
     store_arg_int(st, d->offset);
     store_arg_int(st, d->ts_ms);
@@ -471,6 +495,72 @@ static size_t parse_seen(const redisReply *r, struct vt_seen_product *out, size_
 }
 
 
+/* v as decimal text in buf (24 bytes); returns where the text starts. */
+static const char *decimal(char *buf, uint64_t v)
+{
+    char *end = buf + 23;
+
+    *end = '\0';
+    do {
+        *--end = (char)('0' + v % 10);
+        v /= 10;
+    } while (v > 0);
+    return end;
+}
+
+
+/* The last rank of a list of n entries (n - 1) as text in buf (24 bytes). */
+static const char *last_rank(char *buf, int64_t n)
+{
+    return decimal(buf, n > 1 ? (uint64_t)(n - 1) : 0);
+}
+
+
+/* The reads of one profile as Redis protocol text, built in a buffer of the caller's. */
+struct read_batch {
+    char text[9 * (STORE_KEY_MAX + 96)];
+    size_t len;
+};
+
+
+static void batch_put(struct read_batch *b, const char *s, size_t n)
+{
+    memcpy(b->text + b->len, s, n);
+    b->len += n;
+}
+
+
+/* One bulk string: "$<length>\r\n<bytes>\r\n". */
+static void batch_bulk(struct read_batch *b, const char *s, size_t n)
+{
+    char digits[24];
+    const char *count = decimal(digits, n);
+
+    batch_put(b, "$", 1);
+    batch_put(b, count, strlen(count));
+    batch_put(b, "\r\n", 2);
+    batch_put(b, s, n);
+    batch_put(b, "\r\n", 2);
+}
+
+
+/* Queue one read of the profile's key k: "<command> <key>", or with stop,
+ * "<command> <key> 0 <stop> WITHSCORES". The key is at most STORE_KEY_MAX - 1 bytes and
+ * the rest under 96, so nine reads fit the batch. */
+static void append_read(struct read_batch *b, const struct vt_store *st, const char *command,
+                        int k, const char *stop)
+{
+    batch_put(b, stop != NULL ? "*5\r\n" : "*2\r\n", 4);
+    batch_bulk(b, command, strlen(command));
+    batch_bulk(b, st->keys[k], st->key_lens[k]);
+    if (stop != NULL) {
+        batch_bulk(b, "0", 1);
+        batch_bulk(b, stop, strlen(stop));
+        batch_bulk(b, "WITHSCORES", 10);
+    }
+}
+
+
 int vt_store_profile_read(struct vt_store *st, const char *id, size_t id_len, int64_t now_ms,
                           struct vt_profile *p, char *err, size_t errsize)
 {
@@ -484,33 +574,29 @@ int vt_store_profile_read(struct vt_store *st, const char *id, size_t id_len, in
     if (store_ensure_connected(st, err, errsize) != 0)
         return -1;
     build_keys(st, id, id_len);
-    snprintf(top_cat, sizeof top_cat, "%" PRId64, cfg->profile_categories_max - 1);
-    snprintf(top_brand, sizeof top_brand, "%" PRId64, cfg->profile_brands_max - 1);
-    snprintf(top_recent, sizeof top_recent, "%" PRId64, cfg->profile_recent_max - 1);
-    snprintf(top_buy, sizeof top_buy, "%d", PURCHASED_CAP - 1);
-    snprintf(top_seen, sizeof top_seen, "%d", SEEN_CAP - 1);
+    const char *top_cat_s = last_rank(top_cat, cfg->profile_categories_max);
+    const char *top_brand_s = last_rank(top_brand, cfg->profile_brands_max);
+    const char *top_recent_s = last_rank(top_recent, cfg->profile_recent_max);
+    const char *top_buy_s = last_rank(top_buy, PURCHASED_CAP);
+    const char *top_seen_s = last_rank(top_seen, SEEN_CAP);
 
-    /* One pipeline, one round trip. The keys go as binary-safe arguments (%b). */
-    const char *k[KEY_COUNT];
-    size_t kl[KEY_COUNT];
-    for (int i = 0; i < KEY_COUNT; i++) {
-        k[i] = st->keys[i];
-        kl[i] = strlen(st->keys[i]);
+    /* One pipeline, one round trip: the nine commands written as protocol text here and
+     * handed to hiredis in one piece, which saves formatting them one by one. */
+    struct read_batch batch = {.len = 0};
+    append_read(&batch, st, "HGETALL", KEY_PROFILE, NULL);
+    append_read(&batch, st, "ZREVRANGE", KEY_CATEGORIES, top_cat_s);
+    append_read(&batch, st, "ZREVRANGE", KEY_BRANDS, top_brand_s);
+    append_read(&batch, st, "ZREVRANGE", KEY_TIERS, "-1");
+    append_read(&batch, st, "ZREVRANGE", KEY_RECENT, top_recent_s);
+    append_read(&batch, st, "HGETALL", KEY_CART, NULL);
+    append_read(&batch, st, "ZREVRANGE", KEY_PURCHASED, top_buy_s);
+    append_read(&batch, st, "ZREVRANGE", KEY_SEEN, top_seen_s);
+    append_read(&batch, st, "TTL", KEY_PROFILE, NULL);
+    if (redisAppendFormattedCommand(st->ctx, batch.text, batch.len) != REDIS_OK) {
+        snprintf(err, errsize, "redis append failed: %s", st->ctx->errstr);
+        store_close(st);
+        return -1;
     }
-    redisAppendCommand(st->ctx, "HGETALL %b", k[KEY_PROFILE], kl[KEY_PROFILE]);
-    redisAppendCommand(st->ctx, "ZREVRANGE %b 0 %s WITHSCORES", k[KEY_CATEGORIES],
-                       kl[KEY_CATEGORIES], top_cat);
-    redisAppendCommand(st->ctx, "ZREVRANGE %b 0 %s WITHSCORES", k[KEY_BRANDS], kl[KEY_BRANDS],
-                       top_brand);
-    redisAppendCommand(st->ctx, "ZREVRANGE %b 0 -1 WITHSCORES", k[KEY_TIERS], kl[KEY_TIERS]);
-    redisAppendCommand(st->ctx, "ZREVRANGE %b 0 %s WITHSCORES", k[KEY_RECENT], kl[KEY_RECENT],
-                       top_recent);
-    redisAppendCommand(st->ctx, "HGETALL %b", k[KEY_CART], kl[KEY_CART]);
-    redisAppendCommand(st->ctx, "ZREVRANGE %b 0 %s WITHSCORES", k[KEY_PURCHASED],
-                       kl[KEY_PURCHASED], top_buy);
-    redisAppendCommand(st->ctx, "ZREVRANGE %b 0 %s WITHSCORES", k[KEY_SEEN], kl[KEY_SEEN],
-                       top_seen);
-    redisAppendCommand(st->ctx, "TTL %b", k[KEY_PROFILE], kl[KEY_PROFILE]);
 
     for (int i = 0; i < READS; i++) {
         if (redisGetReply(st->ctx, (void **)&replies[i]) != REDIS_OK || replies[i] == NULL) {
@@ -571,7 +657,7 @@ int vt_store_profile_delete(struct vt_store *st, const char *id, size_t id_len,
     lens[0] = 3;
     for (int i = 0; i < KEY_COUNT; i++) {
         argv[1 + i] = st->keys[i];
-        lens[1 + i] = strlen(st->keys[i]);
+        lens[1 + i] = st->key_lens[i];
     }
     r = store_command(st, 1 + KEY_COUNT, argv, lens, err, errsize);
     if (r == NULL)

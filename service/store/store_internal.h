@@ -67,6 +67,7 @@ struct vt_store {
     char copies[STORE_COPIES_MAX];
     size_t copies_used;
     char keys[KEY_COUNT][STORE_KEY_MAX];
+    size_t key_lens[KEY_COUNT];
     char texts[VT_EVENT_ITEMS_MAX + 8][STORE_KEY_MAX]; /* composed string arguments */
     size_t texts_used;
 };

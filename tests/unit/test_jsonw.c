@@ -3,7 +3,9 @@
  */
 #include <cjson/cJSON.h>
 #include <criterion/criterion.h>
+#include <inttypes.h>
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "vitrine/jsonw.h"
@@ -84,4 +86,80 @@ Test(jsonw, overflow_is_reported_not_truncated)
     vt_jsonw_string(&w, "far too long for eight bytes");
     cr_expect_eq(vt_jsonw_finish(&w), -1);
     cr_expect(w.overflow);
+}
+
+
+/* The text vt_jsonw_double writes for v, alone. */
+static void write_double(double v, char *out, size_t size)
+{
+    struct vt_jsonw w;
+
+    vt_jsonw_init(&w, out, size);
+    vt_jsonw_double(&w, v);
+    cr_assert_gt(vt_jsonw_finish(&w), 0);
+}
+
+
+Test(jsonw, doubles_read_as_printf_writes_them)
+{
+    static const double samples[] = {0.5,  3,       1234.5,     0.001,      0.00123456789,
+                                     0.1,  0.09999, 999999999,  123456789.4, 1e-4,
+                                     1e9,  1e300,   -2.25,      -0.0071,    0.1 + 0.2,
+                                     0,    -0.0,    99999999.95, 0.999999999, 0.0099999999996};
+    char got[64], want[64];
+    unsigned seed = 12345;
+    size_t differing = 0, total = 0;
+
+    for (size_t i = 0; i < sizeof samples / sizeof samples[0]; i++) {
+        write_double(samples[i], got, sizeof got);
+        snprintf(want, sizeof want, "%.9g", samples[i]);
+        cr_expect_str_eq(got, want, "for %.17g", samples[i]);
+    }
+    /* Random values over every decade of the fast range and beyond it. */
+    for (int i = 0; i < 200000; i++) {
+        seed = seed * 1103515245u + 12345u;
+        double mantissa = (double)(seed >> 8) / (double)(1u << 24);
+        seed = seed * 1103515245u + 12345u;
+        int exponent = (int)(seed >> 16) % 16 - 5;
+        double v = mantissa * pow(10, exponent) * ((seed & 1) ? -1 : 1);
+
+        write_double(v, got, sizeof got);
+        snprintf(want, sizeof want, "%.9g", v);
+        total++;
+        differing += strcmp(got, want) != 0;
+    }
+    cr_log_info("measured: %zu of %zu random doubles written unlike printf", differing, total);
+    cr_expect_eq(differing, 0);
+}
+
+
+Test(jsonw, integers_keep_every_digit)
+{
+    static const int64_t samples[] = {0, 7, -7, 10, 1234567890123, INT64_MAX, INT64_MIN};
+    char got[64], want[64];
+
+    for (size_t i = 0; i < sizeof samples / sizeof samples[0]; i++) {
+        struct vt_jsonw w;
+
+        vt_jsonw_init(&w, got, sizeof got);
+        vt_jsonw_int(&w, samples[i]);
+        cr_assert_gt(vt_jsonw_finish(&w), 0);
+        snprintf(want, sizeof want, "%" PRId64, samples[i]);
+        cr_expect_str_eq(got, want);
+    }
+}
+
+
+Test(jsonw, prefixed_strings_are_one_escaped_value)
+{
+    char buf[64];
+    struct vt_jsonw w;
+
+    vt_jsonw_init(&w, buf, sizeof buf);
+    vt_jsonw_array_begin(&w);
+    vt_jsonw_string_prefixed(&w, "brand:", "Dior \"J'adore\"");
+    vt_jsonw_string_prefixed(&w, "trending", "");
+    vt_jsonw_array_end(&w);
+    cr_assert_gt(vt_jsonw_finish(&w), 0);
+    cr_expect_str_eq(buf, "[\"brand:Dior \\\"J'adore\\\"\",\"trending\"]");
 }

@@ -55,7 +55,8 @@ struct vt_product {
     /* Units in stock, -1 when unknown. Read it with vt_product_stock; the updater thread
      * changes it in place with vt_catalog_set_stock. */
     _Atomic int64_t stock;
-    double popularity; /* >= 0 */
+    double popularity;     /* >= 0 */
+    double log_popularity; /* log1p(popularity), set with it: scoring reads it per candidate */
 };
 
 struct vt_catalog_stats {

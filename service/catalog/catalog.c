@@ -672,6 +672,7 @@ static void product_defaults(struct vt_product *p)
     p->price = -1;
     atomic_init(&p->stock, -1);
     p->popularity = 0;
+    p->log_popularity = 0;
 }
 
 
@@ -731,8 +732,10 @@ static int set_fields(struct vt_catalog *cat, const struct vt_config *cfg,
     }
     if (f->fields & VT_FIELD_STOCK)
         atomic_store_explicit(&p->stock, (int64_t)f->stock, memory_order_relaxed);
-    if (f->fields & VT_FIELD_POPULARITY)
+    if (f->fields & VT_FIELD_POPULARITY) {
         p->popularity = f->popularity;
+        p->log_popularity = log1p(f->popularity);
+    }
     return 0;
 }
 

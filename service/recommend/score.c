@@ -63,7 +63,7 @@ double rec_catalog_popularity(const struct rec_context *ctx, const struct vt_pro
 {
     if (!(ctx->log_max_popularity > 0))
         return 0;
-    return log1p(p->popularity) / ctx->log_max_popularity;
+    return p->log_popularity / ctx->log_max_popularity;
 }
 
 

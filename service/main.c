@@ -3,17 +3,20 @@
  *
  * Start-up order: configuration, catalog, business rules, alert rules, the live updater
  * (catalog topic and stream aggregates), the alerts thread, the decisions producer, the
- * ingest thread, the HTTP server. Then the main thread waits for SIGTERM or SIGINT and
- * stops in reverse order. HTTP stops first (no new decisions). Ingest finishes the batch,
+ * ingest thread, the HTTP server. Then the main thread waits for SIGTERM or SIGINT
+ * (returning free heap pages to the system every 10 s) and stops in reverse order. HTTP stops first (no new decisions). Ingest finishes the batch,
  * commits its offsets and leaves the consumer group. The decisions producer and the alerts
  * thread deliver what is queued, and the alerts thread gives its lease up. The updater
  * stops last.
  */
+#include <errno.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "vitrine/alerting.h"
 #include "vitrine/alerts.h"
@@ -28,6 +31,30 @@
 #include "vitrine/world.h"
 
 extern char **environ;
+
+/*
+ * Main thread: wait for SIGTERM or SIGINT and return it. Meanwhile, every
+ * TRIM_INTERVAL_S, hand the heap's free pages back to the system. The HTTP workers
+ * allocate each decision record that librdkafka's threads free after delivery; glibc keeps
+ * what is freed that way in the workers' arenas. Under the benchmark's load that was about
+ * 40 MB of free heap pages in vitrine's RSS. malloc_trim releases them (it takes the arena
+ * locks for about a millisecond).
+ */
+#define TRIM_INTERVAL_S 10
+
+static int wait_for_stop(const sigset_t *signals)
+{
+    const struct timespec interval = {.tv_sec = TRIM_INTERVAL_S, .tv_nsec = 0};
+
+    for (;;) {
+        int sig = sigtimedwait(signals, NULL, &interval);
+        if (sig > 0)
+            return sig;
+        if (errno == EAGAIN)
+            malloc_trim(0);
+    }
+}
+
 
 int main(int argc, char **argv)
 {
@@ -117,7 +144,7 @@ int main(int argc, char **argv)
     }
     VT_INFO("MAIN", "running; stop with SIGTERM or SIGINT");
 
-    sigwait(&signals, &sig);
+    sig = wait_for_stop(&signals);
     VT_INFO("MAIN", "received %s, shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
     status = EXIT_SUCCESS;
 

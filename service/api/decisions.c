@@ -20,6 +20,7 @@
 struct vt_decisions {
     const struct vt_config *cfg;
     rd_kafka_t *producer; /* NULL: publishing is disabled */
+    rd_kafka_topic_t *topic; /* handle of cfg->kafka_decisions_topic, looked up once */
     pthread_t thread;
     bool thread_started;
     atomic_bool stop;
@@ -96,6 +97,12 @@ struct vt_decisions *vt_decisions_start(const struct vt_config *cfg, char *err,
         snprintf(err, errsize, "cannot create the decisions producer: %s", kerr);
         goto fail;
     }
+    d->topic = rd_kafka_topic_new(d->producer, cfg->kafka_decisions_topic, NULL);
+    if (d->topic == NULL) {
+        snprintf(err, errsize, "cannot create the decisions topic handle for %s: %s",
+                 cfg->kafka_decisions_topic, rd_kafka_err2str(rd_kafka_last_error()));
+        goto fail;
+    }
     if (pthread_create(&d->thread, NULL, decisions_main, d) != 0) {
         snprintf(err, errsize, "cannot start the decisions thread");
         goto fail;
@@ -105,6 +112,8 @@ struct vt_decisions *vt_decisions_start(const struct vt_config *cfg, char *err,
     return d;
 
 fail:
+    if (d->topic != NULL)
+        rd_kafka_topic_destroy(d->topic);
     if (d->producer != NULL)
         rd_kafka_destroy(d->producer);
     free(d);
@@ -119,7 +128,7 @@ void vt_decisions_publish(struct vt_decisions *d, const char *key, size_t key_le
 
     if (d == NULL || d->producer == NULL)
         return;
-    err = rd_kafka_producev(d->producer, RD_KAFKA_V_TOPIC(d->cfg->kafka_decisions_topic),
+    err = rd_kafka_producev(d->producer, RD_KAFKA_V_RKT(d->topic),
                             RD_KAFKA_V_KEY(key, key_len), RD_KAFKA_V_VALUE((void *)value, len),
                             RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
     /* Never wait: a full queue means Kafka is far behind, and the request must not be. */
@@ -142,6 +151,7 @@ void vt_decisions_stop(struct vt_decisions *d)
         if (rd_kafka_flush(d->producer, DECISIONS_FLUSH_MS) != RD_KAFKA_RESP_ERR_NO_ERROR)
             VT_WARN("DECIDE", "%d decisions were still queued at shutdown and are lost",
                     rd_kafka_outq_len(d->producer));
+        rd_kafka_topic_destroy(d->topic);
         rd_kafka_destroy(d->producer);
     }
     free(d);

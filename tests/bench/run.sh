@@ -8,7 +8,8 @@
 #   - the floors: redis-benchmark GET, wrk on vitrine's /healthz (the HTTP floor), and wrk
 #     on bench_floor_server, which does only the segment endpoint's Redis round trip;
 #   - wrk on segment, recommendations, rerank and similar at fixed concurrency;
-#   - the latency of each at half of its maximum throughput (bench_rate_load, open loop);
+#   - the latency of each at half of its maximum throughput (bench_rate_load, open loop),
+#     and of the floor, segment and recommendations at a quarter of it;
 #   - ingestion from Kafka and the event-to-profile latency (bench_ingest), with the
 #     low-latency consumer settings that bench_ingest --print-settings lists;
 #   - vitrine's resident memory and Redis memory per profile (bench_memory);
@@ -17,7 +18,7 @@
 # It prints one table with each figure and its ratio to the floors and writes it to
 # build/bench/results.md. The tools' raw "result:" lines go to build/bench/raw.txt.
 #
-#   tests/bench/run.sh                 the full run (about 12 minutes with the build)
+#   tests/bench/run.sh                 the full run (about 13 minutes with the build)
 #   tests/bench/run.sh --quick         short measurements on small data, as a smoke run
 #   tests/bench/run.sh --connections N HTTP concurrency of wrk and redis-benchmark (64)
 #   tests/bench/run.sh --perf          also record perf profiles of vitrine during the wrk
@@ -229,6 +230,10 @@ half_of() {
     awk -v r="$1" 'BEGIN { h = int(r / 2); print (h < 1 ? 1 : h) }'
 }
 
+quarter_of() {
+    awk -v r="$1" 'BEGIN { h = int(r / 4); print (h < 1 ? 1 : h) }'
+}
+
 
 # ---- data ----------------------------------------------------------------------------
 
@@ -324,6 +329,15 @@ for name in floor segment recommendations rerank similar; do
     *) run_rate "$name" "$base/" "$rate" "$work/targets-$name.txt" ;;
     esac
 done
+# Where the p99 knee lies: a quarter of the maximum, for the floor and the two endpoints
+# every page calls.
+for name in floor segment recommendations; do
+    rate=$(quarter_of "$(field "$work/results/wrk-$name.txt" rps)")
+    case $name in
+    floor) run_rate quarter-floor "http://127.0.0.1:$floor_port/" "$rate" "$work/targets-segment.txt" ;;
+    *) run_rate "quarter-$name" "$base/" "$rate" "$work/targets-$name.txt" ;;
+    esac
+done
 vitrine_stop_pid "$floor_pid"
 
 # Resident memory after the HTTP load, with the 50,000-product catalog.
@@ -410,12 +424,14 @@ http_row() {
         "$(ms "$(field "$file" p999_us)")" "$vs_floor" "$(ratio "$(field "$file" rps)" "$http_rps")" "$target"
 }
 
+# rate_row LABEL FILE [FLOOR_P99_US]: one fixed-rate run, its p99 against the floor's at
+# the same share of the maximum (the half-rate floor unless given).
 rate_row() {
-    local label=$1 file=$2 p99
+    local label=$1 file=$2 floor=${3:-$floor_p99_rate} p99
     p99=$(field "$file" p99_us)
     printf '| %s | %s | %s | %s | %s | %s | %s | %s |\n' "$label" "$(field "$file" target_rps)" \
         "$(field "$file" achieved_rps)$(failures "$file" errors non_2xx unfinished)" "$(ms "$(field "$file" p50_us)")" "$(ms "$p99")" \
-        "$(ms "$(field "$file" p999_us)")" "$(ratio "$p99" "$floor_p99_rate")" \
+        "$(ms "$(field "$file" p999_us)")" "$(ratio "$p99" "$floor")" \
         "p99 < 2 ms: $(verdict "$(ms "$p99")" lt 2)"
 }
 
@@ -479,6 +495,16 @@ commit=$(git -C "$VITRINE_ROOT" rev-parse --short HEAD 2>/dev/null || echo unkno
     rate_row recommendations "$r/rate-recommendations.txt"
     rate_row rerank "$r/rate-rerank.txt"
     rate_row similar "$r/rate-similar.txt"
+
+    printf '\n## Latency at a quarter of the maximum throughput (%s s each, open loop, bench_rate_load)\n\n' "$rate_seconds"
+    printf 'The same, at a quarter of the requests/s of the wrk runs: where the p99 knee of this machine lies.\n\n'
+    printf '| endpoint | rate requests/s | achieved requests/s | p50 ms | p99 ms | p99.9 ms | p99 vs round-trip floor | target |\n'
+    printf '|---|---|---|---|---|---|---|---|\n'
+    quarter_floor=""
+    quarter_floor=$(field "$r/rate-quarter-floor.txt" p99_us)
+    rate_row 'round-trip floor' "$r/rate-quarter-floor.txt" "$quarter_floor"
+    rate_row segment "$r/rate-quarter-segment.txt" "$quarter_floor"
+    rate_row recommendations "$r/rate-quarter-recommendations.txt" "$quarter_floor"
 
     printf '\n## Ingestion (bench_ingest; %s)\n\n' "${ingest_settings[*]}"
     printf '| figure | value | target |\n|---|---|---|\n'

@@ -274,11 +274,12 @@ struct live_reader {
 #define LIVE_TRENDING_GLOBAL_MAX 2000
 #define LIVE_TRENDING_LIST_MAX 200
 
-/* Trending lists and recently changed products, as read in one refresh. The views point
- * into the replies, which this owns. */
 /* A block of copied member ids of the category and brand lists (reader.c). */
 struct live_text_block;
 
+/* Trending lists and recently changed products, as read in one refresh. The global list
+ * and i2i:dirty point into the head replies; the category and brand lists into the copied
+ * ids. This owns both. */
 struct live_trending_read {
     struct live_trending_input input;
     struct live_zset dirty; /* products whose neighbours changed, scored by the time (ms) */
@@ -303,8 +304,9 @@ int live_read_trending(struct live_reader *r, int64_t dirty_since_ms, bool with_
                        struct live_trending_read *out, char *err, size_t errsize);
 void live_trending_read_free(struct live_trending_read *t);
 
-/* Products whose neighbour lists one pipelined round trip reads at most. */
-#define LIVE_NEIGHBOR_CHUNK 256
+/* Products whose neighbour lists one pipelined round trip reads at most: up to 32 * 2 * 40
+ * entries, kept small for the same reason as the trending chunks (reader.c). */
+#define LIVE_NEIGHBOR_CHUNK 32
 
 /* Called for each product of a neighbour read with its two sets; returns 0, or -1 to
  * stop (out of memory). */

@@ -166,6 +166,11 @@ enum vt_config_result vt_config_load(struct vt_config *cfg, int argc, char **arg
 /* Print the settings table: flag, environment variable, type, default, range, help. */
 void vt_config_print_help(FILE *out);
 
+/* Print the settings table as a Markdown page: per section a table of setting, environment
+ * variable, type and range, default and description. Secrets are marked, and only
+ * defaults are printed, never configured values. docs/configuration.md is this output. */
+void vt_config_print_markdown(FILE *out);
+
 /* Log the effective configuration at info level, secrets replaced by "(set)". */
 void vt_config_log(const struct vt_config *cfg);
 

@@ -100,9 +100,16 @@ vitrine_stop_started() {
 
 # A TCP port on 127.0.0.1 that nothing listens on right now.
 vitrine_free_port() {
-    local port
+    local port low=20000 span=40000 ephemeral
+    # Below the kernel's range for outgoing connections when there is room: a port in that
+    # range can be taken by a client socket between this check and the server's bind.
+    ephemeral=$(awk '{ print $1 }' /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 0)
+    if [ "${ephemeral:-0}" -gt 12000 ]; then
+        low=10000
+        span=$((ephemeral - low))
+    fi
     for _ in $(seq 1 100); do
-        port=$((20000 + RANDOM % 40000))
+        port=$((low + RANDOM % span))
         if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
             echo "$port"
             return 0

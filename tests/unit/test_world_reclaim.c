@@ -465,19 +465,30 @@ Test(world_reclaim, unheld_versions_go_at_the_next_collect)
 }
 
 
+/* A state with holds checked, and a reader thread that holds its version 1. */
+static void start_holder(struct live_state *s, struct fake_clock *clock, struct holder *h,
+                         pthread_t *thread)
+{
+    init_state(s, clock);
+    s->holds_checked = true;
+    h->s = s;
+    h->step = 0;
+    pthread_mutex_init(&h->lock, NULL);
+    pthread_cond_init(&h->changed, NULL);
+    cr_assert_eq(pthread_create(thread, NULL, hold_until_asked, h), 0);
+    wait_step(h, 1);
+    cr_assert_eq(h->version, 1);
+}
+
+
 Test(world_reclaim, held_version_stays_until_released)
 {
     struct fake_clock clock;
     static struct live_state s;
-    struct holder h = {.s = &s, .lock = PTHREAD_MUTEX_INITIALIZER,
-                       .changed = PTHREAD_COND_INITIALIZER};
+    struct holder h;
     pthread_t thread;
 
-    init_state(&s, &clock);
-    s.holds_checked = true;
-    cr_assert_eq(pthread_create(&thread, NULL, hold_until_asked, &h), 0);
-    wait_step(&h, 1);
-    cr_assert_eq(h.version, 1);
+    start_holder(&s, &clock, &h, &thread);
 
     struct live_neighbor_update first = {.product = 0, .list = neighbors_with(1)};
     cr_assert_eq(live_publish_aggregates(&s, trending_with(2), &first, 1, 5000), 0);
@@ -507,14 +518,10 @@ Test(world_reclaim, grace_period_frees_despite_a_stuck_holder)
 {
     struct fake_clock clock;
     static struct live_state s;
-    struct holder h = {.s = &s, .lock = PTHREAD_MUTEX_INITIALIZER,
-                       .changed = PTHREAD_COND_INITIALIZER};
+    struct holder h;
     pthread_t thread;
 
-    init_state(&s, &clock);
-    s.holds_checked = true;
-    cr_assert_eq(pthread_create(&thread, NULL, hold_until_asked, &h), 0);
-    wait_step(&h, 1);
+    start_holder(&s, &clock, &h, &thread);
     struct live_neighbor_update update = {.product = 0, .list = neighbors_with(1)};
     cr_assert_eq(live_publish_aggregates(&s, trending_with(2), &update, 1, 5000), 0);
     cr_assert_eq(live_collect(&s), 0);

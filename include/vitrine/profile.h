@@ -34,13 +34,13 @@
 /* ---- decay math ---- */
 
 /*
- * Redis keeps a log-score as the integer round(x * VT_SCORE_SCALE). A small sorted set is
- * stored compactly (listpack), where an integer score stays an integer but any other
- * double is kept as 17-digit text that Redis parses again at every insert and lookup; in
- * the ingest benchmark that parsing took about a third of Redis' time. The step, 2^-20 in
- * log units, changes a decayed value by at most 5e-7 of itself; the largest score (a
- * one-second half-life in the year 2100) stays below 2^52, where doubles hold integers
- * exactly.
+ * Redis keeps a log-score as the integer round(x * VT_SCORE_SCALE). Redis 7.0 stores a small
+ * sorted set compactly (listpack): an integer score stays an integer, but any other double
+ * becomes 17-digit text that Redis parses again at every insert and lookup. In the ingest
+ * benchmark that parsing took about a third of Redis' time (perf). The step, 2^-20 in log
+ * units, changes a decayed value by at most 5e-7 of itself. The largest score (a
+ * one-second half-life in the year 2100) stays below 2^52, where doubles represent
+ * integers exactly.
  */
 #define VT_SCORE_SCALE 1048576.0
 #define VT_SCORE_SCALE_TEXT "1048576" /* the same, for the Lua scripts */

@@ -34,8 +34,8 @@ extern const size_t vt_ui_asset_count;
 /* The file called name (len bytes, not NUL-terminated), or NULL when there is none. */
 const struct vt_ui_asset *vt_ui_find(const char *name, size_t len);
 
-/* True when an If-None-Match header value (NULL: none) names the file's ETag, so that the
- * client's copy is current and a 304 answers. */
+/* Return true when an If-None-Match header value (NULL: none) names the file's ETag. The
+ * client's copy is then current, and the reply is a 304. */
 bool vt_ui_not_modified(const struct vt_ui_asset *asset, const char *if_none_match);
 
 /* A response for the file, with its headers: the whole file, or an empty body for a 304

@@ -26,6 +26,10 @@ bool vt_strncaseeq(const char *a, const char *b, size_t n);
  * not accepted. Returns 0 on success, -1 on syntax error or range. */
 int vt_parse_int64(const char *s, int64_t min, int64_t max, int64_t *out);
 
+/* Write the decimal digits of v so that they end just before end (at most 20 bytes, no
+ * NUL), and return where they start. For hot paths that must not call printf. */
+char *vt_u64_digits(uint64_t v, char *end);
+
 /* Parse a whole string as a finite double in [min, max]. Returns 0 or -1 as above. */
 int vt_parse_double(const char *s, double min, double max, double *out);
 

@@ -6,11 +6,11 @@
  * topic (product upserts and stock changes, docs/catalog.md) and, every live.refresh_ms,
  * reads the shared aggregates that all instances' ingest threads write to Redis (see
  * docs/architecture.md, "Stream aggregates"). It publishes a new version with one atomic
- * pointer store; readers (HTTP workers, the ingest thread, the alerts thread) hold a
+ * pointer store. Readers (HTTP workers, the ingest thread, the alerts thread) hold a
  * version for one request, batch or evaluation (vt_live_world_hold) and use it
  * throughout, without locks. A replaced version, and whatever only it referenced, is
- * freed once no thread holds it or an older one, and at the latest VT_WORLD_GRACE_S
- * seconds after the replacement, far longer than any request holds one.
+ * freed once no thread holds it or an older one. At the latest it is freed
+ * VT_WORLD_GRACE_S seconds after the replacement, far longer than any request takes.
  *
  * Within a version everything is immutable except each product's stock, which the
  * updater changes in place (atomically) so that a product going out of stock disappears
@@ -109,8 +109,8 @@ struct vt_live *vt_live_start(const struct vt_config *cfg, struct vt_catalog *in
 /* Stop the thread and free every version. No reader may hold a world afterwards. */
 void vt_live_stop(struct vt_live *live);
 
-/* The current version (acquire load). Valid for VT_WORLD_GRACE_S seconds after a newer
- * one is published, and as long as the calling thread holds a version (below). Any
+/* Return the current version (acquire load). It stays valid for VT_WORLD_GRACE_S seconds
+ * after a newer one is published, and while the calling thread has a hold (below). Any
  * thread. */
 const struct vt_world *vt_live_world(const struct vt_live *live);
 

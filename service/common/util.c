@@ -63,6 +63,16 @@ bool vt_strncaseeq(const char *a, const char *b, size_t n)
 }
 
 
+char *vt_u64_digits(uint64_t v, char *end)
+{
+    do {
+        *--end = (char)('0' + v % 10);
+        v /= 10;
+    } while (v > 0);
+    return end;
+}
+
+
 int vt_parse_int64(const char *s, int64_t min, int64_t max, int64_t *out)
 {
     char *end = NULL;

@@ -126,8 +126,8 @@ struct live_retired {
     uint64_t retired_version;
 };
 
-/* What one reader thread holds: the version it announced, 0 for none (publish.c,
- * "Reclamation"). One cache line each, so holders do not share lines. */
+/* A reader thread's slot: the version it announced, 0 for none (publish.c, "Holds"). Each
+ * slot fills one cache line, so that threads do not write to a shared line. */
 struct live_holder {
     _Atomic uint64_t version;
     char pad[64 - sizeof(uint64_t)];
@@ -157,20 +157,20 @@ struct live_state {
     size_t n_retired, retired_head, retired_capacity; /* live entries: [head, n) */
     size_t retired_catalogs; /* LIVE_OBJECT_CATALOG entries among the live ones */
 
-    /* Reader threads' holds. With holds_checked, live_collect frees an object as soon as
-     * no holder announced a version older than the one that retired it; without (the
-     * unit tests of the grace period), only after grace_ns. Slots are claimed once per
-     * thread and never returned. */
+    /* The reader threads' slots. With holds_checked, live_collect frees an object as soon
+     * as no slot announces a version older than the one that retired it. Without it (the
+     * unit tests of the grace period), an object is freed only after grace_ns. A thread
+     * claims its slot once and never returns it. */
     bool holds_checked;
-    uint64_t id; /* tells threads' slots of different states apart */
+    uint64_t id; /* number of this state, so that a thread's slot belongs to one state */
     _Atomic size_t n_holders;
     _Atomic bool holders_overflowed; /* a thread found no slot: the grace period decides */
     struct live_holder holders[VT_WORLD_HOLDERS_MAX];
 };
 
 /* Announce the current version in the calling thread's slot of s (claimed on first use)
- * and return it; nested holds keep the outermost announcement. Without a free slot the
- * thread holds nothing and relies on the grace period. */
+ * and return it. A nested call keeps the outermost announcement. When no slot is free,
+ * nothing is announced and the grace period protects the thread. */
 const struct vt_world *live_hold(struct live_state *s);
 void live_release(struct live_state *s);
 
@@ -286,8 +286,8 @@ struct live_trending_read {
     struct redisReply *head[3];
     struct live_member *members; /* of the global list and i2i:dirty, ids in head[] */
     struct live_trend_group *groups;
-    /* Members of the category and brand lists, ids copied into texts: their replies are
-     * freed chunk by chunk, so a refresh never holds every list's reply at once. */
+    /* Members of the category and brand lists, ids copied into texts. Their replies are
+     * freed chunk by chunk, so a refresh never keeps every list's reply at once. */
     struct live_member *group_members;
     size_t n_group_members, group_members_capacity;
     struct live_text_block *texts;

@@ -21,9 +21,9 @@
  * Holds. A reader thread announces the version it uses in its own slot (live_hold): it
  * stores the version of the world it loaded, then loads the current pointer again and
  * retries until both agree. All of these accesses and the collector's are sequentially
- * consistent. So when live_collect, after publishing k+1, reads a slot that does not
- * announce a version up to k, that thread either holds nothing or will see k+1 or later
- * on its second load, and cannot reach the objects retired by k+1: live_collect frees
+ * consistent. Suppose live_collect, after publishing k+1, reads a slot that does not
+ * announce a version up to k. Then that thread announced nothing, or its second load sees
+ * k+1 or later, so it cannot reach the objects retired by k+1. Hence live_collect frees
  * everything retired by a version no older than the oldest announced one. Readers hold a
  * version for one request, ingest batch or alert evaluation, so a replaced neighbour list
  * is usually freed by the next refresh, a second later.
@@ -51,7 +51,7 @@
 /* Numbers the states, so that a thread's slot is never taken for another state's. */
 static _Atomic uint64_t next_state_id = 1;
 
-/* The calling thread's slot: in which state, where, and how deeply it holds. */
+/* The calling thread's slot: its state's number, the slot, and the depth of nested holds. */
 static _Thread_local uint64_t held_state_id;
 static _Thread_local struct live_holder *held_slot;
 static _Thread_local unsigned held_depth;
@@ -340,7 +340,7 @@ void live_release(struct live_state *s)
 }
 
 
-/* The oldest version a thread announced, UINT64_MAX when none holds one. */
+/* Return the oldest version a thread announced, or UINT64_MAX when no slot announces one. */
 static uint64_t oldest_held(struct live_state *s)
 {
     size_t n = atomic_load(&s->n_holders);

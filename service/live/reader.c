@@ -17,7 +17,7 @@
 #include "vitrine/log.h"
 #include "vitrine/util.h"
 
-/* Trending lists one pipelined round trip reads at most. Redis answers a pipeline's
+/* Trending lists one pipelined round trip reads at most. Redis executes a pipeline's
  * commands one after the other while other clients wait, so a chunk is kept to about 1,600
  * entries (a few hundred microseconds of Redis) for the HTTP workers' reads in between.
  * With 64 lists per chunk, a refresh raised the p99 of a neighbouring server's Redis
@@ -331,8 +331,8 @@ static const char *copy_text(struct live_trending_read *out, const char *s, size
 
 
 /* Read the replies of groups[first .. first + n), copy their members into
- * out->group_members and free the replies. A group's list.items holds the index of its
- * first member until live_read_trending turns it into a pointer. */
+ * out->group_members and free the replies. Each group records the index of its first
+ * member in `first`, which live_read_trending turns into list.items. */
 static int take_group_chunk(struct live_reader *r, struct live_trending_read *out,
                             size_t first, size_t n, char *err, size_t errsize)
 {

@@ -692,8 +692,8 @@ struct vt_live *vt_live_start(const struct vt_config *cfg, struct vt_catalog *in
         snprintf(err, errsize, "out of memory");
         goto fail;
     }
-    /* Every reader of this world holds it (vt_live_world_hold), so replaced versions go
-     * as soon as no holder can reach them. */
+    /* Every reader of this world takes a hold (vt_live_world_hold), so replaced versions
+     * are freed as soon as no reader can reach them. */
     live->state.holds_checked = true;
     if (pthread_create(&live->thread, NULL, updater_main, live) != 0) {
         snprintf(err, errsize, "cannot start the updater thread");
@@ -737,7 +737,7 @@ const struct vt_world *vt_live_world(const struct vt_live *live)
 }
 
 
-/* The holds change only the atomic slots of the state, so a const vt_live may take them. */
+/* A hold writes only the state's atomic slots, so a const vt_live may take one. */
 const struct vt_world *vt_live_world_hold(const struct vt_live *live)
 {
     return live_hold((struct live_state *)&live->state);

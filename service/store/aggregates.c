@@ -25,9 +25,9 @@
 
 /*
  * One call applies a run of consecutive records of the batch, in order. KEYS[1] is the
- * watermark hash. ARGV: 1 key prefix ("vt:{agg}:"), 2 wall time (ms), 3 ttl (s),
- * 4 neighbours kept per product, 5 global and 6 per-list trending caps, 7 dirty window
- * (ms); then one block per record:
+ * watermark hash. The first arguments are shared by all records: ARGV 1 key prefix
+ * ("vt:{agg}:"), 2 wall time (ms), 3 ttl (s), 4 neighbours kept per product, 5 global and
+ * 6 per-list trending caps, 7 dirty window (ms). One block per record follows:
  *   watermark field "<source tag>:<partition>", offset, event time (ms), event type,
  *   placement, log-score of one co-view or co-purchase at the event time, log-score of the
  *   event's intent weight for trending ("none": no trending); n items (id, position,
@@ -244,7 +244,7 @@ static const char *placement_of(const struct vt_event *ev)
 }
 
 
-/* A call takes records until it holds this many arguments: a script blocks Redis while it
+/* A call takes records until it has this many arguments: a script blocks Redis while it
  * runs, so a call is kept short (about 16 typical records) for the HTTP reads waiting. */
 #define AGG_CALL_ARGS_SOFT_MAX 512
 
@@ -276,7 +276,7 @@ static void open_call(struct vt_store *st, int64_t now_ms)
 
 /* Append one record's block to the open call (layout above the script). The event, the
  * delta and the increments are reused for the next record before the call is queued, so
- * their strings are copied; the results and the rules stay until the commit. */
+ * their strings are copied. The results and the rules stay until the commit. */
 static void add_record(struct vt_store *st, const struct vt_event *ev,
                        const struct vt_profile_delta *d, const struct vt_apply_result *r,
                        const struct vt_alert_counts *counts)
@@ -340,7 +340,7 @@ static void add_record(struct vt_store *st, const struct vt_event *ev,
 }
 
 
-/* Queue the open call, if it holds a record. */
+/* Queue the open call, if it contains a record. */
 static void close_call(struct vt_store *st)
 {
     if (st->agg_records > 0)
@@ -359,8 +359,8 @@ void vt_store_aggregates_add(struct vt_store *st, const struct vt_event *ev,
     if (st->agg_records == 0)
         open_call(st, now_ms);
 
-    /* A record that does not fit the open call goes into a call of its own; one that does
-     * not fit alone fails the batch in store_queue. */
+    /* A record that does not fit the open call goes into a call of its own. A record that
+     * does not fit even alone fails the batch in store_queue. */
     int argc = st->argc;
     size_t numbers_used = st->numbers_used, texts_used = st->texts_used;
     size_t copies_used = st->copies_used;

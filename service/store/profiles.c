@@ -31,7 +31,7 @@ static const char *const key_suffixes[KEY_COUNT] = {"p",    "cat",  "brand", "ti
  * ARGV[1] is the redelivery field "o:<source tag>:<partition>" and ARGV[2] the record's
  * offset; the profile ignores an offset at or below the one it applied last for that
  * field. Affinities combine with log-add-exp (see profile.h) and are stored as integers in
- * units of 1/SCALE (VT_SCORE_SCALE); string.format('%d') writes them exactly, where Lua's
+ * units of 1/SCALE (VT_SCORE_SCALE). string.format('%d') writes them exactly, whereas Lua's
  * own number-to-text conversion keeps only 14 digits. A bounded set is trimmed only when a
  * member was added to it.
  *
@@ -495,17 +495,11 @@ static size_t parse_seen(const redisReply *r, struct vt_seen_product *out, size_
 }
 
 
-/* v as decimal text in buf (24 bytes); returns where the text starts. */
+/* Write v as decimal text into buf (24 bytes) and return where the text starts. */
 static const char *decimal(char *buf, uint64_t v)
 {
-    char *end = buf + 23;
-
-    *end = '\0';
-    do {
-        *--end = (char)('0' + v % 10);
-        v /= 10;
-    } while (v > 0);
-    return end;
+    buf[23] = '\0';
+    return vt_u64_digits(v, buf + 23);
 }
 
 

@@ -15,8 +15,8 @@
     "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'; " \
     "require-trusted-types-for 'script'; trusted-types 'none'"
 
-/* The files are small and change only with the binary: the browser keeps them but asks
- * each time whether its copy is current (a 304 when the ETag matches). */
+/* The files are small and change only with the binary. The browser caches them but
+ * revalidates each time (a 304 when the ETag matches). */
 #define UI_CACHE_CONTROL "no-cache"
 
 const struct vt_ui_asset *vt_ui_find(const char *name, size_t len)

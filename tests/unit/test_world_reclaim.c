@@ -401,19 +401,19 @@ Test(world_reclaim, replaced_catalogs_bounded)
 }
 
 
-/* ---- holds ---- */
+/* ---- reader holds ---- */
 
 struct holder {
     struct live_state *s;
     pthread_mutex_t lock;
     pthread_cond_t changed;
-    int step; /* 1: holds, 2: asked to release, 3: released */
+    int step; /* 1: version held, 2: release requested, 3: released */
     uint64_t version;
 };
 
 
-/* A reader thread: holds the current version until asked to release it. */
-static void *hold_until_asked(void *arg)
+/* Run a reader thread: hold the current version until the test requests the release. */
+static void *hold_until_released_by_test(void *arg)
 {
     struct holder *h = arg;
 
@@ -440,7 +440,7 @@ static void wait_step(struct holder *h, int step)
 }
 
 
-static void ask_release(struct holder *h)
+static void request_release(struct holder *h)
 {
     pthread_mutex_lock(&h->lock);
     h->step = 2;
@@ -465,7 +465,7 @@ Test(world_reclaim, unheld_versions_go_at_the_next_collect)
 }
 
 
-/* A state with holds checked, and a reader thread that holds its version 1. */
+/* Start a state with holds checked, and a reader thread that keeps version 1 held. */
 static void start_holder(struct live_state *s, struct fake_clock *clock, struct holder *h,
                          pthread_t *thread)
 {
@@ -475,7 +475,7 @@ static void start_holder(struct live_state *s, struct fake_clock *clock, struct 
     h->step = 0;
     pthread_mutex_init(&h->lock, NULL);
     pthread_cond_init(&h->changed, NULL);
-    cr_assert_eq(pthread_create(thread, NULL, hold_until_asked, h), 0);
+    cr_assert_eq(pthread_create(thread, NULL, hold_until_released_by_test, h), 0);
     wait_step(h, 1);
     cr_assert_eq(h->version, 1);
 }
@@ -504,7 +504,7 @@ Test(world_reclaim, held_version_stays_until_released)
     live_release(&s);
     cr_assert_eq(live_collect(&s), 0);
 
-    ask_release(&h);
+    request_release(&h);
     pthread_join(thread, NULL);
     size_t freed = live_collect(&s);
     cr_assert_eq(freed, retired, "version 1 and 2 went once nothing older than 3 was held");
@@ -527,7 +527,7 @@ Test(world_reclaim, grace_period_frees_despite_a_stuck_holder)
     cr_assert_eq(live_collect(&s), 0);
     clock.ns += VT_WORLD_GRACE_S * SECOND;
     cr_assert_eq(live_collect(&s), 2, "the grace period is the upper bound, as before");
-    ask_release(&h);
+    request_release(&h);
     pthread_join(thread, NULL);
     live_state_destroy(&s);
 }

@@ -40,11 +40,26 @@ const char *vt_price_tier_name(enum vt_price_tier tier);
 int vt_price_tier_parse(const char *s, size_t len, enum vt_price_tier *out);
 
 /* A Mapp numbered parameter, configured as "ca<N>" (product category) or "cb<N>"
- * (e-commerce parameter). kind is 0 when the setting is empty. */
+ * (e-commerce parameter), or for consent as "cs<N>" (session parameter) or "uc<N>" (user
+ * category). kind is 0 when the setting is empty. */
 struct vt_mapp_param {
-    char kind; /* 'a' for ca, 'b' for cb, 0 for not configured */
+    char kind; /* 'a' for ca, 'b' for cb, 's' for cs, 'u' for uc, 0 for not configured */
     int number;
 };
+
+/* Event fields that can carry a visitor id, in the order visitor.id_fields lists them. */
+enum vt_visitor_field {
+    VT_VISITOR_FIELD_CUSTOMER_ID = 0, /* vt_event.customer_id */
+    VT_VISITOR_FIELD_USER_ID,         /* vt_event.user_id */
+    VT_VISITOR_FIELD_COUNT
+};
+
+/* Token of a visitor field in visitor.id_fields: "customer_id" or "user_id". */
+const char *vt_visitor_field_name(enum vt_visitor_field field);
+
+/* Entries of visitor.blocked, and the bytes of one entry after trimming. */
+#define VT_VISITOR_BLOCKED_MAX 32
+#define VT_VISITOR_BLOCKED_LEN 64
 
 enum vt_profile_key { VT_PROFILE_KEY_SESSION = 0, VT_PROFILE_KEY_USER };
 
@@ -112,12 +127,34 @@ struct vt_config {
     char gender_keywords_female[VT_CONFIG_LONG_STR_MAX];
     char gender_keywords_male[VT_CONFIG_LONG_STR_MAX];
 
+    char segments_path[VT_CONFIG_STR_MAX * 4];
+    int64_t segments_count_interval_s;
+    int64_t segments_count_sample;
+
+    char visitor_id_fields[64];
+    /* parsed: the fields to try, in order; n_visitor_fields is 0 when visitors are off */
+    enum vt_visitor_field visitor_fields[VT_VISITOR_FIELD_COUNT];
+    size_t n_visitor_fields;
+    char visitor_blocked[VT_CONFIG_LONG_STR_MAX * 2];
+    /* parsed: the entries of visitor.blocked, trimmed; empty entries are left out */
+    char visitor_blocked_values[VT_VISITOR_BLOCKED_MAX][VT_VISITOR_BLOCKED_LEN + 1];
+    size_t n_visitor_blocked;
+    int64_t visitor_sessions_max;
+    double visitor_half_life_s;
+    int64_t visitor_ttl_s;
+    double visitor_weight;
+
+    /* consent.default: true when a session without any consent value counts as granted */
+    bool consent_default_granted;
+
     char mapp_brand_param[16];
     char mapp_category_param[16];
     char mapp_gender_param[16];
-    struct vt_mapp_param mapp_brand; /* parsed forms of the three settings above */
+    char mapp_consent_param[16];
+    struct vt_mapp_param mapp_brand; /* parsed forms of the four settings above */
     struct vt_mapp_param mapp_category;
     struct vt_mapp_param mapp_gender;
+    struct vt_mapp_param mapp_consent;
 
     int64_t rec_limit_default;
     int64_t rec_max_per_brand;

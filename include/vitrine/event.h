@@ -46,6 +46,13 @@ enum vt_gender {
     VT_GENDER_UNISEX,
 };
 
+/* Consent to personalisation that an event carries. */
+enum vt_consent {
+    VT_CONSENT_UNKNOWN = 0, /* no consent value, or one that was not recognised */
+    VT_CONSENT_GRANTED,
+    VT_CONSENT_DENIED,
+};
+
 /* Numeric fields that the decoder drops when their value is out of range, leaving them
  * not given (docs/events.md lists the ranges). */
 enum vt_amount_field {
@@ -86,6 +93,10 @@ struct vt_event {
     size_t n_items;
     size_t n_items_dropped; /* products beyond VT_EVENT_ITEMS_MAX or with invalid ids */
     size_t n_values_dropped[VT_AMOUNT_FIELD_COUNT]; /* out-of-range values, by field */
+    enum vt_consent consent;
+    /* A consent value was present but unusable (unrecognised text or a wrong JSON type).
+     * consent is then VT_CONSENT_UNKNOWN and the record still decodes. */
+    bool consent_unreadable;
     struct vt_event_item items[VT_EVENT_ITEMS_MAX];
 };
 
@@ -98,6 +109,15 @@ const char *vt_gender_name(enum vt_gender gender);
 /* Parse a gender label: female/women/woman/w/f/damen, male/men/man/m/herren,
  * unisex/both/women and men, case-insensitive. Unknown text gives VT_GENDER_UNKNOWN. */
 enum vt_gender vt_gender_parse(const char *s, size_t len);
+
+/* Name of a consent value: "unknown", "granted" or "denied". */
+const char *vt_consent_name(enum vt_consent consent);
+
+/* Parse a consent value, trimmed of white space and compared without regard to case.
+ * Granted: 1, true, yes, y, granted, opt-in, optin, accepted. Denied: 0, false, no, n,
+ * denied, opt-out, optout, rejected. Any other text, the empty text included, gives
+ * VT_CONSENT_UNKNOWN. */
+enum vt_consent vt_consent_parse(const char *s, size_t len);
 
 /* Reset an event to empty (all strings "", numbers -1 where documented). */
 void vt_event_clear(struct vt_event *ev);

@@ -43,6 +43,14 @@ static int hook_price_tiers(struct vt_config *cfg, const struct setting *s, cons
                             char *err, size_t errsize);
 static int hook_mapp_param(struct vt_config *cfg, const struct setting *s, const char *value,
                            char *err, size_t errsize);
+static int hook_mapp_consent_param(struct vt_config *cfg, const struct setting *s,
+                                   const char *value, char *err, size_t errsize);
+static int hook_visitor_id_fields(struct vt_config *cfg, const struct setting *s,
+                                  const char *value, char *err, size_t errsize);
+static int hook_visitor_blocked(struct vt_config *cfg, const struct setting *s,
+                                const char *value, char *err, size_t errsize);
+static int hook_consent_default(struct vt_config *cfg, const struct setting *s,
+                                const char *value, char *err, size_t errsize);
 static int hook_redis_prefix(struct vt_config *cfg, const struct setting *s,
                              const char *value, char *err, size_t errsize);
 static int hook_kafka_properties(struct vt_config *cfg, const struct setting *s,
@@ -231,6 +239,51 @@ static const struct setting settings[] = {
      "men,man,mens,men's,male,gentlemen,herren,maenner,homme,pour homme,for him", 0, 0, NULL,
      "Comma-separated words that mark a product name or category as made for men.", NULL},
 
+    {"segments.path", SETTING_STRING, STR(segments_path), "", 0, 0, NULL,
+     "File of segment definitions, JSON (see docs/segments.md), read again on SIGHUP; "
+     "empty: no segments.",
+     NULL},
+    {"segments.count_interval_s", SETTING_INT, NUM(segments_count_interval_s), "60", 5, 86400,
+     NULL, "Seconds between two estimates of each segment's member count.", NULL},
+    {"segments.count_sample", SETTING_INT, NUM(segments_count_sample), "2000", 10, 100000,
+     NULL, "Profiles read for one estimate of the member counts.", NULL},
+
+    {"visitor.id_fields", SETTING_STRING, STR(visitor_id_fields), "customer_id,user_id", 0, 0,
+     NULL,
+     "Event fields that carry the visitor id, comma-separated in order of preference "
+     "(customer_id, user_id): the first one with a value that is not blocked links the "
+     "session to that visitor. Empty: sessions are never linked to visitors.",
+     hook_visitor_id_fields},
+    {"visitor.blocked", SETTING_STRING, STR(visitor_blocked),
+     "0,-1,null,undefined,none,anonymous,unknown,guest,nil,n/a", 0, 0, NULL,
+     "Comma-separated visitor ids that never link sessions, compared trimmed and without "
+     "regard to case (at most 32 entries of at most 64 bytes). Empty ids, ids of white "
+     "space only and ids made only of zeros and the separators - : . _ and space, such as "
+     "00000000-0000-0000-0000-000000000000, are always blocked.",
+     hook_visitor_blocked},
+    {"visitor.sessions_max", SETTING_INT, NUM(visitor_sessions_max), "20", 1, 1000, NULL,
+     "Live sessions one visitor may link; further sessions of that visitor are not linked.",
+     NULL},
+    {"visitor.half_life_s", SETTING_DOUBLE, NUM(visitor_half_life_s), "2592000", 3600,
+     31536000, NULL,
+     "Half-life in seconds of a visitor's long-term affinities; while visitors are on, at "
+     "least profile.half_life_s.",
+     NULL},
+    {"visitor.ttl_s", SETTING_INT, NUM(visitor_ttl_s), "15552000", 3600, 63072000, NULL,
+     "Seconds a visitor's long-term profile lives after its last event; while visitors are "
+     "on, at least profile.ttl_s.",
+     NULL},
+    {"visitor.weight", SETTING_DOUBLE, NUM(visitor_weight), "0.5", 0, 1, NULL,
+     "Weight of the visitor's long-term affinities in a linked session's profile; 0 "
+     "ignores them.",
+     NULL},
+
+    {"consent.default", SETTING_CHOICE, NUM(consent_default_granted), "granted", 0, 0,
+     "granted|denied",
+     "Consent of a session none of whose events carried a consent value (see "
+     "mapp.consent_param and the canonical field consent).",
+     hook_consent_default},
+
     {"mapp.brand_param", SETTING_STRING, STR(mapp_brand_param), "", 0, 0, NULL,
      "Mapp parameter carrying the brand: ca<N> (product category N) or cb<N> (e-commerce "
      "parameter N); empty: brand from the catalog only.",
@@ -240,6 +293,11 @@ static const struct setting settings[] = {
     {"mapp.gender_param", SETTING_STRING, STR(mapp_gender_param), "", 0, 0, NULL,
      "Mapp parameter carrying the product's gender target (ca<N> or cb<N>).",
      hook_mapp_param},
+    {"mapp.consent_param", SETTING_STRING, STR(mapp_consent_param), "", 0, 0, NULL,
+     "Mapp parameter carrying the visitor's consent: cs<N> (session parameter N) or uc<N> "
+     "(user category N); its first non-empty value counts. Empty: Mapp records carry no "
+     "consent.",
+     hook_mapp_consent_param},
 
     {"rec.limit_default", SETTING_INT, NUM(rec_limit_default), "10", 1, VT_REC_LIMIT_MAX, NULL,
      "Products per recommendation response when the request gives no limit.", NULL},
@@ -570,6 +628,188 @@ static int hook_mapp_param(struct vt_config *cfg, const struct setting *s, const
 }
 
 
+/* Parse "cs<N>" (kind 's') or "uc<N>" (kind 'u'); "" gives kind 0. */
+static int parse_consent_param(const char *value, struct vt_mapp_param *out)
+{
+    int64_t number;
+    char kind;
+
+    out->kind = 0;
+    out->number = 0;
+    if (value[0] == '\0')
+        return 0;
+    if (strncmp(value, "cs", 2) == 0)
+        kind = 's';
+    else if (strncmp(value, "uc", 2) == 0)
+        kind = 'u';
+    else
+        return -1;
+    if (vt_parse_int64(value + 2, 1, 1000000, &number) != 0)
+        return -1;
+    out->kind = kind;
+    out->number = (int)number;
+    return 0;
+}
+
+
+static int hook_mapp_consent_param(struct vt_config *cfg, const struct setting *s,
+                                   const char *value, char *err, size_t errsize)
+{
+    if (parse_consent_param(value, &cfg->mapp_consent) != 0) {
+        snprintf(err, errsize,
+                 "invalid value \"%s\" for setting %s: expected cs<N> (session parameter N), "
+                 "uc<N> (user category N) or empty, such as cs800",
+                 value, s->name);
+        return -1;
+    }
+    return 0;
+}
+
+
+static const char *const visitor_field_names[VT_VISITOR_FIELD_COUNT] = {
+    [VT_VISITOR_FIELD_CUSTOMER_ID] = "customer_id",
+    [VT_VISITOR_FIELD_USER_ID] = "user_id",
+};
+
+const char *vt_visitor_field_name(enum vt_visitor_field field)
+{
+    return (unsigned)field < VT_VISITOR_FIELD_COUNT ? visitor_field_names[field] : "unknown";
+}
+
+
+/* Bounds of s[0..len) without leading and trailing spaces and tabs. */
+static void trim_span(const char **s, size_t *len)
+{
+    while (*len > 0 && (**s == ' ' || **s == '\t')) {
+        (*s)++;
+        (*len)--;
+    }
+    while (*len > 0 && ((*s)[*len - 1] == ' ' || (*s)[*len - 1] == '\t'))
+        (*len)--;
+}
+
+
+/* Parse "customer_id,user_id" (any order, each at most once, spaces around tokens
+ * allowed) into cfg->visitor_fields. "" turns visitors off. */
+static int hook_visitor_id_fields(struct vt_config *cfg, const struct setting *s,
+                                  const char *value, char *err, size_t errsize)
+{
+    enum vt_visitor_field fields[VT_VISITOR_FIELD_COUNT];
+    size_t n = 0;
+    const char *p = value;
+
+    while (*p != '\0') {
+        const char *comma = strchr(p, ',');
+        size_t len = comma ? (size_t)(comma - p) : strlen(p);
+        const char *token = p;
+        size_t token_len = len;
+        int found = -1;
+
+        trim_span(&token, &token_len);
+        for (int f = 0; f < VT_VISITOR_FIELD_COUNT && found < 0; f++) {
+            if (strlen(visitor_field_names[f]) == token_len &&
+                strncmp(visitor_field_names[f], token, token_len) == 0)
+                found = f;
+        }
+        if (found < 0) {
+            snprintf(err, errsize,
+                     "invalid value \"%s\" for setting %s: unknown field \"%.*s\"; expected "
+                     "a comma-separated list of customer_id and user_id, or empty to turn "
+                     "visitors off",
+                     value, s->name, (int)token_len, token);
+            return -1;
+        }
+        for (size_t i = 0; i < n; i++) {
+            if (fields[i] == (enum vt_visitor_field)found) {
+                snprintf(err, errsize,
+                         "invalid value \"%s\" for setting %s: field %s is listed twice; "
+                         "list customer_id and user_id at most once each",
+                         value, s->name, visitor_field_names[found]);
+                return -1;
+            }
+        }
+        fields[n++] = (enum vt_visitor_field)found;
+        p += len;
+        if (comma != NULL) {
+            p++;
+            if (*p == '\0') {
+                snprintf(err, errsize,
+                         "invalid value \"%s\" for setting %s: the list ends with a comma; "
+                         "expected a comma-separated list of customer_id and user_id",
+                         value, s->name);
+                return -1;
+            }
+        }
+    }
+    memcpy(cfg->visitor_fields, fields, n * sizeof fields[0]);
+    cfg->n_visitor_fields = n;
+    return 0;
+}
+
+
+/* Parse the comma-separated entries of visitor.blocked into cfg->visitor_blocked_values,
+ * trimmed. Empty entries are skipped, since empty ids are always blocked. On error the
+ * parsed entries stay as they were. */
+static int hook_visitor_blocked(struct vt_config *cfg, const struct setting *s,
+                                const char *value, char *err, size_t errsize)
+{
+    char entries[VT_VISITOR_BLOCKED_MAX][VT_VISITOR_BLOCKED_LEN + 1];
+    char shown[64];
+    size_t n = 0;
+    const char *p = value;
+
+    vt_copy_utf8(shown, sizeof shown - 3, value, strlen(value));
+    if (strlen(shown) < strlen(value))
+        vt_strlcpy(shown + strlen(shown), "...", 4);
+
+    while (*p != '\0') {
+        const char *comma = strchr(p, ',');
+        size_t len = comma ? (size_t)(comma - p) : strlen(p);
+        const char *entry = p;
+        size_t entry_len = len;
+
+        trim_span(&entry, &entry_len);
+        p += len + (comma ? 1 : 0);
+        if (entry_len == 0)
+            continue;
+        if (entry_len > VT_VISITOR_BLOCKED_LEN) {
+            char start[24];
+
+            vt_copy_utf8(start, sizeof start, entry, entry_len);
+            snprintf(err, errsize,
+                     "invalid value \"%s\" for setting %s: entry \"%s...\" has %zu bytes, "
+                     "at most %d are allowed",
+                     shown, s->name, start, entry_len, VT_VISITOR_BLOCKED_LEN);
+            return -1;
+        }
+        if (n == VT_VISITOR_BLOCKED_MAX) {
+            snprintf(err, errsize,
+                     "invalid value \"%s\" for setting %s: more than %d entries; list at most "
+                     "%d ids",
+                     shown, s->name, VT_VISITOR_BLOCKED_MAX, VT_VISITOR_BLOCKED_MAX);
+            return -1;
+        }
+        memcpy(entries[n], entry, entry_len);
+        entries[n][entry_len] = '\0';
+        n++;
+    }
+    memcpy(cfg->visitor_blocked_values, entries, n * sizeof entries[0]);
+    cfg->n_visitor_blocked = n;
+    return 0;
+}
+
+
+static int hook_consent_default(struct vt_config *cfg, const struct setting *s,
+                                const char *value, char *err, size_t errsize)
+{
+    (void)s;
+    (void)err;
+    (void)errsize;
+    cfg->consent_default_granted = strcmp(value, "granted") == 0;
+    return 0;
+}
+
+
 static int hook_redis_prefix(struct vt_config *cfg, const struct setting *s,
                              const char *value, char *err, size_t errsize)
 {
@@ -701,6 +941,9 @@ static const struct {
     {"catalog", "Catalog"},
     {"profile", "Profiles"},
     {"gender", "Gender segment"},
+    {"segments", "Segments"},
+    {"visitor", "Visitors"},
+    {"consent", "Consent"},
     {"mapp", "Mapp Intelligence parameters"},
     {"rec", "Recommendations"},
     {"agg", "Stream aggregates"},
@@ -748,7 +991,10 @@ static const char markdown_intro[] =
     "- `kafka.security_protocol` is `sasl_plaintext` or `sasl_ssl` and\n"
     "  `kafka.sasl_username` or `kafka.sasl_password` is empty;\n"
     "- `kafka.dead_letter_topic` equals `kafka.topic`;\n"
-    "- `kafka.brokers`, `kafka.topic` or `kafka.group` is empty.\n"
+    "- `kafka.brokers`, `kafka.topic` or `kafka.group` is empty;\n"
+    "- visitors are on (`visitor.id_fields` is not empty) and `visitor.half_life_s` is\n"
+    "  below `profile.half_life_s` or `visitor.ttl_s` is below `profile.ttl_s`, because a\n"
+    "  visitor's profile spans several sessions.\n"
     "\n"
     "Settings marked **secret** are never logged or shown in an error message. At start,\n"
     "vitrine logs the value of every other setting, and `(set)` or `(empty)` for a secret.\n"
@@ -1078,6 +1324,23 @@ static enum vt_config_result check_relations(const struct vt_config *cfg, char *
                  "be empty");
         return VT_CONFIG_ERROR;
     }
+    /* The visitor settings matter only while visitors are on. */
+    if (cfg->n_visitor_fields > 0 && cfg->visitor_half_life_s < cfg->profile_half_life_s) {
+        snprintf(err, errsize,
+                 "setting visitor.half_life_s (%.15g) must be at least "
+                 "profile.half_life_s (%.15g), because a visitor's profile spans several "
+                 "sessions; raise the first or lower the second",
+                 cfg->visitor_half_life_s, cfg->profile_half_life_s);
+        return VT_CONFIG_ERROR;
+    }
+    if (cfg->n_visitor_fields > 0 && cfg->visitor_ttl_s < cfg->profile_ttl_s) {
+        snprintf(err, errsize,
+                 "setting visitor.ttl_s (%lld) must be at least profile.ttl_s (%lld), because "
+                 "a visitor's profile outlives its sessions; raise the first or lower the "
+                 "second",
+                 (long long)cfg->visitor_ttl_s, (long long)cfg->profile_ttl_s);
+        return VT_CONFIG_ERROR;
+    }
     return VT_CONFIG_OK;
 }
 
@@ -1167,6 +1430,9 @@ void vt_config_log(const struct vt_config *cfg)
                 /* Stored as a C enum: print through its own name function. */
                 if (strcmp(s->name, "log.level") == 0)
                     VT_INFO("CONFIG", "%s = %s", s->name, vt_log_level_name(cfg->log_level));
+                else if (s->hook == hook_consent_default)
+                    VT_INFO("CONFIG", "%s = %s", s->name,
+                            cfg->consent_default_granted ? "granted" : "denied");
                 else
                     VT_INFO("CONFIG", "%s = %s", s->name,
                             cfg->profile_key == VT_PROFILE_KEY_USER ? "user" : "session");

@@ -88,6 +88,55 @@ enum vt_gender vt_gender_parse(const char *s, size_t len)
 }
 
 
+static bool is_blank(char c)
+{
+    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+
+const char *vt_consent_name(enum vt_consent consent)
+{
+    switch (consent) {
+    case VT_CONSENT_GRANTED:
+        return "granted";
+    case VT_CONSENT_DENIED:
+        return "denied";
+    default:
+        return "unknown";
+    }
+}
+
+
+enum vt_consent vt_consent_parse(const char *s, size_t len)
+{
+    static const struct {
+        const char *label;
+        enum vt_consent consent;
+    } labels[] = {
+        {"1", VT_CONSENT_GRANTED},        {"true", VT_CONSENT_GRANTED},
+        {"yes", VT_CONSENT_GRANTED},      {"y", VT_CONSENT_GRANTED},
+        {"granted", VT_CONSENT_GRANTED},  {"opt-in", VT_CONSENT_GRANTED},
+        {"optin", VT_CONSENT_GRANTED},    {"accepted", VT_CONSENT_GRANTED},
+        {"0", VT_CONSENT_DENIED},         {"false", VT_CONSENT_DENIED},
+        {"no", VT_CONSENT_DENIED},        {"n", VT_CONSENT_DENIED},
+        {"denied", VT_CONSENT_DENIED},    {"opt-out", VT_CONSENT_DENIED},
+        {"optout", VT_CONSENT_DENIED},    {"rejected", VT_CONSENT_DENIED},
+    };
+
+    while (len > 0 && is_blank(*s)) {
+        s++;
+        len--;
+    }
+    while (len > 0 && is_blank(s[len - 1]))
+        len--;
+    for (size_t i = 0; i < sizeof labels / sizeof labels[0]; i++) {
+        if (strlen(labels[i].label) == len && vt_strncaseeq(labels[i].label, s, len))
+            return labels[i].consent;
+    }
+    return VT_CONSENT_UNKNOWN;
+}
+
+
 void vt_event_clear(struct vt_event *ev)
 {
     ev->type = VT_EV_PAGE_VIEW;
@@ -108,4 +157,6 @@ void vt_event_clear(struct vt_event *ev)
     ev->n_items = 0;
     ev->n_items_dropped = 0;
     memset(ev->n_values_dropped, 0, sizeof ev->n_values_dropped);
+    ev->consent = VT_CONSENT_UNKNOWN;
+    ev->consent_unreadable = false;
 }

@@ -6,7 +6,8 @@
  * except session_id and ts, which have their own statuses. JSON null counts as absent.
  * Unknown members are ignored so that producers can add fields first. A product without
  * a usable id is dropped and counted instead of rejecting the record, and so is a price,
- * quantity or order value out of its range.
+ * quantity or order value out of its range. A consent value of any unusable type or text
+ * leaves consent unknown and sets ev->consent_unreadable without rejecting the record.
  */
 #include "decode_internal.h"
 
@@ -402,6 +403,27 @@ static enum vt_decode_status decode_order(const cJSON *root, struct vt_event *ev
 }
 
 
+/* consent: true or false, 1 or 0, or a string that vt_consent_parse recognises. Any other
+ * value is counted in ev->consent_unreadable instead of rejecting the record, because a
+ * consent tool's odd value must not cost the shop its events. */
+static void decode_consent(const cJSON *root, struct vt_event *ev)
+{
+    const cJSON *node = member(root, "consent");
+
+    if (node == NULL)
+        return;
+    if (cJSON_IsBool(node))
+        ev->consent = cJSON_IsTrue(node) ? VT_CONSENT_GRANTED : VT_CONSENT_DENIED;
+    else if (cJSON_IsNumber(node) && node->valuedouble == 1)
+        ev->consent = VT_CONSENT_GRANTED;
+    else if (cJSON_IsNumber(node) && node->valuedouble == 0)
+        ev->consent = VT_CONSENT_DENIED;
+    else if (cJSON_IsString(node))
+        ev->consent = vt_consent_parse(node->valuestring, strlen(node->valuestring));
+    ev->consent_unreadable = ev->consent == VT_CONSENT_UNKNOWN;
+}
+
+
 enum vt_decode_status vt_decode_canonical(const cJSON *root, struct vt_event *ev, char *msg,
                                           size_t msgsize)
 {
@@ -419,6 +441,10 @@ enum vt_decode_status vt_decode_canonical(const cJSON *root, struct vt_event *ev
 
     status = read_id(root, "user_id", ev->user_id, sizeof ev->user_id, VT_DECODE_ERR_FIELD,
                      msg, msgsize);
+    if (status != VT_DECODE_OK)
+        return status;
+    status = read_id(root, "customer_id", ev->customer_id, sizeof ev->customer_id,
+                     VT_DECODE_ERR_FIELD, msg, msgsize);
     if (status != VT_DECODE_OK)
         return status;
     status = read_id(root, "id", ev->event_id, sizeof ev->event_id, VT_DECODE_ERR_FIELD, msg,
@@ -440,6 +466,7 @@ enum vt_decode_status vt_decode_canonical(const cJSON *root, struct vt_event *ev
     status = decode_order(root, ev, msg, msgsize);
     if (status != VT_DECODE_OK)
         return status;
+    decode_consent(root, ev);
 
     return decode_products(root, ev, msg, msgsize);
 }

@@ -12,7 +12,8 @@
  * say) rejects the record with VT_DECODE_ERR_FIELD. Numbers and text are accepted for one
  * another where the meaning is clear, since custom streams may carry either. A price,
  * quantity or order value out of its range is dropped and counted, as in the canonical
- * decoder.
+ * decoder. So is a consent value (mapp.consent_param) that is not recognised: consent
+ * stays unknown and ev->consent_unreadable is set.
  */
 #include "decode_internal.h"
 
@@ -580,23 +581,20 @@ static void add_param_value(const cJSON *node, struct param_values *out)
 
 
 /*
- * Collect the values of the parameter entry at segs within sc into *out. An entry is
- * {"key": "<N>", "value": ...}, {"key": "<N>", "values": [...]}, or a plain string,
- * number or array. Custom streams flatten the first two to "<path>_value" and
+ * Find the value of the parameter entry at segs within sc, or NULL when it is absent. An
+ * entry is {"key": "<N>", "value": ...}, {"key": "<N>", "values": [...]}, or a plain
+ * string, number or array. Custom streams flatten the first two to "<path>_value" and
  * "<path>_values". "values" wins over "value". Lookups here never index arrays, because
  * "<N>" is a parameter number and never a position.
  */
-static void entry_values(const struct scope *sc, const char *const *segs, size_t n,
-                         struct param_values *out)
+static const cJSON *entry_node(const struct scope *sc, const char *const *segs, size_t n)
 {
     struct scope sc_keys = *sc;
     const char *path[PATH_SEGMENTS_MAX];
     const cJSON *node;
-    const cJSON *element;
 
-    out->n = 0;
     if (n + 1 > PATH_SEGMENTS_MAX)
-        return;
+        return NULL;
     sc_keys.index_arrays = false;
     memcpy(path, segs, n * sizeof *segs);
 
@@ -608,7 +606,19 @@ static void entry_values(const struct scope *sc, const char *const *segs, size_t
     }
     if (node == NULL)
         node = scope_find(&sc_keys, segs, n);
+    return node;
+}
 
+
+/* Collect the values of the parameter entry at segs within sc (see entry_node) into
+ * *out. */
+static void entry_values(const struct scope *sc, const char *const *segs, size_t n,
+                         struct param_values *out)
+{
+    const cJSON *node = entry_node(sc, segs, n);
+    const cJSON *element;
+
+    out->n = 0;
     if (cJSON_IsArray(node)) {
         cJSON_ArrayForEach(element, node) {
             add_param_value(element, out);
@@ -668,6 +678,75 @@ static void request_param(struct mapp_decode *d, const struct vt_mapp_param *par
     entry_values(&root, SEGMENTS("basket", "parameters", "textValues", number), out);
     if (out->n == 0)
         entry_values(&root, SEGMENTS("basket", "parameters", number), out);
+}
+
+
+/* Read one consent value: a JSON boolean, or a string or number that vt_consent_parse
+ * recognises (a number as its text, so 1 and 0 count). */
+static enum vt_consent consent_of(const cJSON *node)
+{
+    char text[VT_NAME_MAX + 1];
+
+    if (cJSON_IsBool(node))
+        return cJSON_IsTrue(node) ? VT_CONSENT_GRANTED : VT_CONSENT_DENIED;
+    if (!scalar_text(node, text, sizeof text))
+        return VT_CONSENT_UNKNOWN;
+    return vt_consent_parse(text, strlen(text));
+}
+
+
+/*
+ * Set the event's consent from the configured parameter. A session parameter cs<N> is
+ * read from session.parameters.textValues.<N>, then session.parameters.numericValues.<N>.
+ * A user category uc<N> is read from user.categories.textValues.<N>, then
+ * user.categories.numericValues.<N>. The first value that is neither an empty string nor
+ * null counts.
+ * A present entry without a recognised value leaves consent unknown and sets
+ * consent_unreadable, and the record still decodes.
+ */
+static void decode_consent(struct mapp_decode *d)
+{
+    const struct scope root = {.base = d->root, .index_arrays = true};
+    const struct vt_mapp_param *param;
+    const char *group;
+    const char *map;
+    const cJSON *value = NULL;
+    char number[16];
+    bool present = false;
+
+    if (d->cfg == NULL || d->cfg->mapp_consent.kind == 0)
+        return;
+    param = &d->cfg->mapp_consent;
+    group = param->kind == 's' ? "session" : "user";
+    map = param->kind == 's' ? "parameters" : "categories";
+    snprintf(number, sizeof number, "%d", param->number);
+
+    for (int numeric = 0; numeric <= 1 && value == NULL; numeric++) {
+        const char *kind = numeric ? "numericValues" : "textValues";
+        const cJSON *node = entry_node(&root, SEGMENTS(group, map, kind, number));
+        const cJSON *element;
+
+        if (node == NULL)
+            continue;
+        present = true;
+        if (!cJSON_IsArray(node)) {
+            if (!cJSON_IsString(node) || node->valuestring[0] != '\0')
+                value = node;
+            continue;
+        }
+        cJSON_ArrayForEach(element, node) {
+            bool empty = cJSON_IsNull(element) ||
+                         (cJSON_IsString(element) && element->valuestring[0] == '\0');
+            if (!empty) {
+                value = element;
+                break;
+            }
+        }
+    }
+
+    if (value != NULL)
+        d->ev->consent = consent_of(value);
+    d->ev->consent_unreadable = present && d->ev->consent == VT_CONSENT_UNKNOWN;
 }
 
 
@@ -918,5 +997,6 @@ enum vt_decode_status vt_decode_mapp(const cJSON *root, const struct vt_config *
     status = decode_request_fields(&d);
     if (status != VT_DECODE_OK)
         return status;
+    decode_consent(&d);
     return decode_items(&d);
 }

@@ -243,3 +243,224 @@ Test(config, kafka_properties_errors_never_show_secret_values)
     cr_assert_eq(vt_config_set(&cfg, "kafka.properties", value, err, sizeof err), -1);
     cr_expect(strstr(err, "TopSecret2") == NULL, "%s", err);
 }
+
+
+/* Set name to value, expect a rejection, and check that the message names the setting
+ * and the value. */
+static void expect_rejected(const char *name, const char *value, const char *shown)
+{
+    vt_config_defaults(&cfg);
+    cr_assert_eq(vt_config_set(&cfg, name, value, err, sizeof err), -1, "%s=%s accepted", name,
+                 value);
+    cr_expect(strstr(err, name) != NULL, "message does not name %s: %s", name, err);
+    cr_expect(strstr(err, shown) != NULL, "message does not show \"%s\": %s", shown, err);
+}
+
+
+Test(config, visitor_and_segment_defaults)
+{
+    vt_config_defaults(&cfg);
+    cr_expect_str_eq(cfg.segments_path, "");
+    cr_expect_eq(cfg.segments_count_interval_s, 60);
+    cr_expect_eq(cfg.segments_count_sample, 2000);
+    cr_assert_eq(cfg.n_visitor_fields, 2);
+    cr_expect_eq(cfg.visitor_fields[0], VT_VISITOR_FIELD_CUSTOMER_ID);
+    cr_expect_eq(cfg.visitor_fields[1], VT_VISITOR_FIELD_USER_ID);
+    cr_assert_eq(cfg.n_visitor_blocked, 10);
+    cr_expect_str_eq(cfg.visitor_blocked_values[0], "0");
+    cr_expect_str_eq(cfg.visitor_blocked_values[9], "n/a");
+    cr_expect_eq(cfg.visitor_sessions_max, 20);
+    cr_expect_float_eq(cfg.visitor_half_life_s, 2592000, 1e-9);
+    cr_expect_eq(cfg.visitor_ttl_s, 15552000);
+    cr_expect_float_eq(cfg.visitor_weight, 0.5, 1e-9);
+    cr_expect(cfg.consent_default_granted);
+    cr_expect_eq(cfg.mapp_consent.kind, 0);
+}
+
+
+Test(config, numeric_visitor_and_segment_settings_checked)
+{
+    expect_rejected("segments.count_interval_s", "4", "\"4\"");
+    expect_rejected("segments.count_interval_s", "86401", "86401");
+    expect_rejected("segments.count_sample", "9", "\"9\"");
+    expect_rejected("segments.count_sample", "100001", "100001");
+    expect_rejected("visitor.sessions_max", "0", "\"0\"");
+    expect_rejected("visitor.sessions_max", "1001", "1001");
+    expect_rejected("visitor.half_life_s", "3599", "3599");
+    expect_rejected("visitor.half_life_s", "31536001", "31536001");
+    expect_rejected("visitor.ttl_s", "3599", "3599");
+    expect_rejected("visitor.ttl_s", "63072001", "63072001");
+    expect_rejected("visitor.weight", "1.5", "1.5");
+    expect_rejected("visitor.weight", "-0.1", "-0.1");
+    expect_rejected("visitor.weight", "half", "half");
+}
+
+
+Test(config, segments_path_length_checked)
+{
+    char long_path[VT_CONFIG_STR_MAX * 4 + 10];
+
+    memset(long_path, 'a', sizeof long_path - 1);
+    long_path[sizeof long_path - 1] = '\0';
+    vt_config_defaults(&cfg);
+    cr_expect_eq(vt_config_set(&cfg, "segments.path", long_path, err, sizeof err), -1);
+    cr_expect(strstr(err, "segments.path") != NULL, "%s", err);
+    cr_expect_eq(vt_config_set(&cfg, "segments.path", "/etc/vitrine/segments.json", err,
+                               sizeof err),
+                 0, "%s", err);
+    cr_expect_str_eq(cfg.segments_path, "/etc/vitrine/segments.json");
+}
+
+
+Test(config, visitor_id_fields_parsed)
+{
+    vt_config_defaults(&cfg);
+    cr_assert_eq(vt_config_set(&cfg, "visitor.id_fields", " user_id ,customer_id", err,
+                               sizeof err),
+                 0, "%s", err);
+    cr_assert_eq(cfg.n_visitor_fields, 2);
+    cr_expect_eq(cfg.visitor_fields[0], VT_VISITOR_FIELD_USER_ID);
+    cr_expect_eq(cfg.visitor_fields[1], VT_VISITOR_FIELD_CUSTOMER_ID);
+    cr_assert_eq(vt_config_set(&cfg, "visitor.id_fields", "user_id", err, sizeof err), 0);
+    cr_assert_eq(cfg.n_visitor_fields, 1);
+    cr_expect_eq(cfg.visitor_fields[0], VT_VISITOR_FIELD_USER_ID);
+    cr_assert_eq(vt_config_set(&cfg, "visitor.id_fields", "", err, sizeof err), 0);
+    cr_expect_eq(cfg.n_visitor_fields, 0, "empty turns visitors off");
+}
+
+
+Test(config, visitor_id_fields_unknown_token_rejected)
+{
+    expect_rejected("visitor.id_fields", "customer_id,email", "email");
+    cr_expect(strstr(err, "customer_id and user_id") != NULL, "allowed tokens: %s", err);
+    expect_rejected("visitor.id_fields", "customerId", "customerId");
+    expect_rejected("visitor.id_fields", "user_id,,customer_id", "user_id,,customer_id");
+    expect_rejected("visitor.id_fields", "user_id,", "user_id,");
+}
+
+
+Test(config, visitor_id_fields_repeated_token_rejected)
+{
+    expect_rejected("visitor.id_fields", "user_id,user_id", "user_id,user_id");
+    cr_expect(strstr(err, "twice") != NULL, "%s", err);
+}
+
+
+Test(config, visitor_id_fields_kept_on_error)
+{
+    vt_config_defaults(&cfg);
+    cr_assert_eq(vt_config_set(&cfg, "visitor.id_fields", "user_id,bogus", err, sizeof err),
+                 -1);
+    cr_expect_eq(cfg.n_visitor_fields, 2, "the parsed list changes only on success");
+}
+
+
+Test(config, visitor_blocked_entry_too_long_rejected)
+{
+    char value[128];
+
+    memset(value, 'x', 65);
+    value[65] = '\0';
+    expect_rejected("visitor.blocked", value, "xxxxxxxxxx");
+    cr_expect(strstr(err, "65 bytes") != NULL, "%s", err);
+    cr_expect(strstr(err, "at most 64") != NULL, "%s", err);
+
+    memset(value, 'x', 64);
+    value[64] = '\0';
+    vt_config_defaults(&cfg);
+    cr_expect_eq(vt_config_set(&cfg, "visitor.blocked", value, err, sizeof err), 0,
+                 "64 bytes fit: %s", err);
+}
+
+
+Test(config, visitor_blocked_too_many_entries_rejected)
+{
+    char value[256] = "";
+
+    for (int i = 0; i < 33; i++) {
+        char entry[16];
+        snprintf(entry, sizeof entry, "%sb%d", i > 0 ? "," : "", i);
+        strncat(value, entry, sizeof value - strlen(value) - 1);
+    }
+    expect_rejected("visitor.blocked", value, "b0,b1,b2");
+    cr_expect(strstr(err, "more than 32") != NULL, "%s", err);
+
+    cr_expect_eq(cfg.n_visitor_blocked, 10, "the parsed list changes only on success");
+    cr_expect_str_eq(cfg.visitor_blocked_values[0], "0");
+
+    /* 32 entries fit. */
+    *strrchr(value, ',') = '\0';
+    vt_config_defaults(&cfg);
+    cr_assert_eq(vt_config_set(&cfg, "visitor.blocked", value, err, sizeof err), 0, "%s", err);
+    cr_expect_eq(cfg.n_visitor_blocked, 32);
+    cr_expect_str_eq(cfg.visitor_blocked_values[31], "b31");
+}
+
+
+Test(config, consent_default_choice)
+{
+    vt_config_defaults(&cfg);
+    cr_assert_eq(vt_config_set(&cfg, "consent.default", "denied", err, sizeof err), 0);
+    cr_expect_not(cfg.consent_default_granted);
+    cr_assert_eq(vt_config_set(&cfg, "consent.default", "granted", err, sizeof err), 0);
+    cr_expect(cfg.consent_default_granted);
+    expect_rejected("consent.default", "yes", "\"yes\"");
+    cr_expect(strstr(err, "granted|denied") != NULL, "%s", err);
+    expect_rejected("consent.default", "Denied", "Denied");
+}
+
+
+Test(config, mapp_consent_param_parses_cs_and_uc)
+{
+    vt_config_defaults(&cfg);
+    cr_assert_eq(vt_config_set(&cfg, "mapp.consent_param", "cs800", err, sizeof err), 0);
+    cr_expect_eq(cfg.mapp_consent.kind, 's');
+    cr_expect_eq(cfg.mapp_consent.number, 800);
+    cr_assert_eq(vt_config_set(&cfg, "mapp.consent_param", "uc7", err, sizeof err), 0);
+    cr_expect_eq(cfg.mapp_consent.kind, 'u');
+    cr_expect_eq(cfg.mapp_consent.number, 7);
+    cr_assert_eq(vt_config_set(&cfg, "mapp.consent_param", "", err, sizeof err), 0);
+    cr_expect_eq(cfg.mapp_consent.kind, 0);
+}
+
+
+Test(config, mapp_consent_param_rejects_other_forms)
+{
+    static const char *const bad[] = {"ca1", "cb2", "cs", "uc", "cs0", "cs-1", "cs1x", "CS1",
+                                      "s1", "uc 1"};
+
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        expect_rejected("mapp.consent_param", bad[i], bad[i]);
+        cr_expect(strstr(err, "cs<N>") != NULL, "%s", err);
+        cr_expect(strstr(err, "uc<N>") != NULL, "%s", err);
+    }
+}
+
+
+Test(config, visitor_half_life_below_profile_half_life_rejected)
+{
+    char *argv[] = {"vitrine", "--profile-half-life-s", "7200000", NULL};
+
+    cr_assert_eq(vt_config_load(&cfg, 3, argv, NULL, NULL, err, sizeof err), VT_CONFIG_ERROR);
+    cr_expect(strstr(err, "visitor.half_life_s (2592000)") != NULL, "%s", err);
+    cr_expect(strstr(err, "profile.half_life_s (7200000)") != NULL, "%s", err);
+}
+
+
+Test(config, visitor_ttl_below_profile_ttl_rejected)
+{
+    char *argv[] = {"vitrine", "--visitor-ttl-s", "3600", NULL};
+
+    cr_assert_eq(vt_config_load(&cfg, 3, argv, NULL, NULL, err, sizeof err), VT_CONFIG_ERROR);
+    cr_expect(strstr(err, "visitor.ttl_s (3600)") != NULL, "%s", err);
+    cr_expect(strstr(err, "profile.ttl_s (604800)") != NULL, "%s", err);
+}
+
+
+Test(config, visitor_relations_skipped_when_visitors_off)
+{
+    char *argv[] = {"vitrine", "--visitor-ttl-s", "3600", "--visitor-id-fields", "", NULL};
+
+    cr_expect_eq(vt_config_load(&cfg, 5, argv, NULL, NULL, err, sizeof err), VT_CONFIG_OK, "%s",
+                 err);
+}

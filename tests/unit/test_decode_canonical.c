@@ -587,3 +587,87 @@ Test(decode_canonical, long_text_truncated)
     cr_assert_eq(decode_with(members), VT_DECODE_OK, "%s", msg);
     cr_assert_eq(strlen(ev.placement), VT_PLACEMENT_MAX);
 }
+
+
+Test(decode_canonical, customer_id_forms)
+{
+    cr_assert_eq(decode_with("\"customer_id\":\"c-9f2e\""), VT_DECODE_OK, "%s", msg);
+    cr_assert_str_eq(ev.customer_id, "c-9f2e");
+
+    cr_assert_eq(decode_with("\"customer_id\":4711"), VT_DECODE_OK, "%s", msg);
+    cr_assert_str_eq(ev.customer_id, "4711");
+
+    cr_assert_eq(decode_with("\"customer_id\":null"), VT_DECODE_OK, "%s", msg);
+    cr_assert_str_eq(ev.customer_id, "");
+
+    cr_assert_eq(decode_with("\"customer_id\":\"kunde 1\""), VT_DECODE_ERR_FIELD);
+    cr_assert(strstr(msg, "customer_id is not a valid id, got string \"kunde 1\"") != NULL,
+              "%s", msg);
+    cr_assert_eq(decode_with("\"customer_id\":{}"), VT_DECODE_ERR_FIELD);
+    cr_assert_str_eq(msg, "customer_id must be a string or a whole number, got object");
+}
+
+
+Test(decode_canonical, consent_booleans)
+{
+    cr_assert_eq(decode_with("\"consent\":true"), VT_DECODE_OK, "%s", msg);
+    cr_expect_eq(ev.consent, VT_CONSENT_GRANTED);
+    cr_expect_not(ev.consent_unreadable);
+
+    cr_assert_eq(decode_with("\"consent\":false"), VT_DECODE_OK, "%s", msg);
+    cr_expect_eq(ev.consent, VT_CONSENT_DENIED);
+    cr_expect_not(ev.consent_unreadable);
+}
+
+
+Test(decode_canonical, consent_strings_and_numbers)
+{
+    static const struct {
+        const char *json;
+        enum vt_consent expected;
+    } cases[] = {
+        {"\"denied\"", VT_CONSENT_DENIED},  {"\"Opt-Out\"", VT_CONSENT_DENIED},
+        {"\" no \"", VT_CONSENT_DENIED},    {"0", VT_CONSENT_DENIED},
+        {"\"granted\"", VT_CONSENT_GRANTED}, {"\"YES\"", VT_CONSENT_GRANTED},
+        {"1", VT_CONSENT_GRANTED},          {"1.0", VT_CONSENT_GRANTED},
+    };
+
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char members[128];
+
+        snprintf(members, sizeof members, "\"consent\":%s", cases[i].json);
+        cr_assert_eq(decode_with(members), VT_DECODE_OK, "%s: %s", cases[i].json, msg);
+        cr_expect_eq(ev.consent, cases[i].expected, "%s gave %s", cases[i].json,
+                     vt_consent_name(ev.consent));
+        cr_expect_not(ev.consent_unreadable, "%s", cases[i].json);
+    }
+}
+
+
+Test(decode_canonical, consent_absent_or_null_unknown)
+{
+    cr_assert_eq(decode_with("\"page\":\"/\""), VT_DECODE_OK, "%s", msg);
+    cr_expect_eq(ev.consent, VT_CONSENT_UNKNOWN);
+    cr_expect_not(ev.consent_unreadable);
+
+    cr_assert_eq(decode_with("\"consent\":null"), VT_DECODE_OK, "%s", msg);
+    cr_expect_eq(ev.consent, VT_CONSENT_UNKNOWN);
+    cr_expect_not(ev.consent_unreadable, "null counts as absent");
+}
+
+
+Test(decode_canonical, consent_unreadable_counted_record_kept)
+{
+    static const char *const values[] = {"\"maybe\"", "\"\"", "2", "-1", "0.5", "[true]",
+                                         "{\"granted\":true}"};
+
+    for (size_t i = 0; i < sizeof values / sizeof values[0]; i++) {
+        char members[128];
+
+        snprintf(members, sizeof members, "\"consent\":%s,\"page\":\"/p\"", values[i]);
+        cr_assert_eq(decode_with(members), VT_DECODE_OK, "%s: %s", values[i], msg);
+        cr_expect_eq(ev.consent, VT_CONSENT_UNKNOWN, "%s", values[i]);
+        cr_expect(ev.consent_unreadable, "%s not counted", values[i]);
+        cr_expect_str_eq(ev.page, "/p", "%s: the rest of the record decodes", values[i]);
+    }
+}

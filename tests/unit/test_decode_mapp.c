@@ -984,3 +984,210 @@ Test(decode_mapp, flattened_item_with_many_keys)
     cr_assert_eq(ev.items[0].quantity, 2);
     cr_assert_eq(ev.items[0].gender, VT_GENDER_MALE);
 }
+
+
+/* Decode a page view whose session object has the members session_json (after "id") and
+ * whose user object is user_json ("" for none), with mapp.consent_param set to param. */
+static enum vt_decode_status decode_consent(const char *param, const char *session_json,
+                                            const char *user_json)
+{
+    char json[2048];
+
+    set_param("mapp.consent_param", param);
+    snprintf(json, sizeof json,
+             "{\"session\":{\"id\":\"s1\"%s%s},\"timestamp\":\"2024-05-01T12:00:00Z\","
+             "\"page\":{\"name\":\"home\"}%s%s}",
+             session_json[0] != '\0' ? "," : "", session_json, user_json[0] != '\0' ? "," : "",
+             user_json);
+    return decode(json);
+}
+
+
+Test(decode_mapp, consent_session_param_values_form)
+{
+    cr_assert_eq(decode_consent("cs800",
+                                "\"parameters\":{\"textValues\":{"
+                                "\"800\":{\"key\":\"800\",\"values\":[\"opt-out\"]}}}",
+                                ""),
+                 VT_DECODE_OK, "%s", msg);
+    cr_expect_eq(ev.consent, VT_CONSENT_DENIED);
+    cr_expect_not(ev.consent_unreadable);
+    cr_expect_str_eq(ev.page, "home");
+}
+
+
+Test(decode_mapp, consent_session_param_value_form)
+{
+    cr_assert_eq(decode_consent("cs800",
+                                "\"parameters\":{\"textValues\":{"
+                                "\"800\":{\"key\":\"800\",\"value\":\" Yes \"}}}",
+                                ""),
+                 VT_DECODE_OK, "%s", msg);
+    cr_expect_eq(ev.consent, VT_CONSENT_GRANTED);
+    cr_expect_not(ev.consent_unreadable);
+}
+
+
+Test(decode_mapp, consent_session_param_numeric_forms)
+{
+    cr_assert_eq(decode_consent("cs12",
+                                "\"parameters\":{\"numericValues\":{"
+                                "\"12\":{\"key\":\"12\",\"values\":[1]}}}",
+                                ""),
+                 VT_DECODE_OK, "%s", msg);
+    cr_expect_eq(ev.consent, VT_CONSENT_GRANTED);
+
+    cr_assert_eq(decode_consent("cs12",
+                                "\"parameters\":{\"numericValues\":{"
+                                "\"12\":{\"key\":\"12\",\"value\":0}}}",
+                                ""),
+                 VT_DECODE_OK, "%s", msg);
+    cr_expect_eq(ev.consent, VT_CONSENT_DENIED);
+    cr_expect_not(ev.consent_unreadable);
+}
+
+
+Test(decode_mapp, consent_text_value_before_numeric)
+{
+    cr_assert_eq(decode_consent("cs5",
+                                "\"parameters\":{"
+                                "\"textValues\":{\"5\":{\"key\":\"5\",\"values\":[\"no\"]}},"
+                                "\"numericValues\":{\"5\":{\"key\":\"5\",\"values\":[1]}}}",
+                                ""),
+                 VT_DECODE_OK, "%s", msg);
+    cr_expect_eq(ev.consent, VT_CONSENT_DENIED);
+}
+
+
+Test(decode_mapp, consent_first_value_wins)
+{
+    cr_assert_eq(decode_consent("cs800",
+                                "\"parameters\":{\"textValues\":{"
+                                "\"800\":{\"key\":\"800\",\"values\":[\"\",\"no\",\"yes\"]}}}",
+                                ""),
+                 VT_DECODE_OK, "%s", msg);
+    cr_expect_eq(ev.consent, VT_CONSENT_DENIED, "empty values are skipped, then the first counts");
+}
+
+
+Test(decode_mapp, consent_param_number_matched_exactly)
+{
+    cr_assert_eq(decode_consent("cs1",
+                                "\"parameters\":{\"textValues\":{"
+                                "\"10\":{\"key\":\"10\",\"values\":[\"yes\"]},"
+                                "\"11\":{\"key\":\"11\",\"values\":[\"no\"]}}}",
+                                ""),
+                 VT_DECODE_OK, "%s", msg);
+    cr_expect_eq(ev.consent, VT_CONSENT_UNKNOWN);
+    cr_expect_not(ev.consent_unreadable, "parameter 1 is absent");
+}
+
+
+Test(decode_mapp, consent_user_category)
+{
+    cr_assert_eq(decode_consent("uc7", "",
+                                "\"user\":{\"id\":\"u1\",\"categories\":{\"textValues\":{"
+                                "\"7\":{\"key\":\"7\",\"values\":[\"GRANTED\"]}}}}"),
+                 VT_DECODE_OK, "%s", msg);
+    cr_expect_eq(ev.consent, VT_CONSENT_GRANTED);
+    cr_expect_str_eq(ev.user_id, "u1");
+
+    cr_assert_eq(decode_consent("uc7", "",
+                                "\"user\":{\"categories\":{\"numericValues\":{"
+                                "\"7\":{\"key\":\"7\",\"value\":0}}}}"),
+                 VT_DECODE_OK, "%s", msg);
+    cr_expect_eq(ev.consent, VT_CONSENT_DENIED);
+}
+
+
+Test(decode_mapp, consent_user_category_not_session_param)
+{
+    cr_assert_eq(decode_consent("uc7",
+                                "\"parameters\":{\"textValues\":{"
+                                "\"7\":{\"key\":\"7\",\"values\":[\"yes\"]}}}",
+                                ""),
+                 VT_DECODE_OK, "%s", msg);
+    cr_expect_eq(ev.consent, VT_CONSENT_UNKNOWN);
+    cr_expect_not(ev.consent_unreadable);
+}
+
+
+Test(decode_mapp, consent_flattened_forms)
+{
+    set_param("mapp.consent_param", "cs800");
+    cr_assert_eq(decode("{\"session_id\":\"s1\",\"timestamp\":\"2024-05-01T12:00:00Z\","
+                        "\"page_name\":\"home\","
+                        "\"session_parameters_textValues_800_values\":[\"optout\"]}"),
+                 VT_DECODE_OK, "%s", msg);
+    cr_expect_eq(ev.consent, VT_CONSENT_DENIED);
+
+    set_param("mapp.consent_param", "uc3");
+    cr_assert_eq(decode("{\"session_id\":\"s1\",\"timestamp\":\"2024-05-01T12:00:00Z\","
+                        "\"user_categories_numericValues_3_value\":1}"),
+                 VT_DECODE_OK, "%s", msg);
+    cr_expect_eq(ev.consent, VT_CONSENT_GRANTED);
+}
+
+
+Test(decode_mapp, consent_absent_stays_unknown)
+{
+    cr_assert_eq(decode_consent("cs800", "", ""), VT_DECODE_OK, "%s", msg);
+    cr_expect_eq(ev.consent, VT_CONSENT_UNKNOWN);
+    cr_expect_not(ev.consent_unreadable, "an absent parameter is not counted");
+}
+
+
+Test(decode_mapp, consent_unparseable_counted_record_kept)
+{
+    static const char *const entries[] = {
+        "\"textValues\":{\"800\":{\"key\":\"800\",\"values\":[\"maybe\"]}}",
+        "\"textValues\":{\"800\":{\"key\":\"800\",\"value\":\"\"}}",
+        "\"textValues\":{\"800\":{\"key\":\"800\",\"values\":[{\"a\":1}]}}",
+        "\"textValues\":{\"800\":{\"key\":\"800\",\"values\":[null,\"\"]}}",
+        "\"textValues\":{\"800\":{\"key\":\"800\",\"values\":[\"perhaps\",\"yes\"]}}",
+        "\"numericValues\":{\"800\":{\"key\":\"800\",\"values\":[2]}}",
+        "\"numericValues\":{\"800\":{\"key\":\"800\",\"value\":0.5}}",
+    };
+
+    for (size_t i = 0; i < sizeof entries / sizeof entries[0]; i++) {
+        char session[256];
+
+        snprintf(session, sizeof session, "\"parameters\":{%s}", entries[i]);
+        cr_assert_eq(decode_consent("cs800", session, ""), VT_DECODE_OK, "case %zu: %s", i,
+                     msg);
+        cr_expect_eq(ev.consent, VT_CONSENT_UNKNOWN, "case %zu", i);
+        cr_expect(ev.consent_unreadable, "case %zu (%s) not counted", i, entries[i]);
+        cr_expect_str_eq(ev.page, "home", "case %zu: the rest of the record decodes", i);
+    }
+}
+
+
+Test(decode_mapp, consent_json_booleans)
+{
+    cr_assert_eq(decode_consent("cs800",
+                                "\"parameters\":{\"textValues\":{"
+                                "\"800\":{\"key\":\"800\",\"value\":true}}}",
+                                ""),
+                 VT_DECODE_OK, "%s", msg);
+    cr_expect_eq(ev.consent, VT_CONSENT_GRANTED);
+
+    cr_assert_eq(decode_consent("cs800",
+                                "\"parameters\":{\"textValues\":{"
+                                "\"800\":{\"key\":\"800\",\"values\":[null,false]}}}",
+                                ""),
+                 VT_DECODE_OK, "%s", msg);
+    cr_expect_eq(ev.consent, VT_CONSENT_DENIED, "null values are skipped like empty ones");
+    cr_expect_not(ev.consent_unreadable);
+}
+
+
+Test(decode_mapp, consent_unconfigured_ignored)
+{
+    cr_assert_eq(decode_consent("",
+                                "\"parameters\":{\"textValues\":{"
+                                "\"800\":{\"key\":\"800\",\"values\":[\"no\"]}}}",
+                                ""),
+                 VT_DECODE_OK, "%s", msg);
+    cr_expect_eq(ev.consent, VT_CONSENT_UNKNOWN);
+    cr_expect_not(ev.consent_unreadable);
+}

@@ -1,10 +1,12 @@
 /*
  * vitrine: the daemon's entry point.
  *
- * Start-up order: configuration, catalog, business rules, alert rules, the live updater
- * (catalog topic and stream aggregates), the alerts thread, the decisions producer, the
- * ingest thread, the HTTP server. Then the main thread waits for SIGTERM or SIGINT
- * (returning free heap pages to the system every 10 s) and stops in reverse order. HTTP stops first (no new decisions). Ingest finishes the batch,
+ * Start-up order: configuration, catalog, business rules, segment definitions, alert
+ * rules, the live updater (catalog topic and stream aggregates), the alerts thread, the
+ * decisions producer, the ingest thread, the segment thread, the HTTP server. Then the
+ * main thread waits for SIGTERM or SIGINT (reloading the segment definitions on SIGHUP
+ * and returning free heap pages to the system every 10 s) and stops in reverse order.
+ * HTTP stops first (no new decisions). Ingest finishes the batch,
  * commits its offsets and leaves the consumer group. The decisions producer and the alerts
  * thread deliver what is queued, and the alerts thread gives its lease up. The updater
  * stops last.
@@ -28,6 +30,7 @@
 #include "vitrine/log.h"
 #include "vitrine/metrics.h"
 #include "vitrine/rules.h"
+#include "vitrine/segments_live.h"
 #include "vitrine/world.h"
 
 extern char **environ;
@@ -42,15 +45,33 @@ extern char **environ;
  */
 #define TRIM_INTERVAL_S 10
 
-static int wait_for_stop(const sigset_t *signals)
+static void reload_segments(struct vt_segments_live *segments, const struct vt_config *cfg)
+{
+    char err[1024];
+
+    if (vt_segments_live_reload(segments, err, sizeof err) != 0) {
+        VT_ERROR("MAIN", "SIGHUP: segment definitions not reloaded, the previous ones stay "
+                 "active: %s", err);
+        return;
+    }
+    VT_INFO("MAIN", "SIGHUP: reloaded %zu segment definitions from %s",
+            vt_segments_count(vt_segments_live_current(segments)),
+            cfg->segments_path[0] != '\0' ? cfg->segments_path : "(no segments.path)");
+}
+
+
+static int wait_for_stop(const sigset_t *signals, struct vt_segments_live *segments,
+                         const struct vt_config *cfg)
 {
     const struct timespec interval = {.tv_sec = TRIM_INTERVAL_S, .tv_nsec = 0};
 
     for (;;) {
         int sig = sigtimedwait(signals, NULL, &interval);
-        if (sig > 0)
+        if (sig == SIGHUP)
+            reload_segments(segments, cfg);
+        else if (sig > 0)
             return sig;
-        if (errno == EAGAIN)
+        else if (errno == EAGAIN)
             malloc_trim(0);
     }
 }
@@ -62,6 +83,7 @@ int main(int argc, char **argv)
     char err[1024];
     struct vt_catalog *cat = NULL;
     struct vt_rules *rules = NULL;
+    struct vt_segments_live *segments = NULL;
     struct vt_alert_rules *alert_rules = NULL;
     struct vt_alerting *alerting = NULL;
     struct vt_live *live = NULL;
@@ -87,6 +109,7 @@ int main(int argc, char **argv)
     sigemptyset(&signals);
     sigaddset(&signals, SIGTERM);
     sigaddset(&signals, SIGINT);
+    sigaddset(&signals, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &signals, NULL);
     signal(SIGPIPE, SIG_IGN);
 
@@ -103,6 +126,11 @@ int main(int argc, char **argv)
     rules = vt_rules_load(cfg.rec_rules_path, err, sizeof err);
     if (rules == NULL) {
         VT_ERROR("MAIN", "cannot load the business rules: %s", err);
+        goto out;
+    }
+    segments = vt_segments_live_new(&cfg, rules, err, sizeof err);
+    if (segments == NULL) {
+        VT_ERROR("MAIN", "cannot load the segment definitions (segments.path): %s", err);
         goto out;
     }
     alert_rules = vt_alert_rules_load(cfg.alerts_rules_path, err, sizeof err);
@@ -132,9 +160,14 @@ int main(int argc, char **argv)
         VT_ERROR("MAIN", "cannot start ingestion: %s", err);
         goto out;
     }
+    if (vt_segments_live_start(segments, err, sizeof err) != 0) {
+        VT_ERROR("MAIN", "cannot start the segment thread: %s", err);
+        goto out;
+    }
     struct vt_api_parts parts = {.live = live,
                                  .ingest = ingest,
                                  .rules = rules,
+                                 .segments = segments,
                                  .decisions = decisions,
                                  .alerting = alerting};
     api = vt_api_start(&cfg, &parts, err, sizeof err);
@@ -142,15 +175,16 @@ int main(int argc, char **argv)
         VT_ERROR("MAIN", "cannot start the HTTP server: %s", err);
         goto out;
     }
-    VT_INFO("MAIN", "running; stop with SIGTERM or SIGINT");
+    VT_INFO("MAIN", "running; stop with SIGTERM or SIGINT, reload segments with SIGHUP");
 
-    sig = wait_for_stop(&signals);
+    sig = wait_for_stop(&signals, segments, &cfg);
     VT_INFO("MAIN", "received %s, shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
     status = EXIT_SUCCESS;
 
 out:
     vt_api_stop(api);
     vt_ingest_stop(ingest);
+    vt_segments_live_free(segments);
     vt_decisions_stop(decisions);
     vt_alerting_stop(alerting);
     vt_live_stop(live);

@@ -73,6 +73,8 @@ VITRINE_HTTP_PORT=$port VITRINE_HTTP_BIND=127.0.0.1 \
     VITRINE_CATALOG_PATH="$work/catalog.jsonl" \
     VITRINE_HTTP_OPENAPI_PATH="$VITRINE_ROOT/openapi/openapi.yaml" \
     VITRINE_ALERTS_RULES_PATH="$VITRINE_ROOT/deploy/alerts.example.json" VITRINE_ALERTS_PERIOD_MS=1000 \
+    VITRINE_SEGMENTS_PATH="$VITRINE_ROOT/deploy/segments.example.json" \
+    VITRINE_SEGMENTS_COUNT_INTERVAL_S=5 VITRINE_SEGMENTS_COUNT_SAMPLE=100000 \
     setsid "$bin/vitrine" >"$work/vitrine.log" 2>&1 &
 vitrine_pid=$!
 VITRINE_STARTED_PIDS+=("$vitrine_pid")
@@ -111,14 +113,25 @@ session=$(awk -F, 'FNR > 1 && $6 != "" && $2 != "remove_from_cart" { n[$6]++ }
                    END { for (s in n) if (n[s] > best) { best = n[s]; top = s } print top }' \
     "$data"/rees46_cosmetics/customer_data_*.csv)
 
+# Wait for a segment count that started after the last record was applied: the sample
+# (100,000) is larger than the replay, so the counts are exact.
+applied_ms=$(awk -v b="$finished" 'BEGIN { printf "%d", b * 1000 }')
+for _ in $(seq 1 150); do
+    counted_ms=$(curl -fsS "http://127.0.0.1:$port/v1/stats/segments" |
+        sed -n 's/.*"counted_at":"\([^"]*\)".*/\1/p' | { read -r t; [ -n "$t" ] && date -d "$t" +%s%3N || echo 0; })
+    [ "$counted_ms" -gt "$applied_ms" ] && break
+    sleep 0.2
+done
+
 show() {
     printf '\n== %s\n' "$1"
     curl -fsS -w '\n(%{http_code}, %{time_total} s)\n' "http://127.0.0.1:$port$2"
 }
-show "segment of session $session" "/v1/sessions/$session/segment"
+show "segment of session $session, with the analyst segments explained" "/v1/sessions/$session/segment?explain=true"
 show "profile of session $session" "/v1/profiles/$session"
 show "recommendations for session $session" "/v1/sessions/$session/recommendations?limit=5"
 show "alerts (the example rules on the ordinary stream)" "/v1/alerts?state=all"
+show "segment members (deploy/segments.example.json) and how often they were served" "/v1/stats/segments"
 
 printf '\n== figures\n'
 printf 'records replayed:          %s (%s rows)\n' "$records" \
@@ -134,6 +147,13 @@ printf 'ingest batches:            %s\n' "$(curl -fsS "http://127.0.0.1:$port/me
 printf 'alert evaluations:         %s, alerts fired %s\n' \
     "$(curl -fsS "http://127.0.0.1:$port/metrics" | awk '/^vitrine_alert_evaluations_total\{result="ok"/ { printf "%d", $2 }')" \
     "$(curl -fsS "http://127.0.0.1:$port/metrics" | awk '/^vitrine_alerts_fired_total\{/ { s += $2 } END { printf "%d", s }')"
+printf 'visitors:                  %s sessions linked, %s records added to visitors, %s refused, %s blocked ids\n' \
+    "$(curl -fsS "http://127.0.0.1:$port/metrics" | awk '/^vitrine_visitor_links_total/ { printf "%d", $2 }')" \
+    "$(curl -fsS "http://127.0.0.1:$port/metrics" | awk '/^vitrine_visitor_records_total\{outcome="applied"/ { printf "%d", $2 }')" \
+    "$(curl -fsS "http://127.0.0.1:$port/metrics" | awk '/^vitrine_visitor_records_total\{outcome="refused"/ { printf "%d", $2 }')" \
+    "$(curl -fsS "http://127.0.0.1:$port/metrics" | awk '/^vitrine_visitor_ids_blocked_total/ { printf "%d", $2 }')"
+printf 'segment members:           %s\n' "$(curl -fsS "http://127.0.0.1:$port/v1/stats/segments" |
+    sed 's/},{/}\n{/g' | sed -n 's/.*"name":"\([^"]*\)","members":\([0-9null]*\).*/\1 \2/p' | paste -sd, | sed 's/,/, /g')"
 printf 'logs and data:             %s\n' "$work"
 
 if $exit_after; then

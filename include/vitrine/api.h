@@ -15,17 +15,20 @@
 #include "vitrine/decisions.h"
 #include "vitrine/ingest.h"
 #include "vitrine/rules.h"
+#include "vitrine/segments_live.h"
 #include "vitrine/world.h"
 
 struct vt_api;
 
 /* What the handlers read, besides the configuration. Everything must outlive the server.
- * ingest may be NULL (readiness then ignores Kafka), rules may be NULL (none), and
- * alerting may be NULL (the alert metrics are left out). */
+ * ingest may be NULL (readiness then ignores Kafka), rules may be NULL (none), alerting
+ * may be NULL (the alert metrics are left out), and segments may be NULL (no analyst
+ * segments). */
 struct vt_api_parts {
     const struct vt_live *live;
     const struct vt_ingest *ingest;
     const struct vt_rules *rules;
+    struct vt_segments_live *segments;
     struct vt_decisions *decisions;
     const struct vt_alerting *alerting;
 };

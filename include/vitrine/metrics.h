@@ -37,6 +37,8 @@ enum vt_route {
     VT_ROUTE_ALERT_ACK,
     VT_ROUTE_PROFILE_RECOMMENDATIONS, /* the analyst's look at recommendations */
     VT_ROUTE_UI,                      /* the dashboard's files */
+    VT_ROUTE_STATS_SEGMENTS,
+    VT_ROUTE_VISITOR_DELETE,
     VT_ROUTE_OTHER, /* no route matched */
     VT_ROUTE_COUNT
 };
@@ -92,6 +94,19 @@ void vt_metrics_decision(enum vt_decision_outcome outcome);
 /* Records of a batch that changed the shared aggregates, and redeliveries they skipped. */
 void vt_metrics_aggregates(size_t applied, size_t duplicates);
 void vt_metrics_catalog(size_t products, size_t rejected);
+
+/* The visitor step of a batch: records added to visitors, sessions linked for the first
+ * time, records of sessions over visitor.sessions_max. */
+void vt_metrics_visitors(size_t applied, size_t linked, size_t refused);
+/* A record that named a visitor with blocked values only. */
+void vt_metrics_visitor_blocked(void);
+/* Records applied by their consent (granted, denied, or not said), and consent values
+ * that could not be read. */
+void vt_metrics_consent(enum vt_consent consent, bool unreadable);
+/* A visitor erasure (DELETE /v1/visitors/{id}) that deleted something, or nothing. */
+void vt_metrics_erasure(bool deleted);
+/* A reload of the segment definitions, and the number of segments loaded. */
+void vt_metrics_segments_reload(bool ok, size_t segments);
 
 /* Consumer lag of one partition (-1: not assigned to this instance). */
 void vt_metrics_set_lag(int32_t partition, int64_t lag);

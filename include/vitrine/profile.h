@@ -31,6 +31,8 @@
 #include "vitrine/event.h"
 #include "vitrine/limits.h"
 
+struct vt_segments;
+
 /* ---- decay math ---- */
 
 /*
@@ -117,6 +119,19 @@ struct vt_profile {
     double gender_log_odds;
     int64_t gender_evidence;
     int64_t ttl_s; /* remaining time to live, -1 when unknown */
+    int64_t last_by_type_ms[VT_EV_TYPE_COUNT]; /* newest event of each type, -1: none */
+    /* Consent: false when the session's events said no (see docs/privacy.md); such a
+     * profile holds nothing else and is served non-personalised answers. */
+    bool consent_denied;
+    /* The visitor the session is linked to ("" when none), and how many live sessions
+     * that visitor has, this one included (0 without a visitor). The affinities above
+     * already include the visitor's long-term ones. */
+    char visitor_id[VT_ID_MAX + 1];
+    int64_t visitor_sessions;
+    /* The analyst segments (segments.h) the profile is in, set by the HTTP worker that
+     * serves it: bit i is segment i of `segments`. NULL and 0 until evaluated. */
+    const struct vt_segments *segments;
+    uint64_t segment_mask;
 
     size_t n_categories, n_brands, n_tiers;
     struct vt_scored_name categories[VT_PROFILE_TOP_MAX]; /* strongest first */
@@ -131,6 +146,38 @@ struct vt_profile {
 };
 
 void vt_profile_clear(struct vt_profile *p);
+
+/* ---- visitor read model ---- */
+
+/* The long-term profile of a visitor (visitor.half_life_s), as read for a linked session.
+ * Values are decayed to the session's last event, like the session's own. */
+struct vt_visitor_profile {
+    bool exists;
+    bool linked;      /* the session is one of the visitor's linked sessions */
+    int64_t sessions; /* sessions ever linked */
+    int64_t events;
+    int64_t first_seen_ms;
+    int64_t last_seen_ms;
+    double revenue;
+    double gender_log_odds;
+    int64_t gender_evidence;
+    size_t n_categories, n_brands, n_tiers;
+    struct vt_scored_name categories[VT_PROFILE_TOP_MAX]; /* strongest first */
+    struct vt_scored_name brands[VT_PROFILE_TOP_MAX];
+    struct vt_scored_name tiers[VT_TIER_COUNT];
+};
+
+void vt_visitor_profile_clear(struct vt_visitor_profile *v);
+
+/*
+ * Start a session from its visitor: blend the visitor's affinities into the session's, so
+ * that each list's shares become (1 - weight) * the session's + weight * the visitor's
+ * (only the visitor's when the session has none), keeping the session's scale. Gender
+ * evidence adds weight times the visitor's. Sets p->visitor_sessions. half_life_s is the
+ * session's, for the log-scores of blended entries. Does nothing unless v->linked.
+ */
+void vt_profile_add_visitor(struct vt_profile *p, const struct vt_visitor_profile *v,
+                            double weight, double half_life_s);
 
 /* ---- profile delta: what one event changes ---- */
 
@@ -164,6 +211,14 @@ struct vt_profile_delta {
     int64_t settled_offset;
     int64_t ts_ms;
     enum vt_event_type type;
+    /* Consent as the apply script takes it: '1' granted, '0' denied by this record; 'i'
+     * or 'j' not said by the record, so the session's earlier answer holds, and without
+     * one consent.default ('i': granted, 'j': denied). */
+    char consent;
+    /* The visitor this record names (visitor.id_fields, blocked values removed); "" when
+     * none. The session keeps the link of an earlier record when this one names none. */
+    char visitor_id[VT_ID_MAX + 1];
+    bool visitor_blocked; /* the record named a visitor, but only blocked values */
     double revenue;     /* purchase value added, 0 otherwise */
     double gender_step; /* log-odds added; positive: female */
     int64_t gender_evidence;

@@ -4,7 +4,7 @@
  * Loaded at start from a JSON file (rec.rules_path; format in docs/recommendations.md,
  * examples in deploy/rules.example.json). A rule names what it matches (brands,
  * categories, gender, price range, products), where it applies (placements, the session's
- * gender segment) and what it does:
+ * gender segment or one of the analyst segments of segments.h) and what it does:
  *   boost  - multiply the score of matching products by a factor;
  *   pin    - put one product at a fixed position when it may be served;
  *   filter - never serve matching products.
@@ -45,6 +45,12 @@ struct vt_rules *vt_rules_parse(const char *json, size_t len, const char *name, 
                                 size_t errsize);
 
 void vt_rules_free(struct vt_rules *rules);
+
+/* The first analyst segment a rule names ("segment") that segments does not define, or
+ * NULL when every one is defined; *rule gets the rule's name. */
+struct vt_segments;
+const char *vt_rules_unknown_segment(const struct vt_rules *rules,
+                                     const struct vt_segments *segments, const char **rule);
 size_t vt_rules_count(const struct vt_rules *rules);
 
 #endif

@@ -74,6 +74,13 @@ struct vt_apply_result {
      * session's view of a product once, so that one session repeating views cannot steer
      * trending and co-views. */
     uint64_t fresh_views;
+    /* false: the session has no consent; nothing about it was stored, and the aggregates
+     * take only the counters for trending, statistics and alerts. */
+    bool personal;
+    /* The session's visitor before and after the record ("" when none). They differ when
+     * the record linked the session to a new visitor, at a login for instance. */
+    char visitor_before[VT_ID_MAX + 1];
+    char visitor[VT_ID_MAX + 1];
 };
 
 /*
@@ -234,5 +241,99 @@ int vt_store_profile_read(struct vt_store *st, const char *id, size_t id_len, in
 /* Delete every key of a profile. *deleted receives the number of keys removed. */
 int vt_store_profile_delete(struct vt_store *st, const char *id, size_t id_len,
                             int64_t *deleted, char *err, size_t errsize);
+
+/* ---- visitors (service/store/visitors.c) ----
+ *
+ *   vt:{#<visitor>}:p      hash: events, sessions (ever linked), first, last, g_lo, g_n,
+ *                          revenue, "o:<source tag>:<partition>", "m:<session>" (merged)
+ *   vt:{#<visitor>}:cat    sorted set: category -> log-score at visitor.half_life_s
+ *   vt:{#<visitor>}:brand  the same for brands
+ *   vt:{#<visitor>}:tier   the same for price tiers
+ *   vt:{#<visitor>}:s      sorted set: linked session -> wall time of its last record
+ *   vt:{#<visitor>}:x      sorted set: session refused over visitor.sessions_max -> the same
+ *   vt:{#<visitor>}:al     set: visitors this one took a session over from at a login
+ */
+
+/* What the visitor step of a batch did. */
+struct vt_visitor_counts {
+    size_t applied;  /* records added to a visitor */
+    size_t linked;   /* sessions linked for the first time */
+    size_t refused;  /* records of sessions over visitor.sessions_max */
+};
+
+/*
+ * Batched visitor updates, after the profiles of the batch were acknowledged: one
+ * pipelined round trip, one script call per record of a session with consent and a
+ * visitor. session is the session's profile as read after the profile step when the
+ * record linked it to a new visitor (a login): the new visitor takes it over once, in
+ * place of the record's own contributions. NULL otherwise. Redeliveries change nothing
+ * (the visitor keeps its own offsets).
+ */
+void vt_store_visitors_begin(struct vt_store *st);
+void vt_store_visitors_add(struct vt_store *st, const struct vt_profile_delta *delta,
+                           const struct vt_apply_result *result,
+                           const struct vt_profile *session, int64_t now_ms);
+int vt_store_visitors_commit(struct vt_store *st, struct vt_visitor_counts *counts, char *err,
+                             size_t errsize);
+
+/* Read a visitor for session sid in one round trip, decayed to ref_ms. A visitor that does
+ * not exist gives 0 with v->exists == false. */
+int vt_store_visitor_read(struct vt_store *st, const char *visitor, const char *sid,
+                          size_t sid_len, int64_t ref_ms, struct vt_visitor_profile *v,
+                          char *err, size_t errsize);
+
+/* What an erasure removed. */
+struct vt_erasure {
+    int64_t visitors; /* the visitor and those it took sessions over from */
+    int64_t sessions; /* sessions whose keys were deleted */
+    int64_t keys;     /* keys deleted */
+};
+
+/* Erase a visitor, every session it linked or refused, and the visitors it took sessions
+ * over from at a login, with theirs. Erasing an unknown visitor deletes nothing and
+ * succeeds. Adds to *out. */
+int vt_store_visitor_erase(struct vt_store *st, const char *visitor, size_t len,
+                           struct vt_erasure *out, char *err, size_t errsize);
+
+/* A session's profile as it is served: the session read, and when the session is linked
+ * to a visitor, the visitor's long-term affinities blended in (vt_profile_add_visitor,
+ * visitor.weight). Two round trips for a linked session, one otherwise. v is scratch. */
+int vt_store_profile_read_linked(struct vt_store *st, const char *id, size_t id_len,
+                                 int64_t now_ms, struct vt_profile *p,
+                                 struct vt_visitor_profile *v, char *err, size_t errsize);
+
+/* ---- segment statistics (service/store/segments.c) ----
+ *
+ *   vt:{agg}:seg:n       hash: segment -> estimated members, "_profiles", "_sampled", "_at"
+ *   vt:{agg}:seg:served  hash: segment -> responses that reported it
+ *   vt:{agg}:seg:lock    the instance counting now (SET NX PX)
+ */
+
+/* Take the counting lock for ttl_ms unless another instance holds it. */
+int vt_store_segment_lock(struct vt_store *st, const char *instance, int64_t ttl_ms,
+                          bool *taken, char *err, size_t errsize);
+
+/* One SCAN page over the session profiles: fn receives each session id found, *cursor
+ * the next cursor (0 when the scan is complete). */
+typedef void (*vt_store_id_fn)(void *arg, const char *id, size_t len);
+int vt_store_scan_profiles(struct vt_store *st, uint64_t *cursor, vt_store_id_fn fn, void *arg,
+                           char *err, size_t errsize);
+
+/* Replace the member counts (at most 64 segments) with the result of one count. */
+int vt_store_segment_counts_put(struct vt_store *st, const char *const *names,
+                                const int64_t *members, size_t n, int64_t profiles,
+                                int64_t sampled, int64_t at_ms, char *err, size_t errsize);
+
+/* Add served counts (at most 64 segments); the hash expires ttl_s after the last add. */
+int vt_store_segment_served_add(struct vt_store *st, const char *const *names,
+                                const int64_t *served, size_t n, int64_t ttl_s, char *err,
+                                size_t errsize);
+
+/* Read both hashes in one round trip: fn gets every field, served false for the member
+ * counts (with the "_" totals) and true for the served counts. */
+typedef void (*vt_store_count_fn)(void *arg, bool served, const char *field, size_t len,
+                                  int64_t value);
+int vt_store_segment_stats_read(struct vt_store *st, vt_store_count_fn fn, void *arg,
+                                char *err, size_t errsize);
 
 #endif

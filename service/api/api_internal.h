@@ -31,6 +31,7 @@ struct vt_api {
     const struct vt_live *live;
     const struct vt_ingest *ingest;
     const struct vt_rules *rules;
+    struct vt_segments_live *segments; /* NULL: no analyst segments */
     struct vt_decisions *decisions;
     const struct vt_alerting *alerting; /* NULL: no alert metrics */
     struct MHD_Daemon *daemon;
@@ -52,6 +53,7 @@ struct vt_request {
     enum vt_route route;
     int status; /* set by the reply helpers, for metrics */
     bool degraded; /* the profile read failed, so the response is a cold start */
+    int64_t segments_now_ms; /* the time the profile's segments were evaluated at */
     bool close_connection; /* the response carries Connection: close */
 };
 
@@ -130,5 +132,18 @@ enum MHD_Result vt_handle_stats_placement(struct vt_request *req);
 enum MHD_Result vt_handle_alerts_list(struct vt_request *req);
 enum MHD_Result vt_handle_alert_get(struct vt_request *req);
 enum MHD_Result vt_handle_alert_ack(struct vt_request *req);
+enum MHD_Result vt_handle_stats_segments(struct vt_request *req);
+enum MHD_Result vt_handle_visitor_delete(struct vt_request *req);
+
+/* Write "segments": the names of the analyst segments p is in (an empty list before they
+ * were evaluated), and with explain also "segments_explain": every segment with the
+ * conditions that held and the values they saw. */
+void vt_api_write_segments(struct vt_jsonw *w, const struct vt_request *req,
+                           const struct vt_profile *p, bool explain);
+
+/* Read the boolean query parameter name (true, false, 1, 0; absent: false). Returns false
+ * after queueing a 400 for another value. */
+bool vt_api_query_flag(struct vt_request *req, const char *name, bool *out,
+                       enum MHD_Result *reply);
 
 #endif

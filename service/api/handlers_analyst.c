@@ -4,12 +4,14 @@
  */
 #include <inttypes.h>
 #include <math.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "api_internal.h"
 #include "vitrine/log.h"
 #include "vitrine/profile.h"
+#include "vitrine/store.h"
 #include "vitrine/util.h"
 
 /* The profile being served, per worker thread (too large for a comfortable stack). */
@@ -73,6 +75,26 @@ static void write_timed(struct vt_jsonw *w, const char *key, const struct vt_tim
         vt_jsonw_object_end(w);
     }
     vt_jsonw_array_end(w);
+}
+
+
+/* The visitor the session is linked to: null without one; linked is false when the
+ * visitor refused the session (visitor.sessions_max) or was erased. */
+static void write_visitor(struct vt_jsonw *w, const struct vt_profile *p)
+{
+    vt_jsonw_key(w, "visitor");
+    if (p->visitor_id[0] == '\0') {
+        vt_jsonw_null(w);
+        return;
+    }
+    vt_jsonw_object_begin(w);
+    vt_jsonw_key(w, "id");
+    vt_jsonw_string(w, p->visitor_id);
+    vt_jsonw_key(w, "linked");
+    vt_jsonw_bool(w, p->visitor_sessions > 0);
+    vt_jsonw_key(w, "sessions");
+    vt_jsonw_int(w, p->visitor_sessions);
+    vt_jsonw_object_end(w);
 }
 
 
@@ -182,6 +204,10 @@ enum MHD_Result vt_handle_profile_get(struct vt_request *req)
         vt_jsonw_object_end(&w);
     }
     vt_jsonw_array_end(&w);
+    vt_jsonw_key(&w, "personalised");
+    vt_jsonw_bool(&w, !p->consent_denied);
+    write_visitor(&w, p);
+    vt_api_write_segments(&w, req, p, true);
     write_explain(&w, cfg);
     vt_jsonw_object_end(&w);
     return vt_reply_writer(req, MHD_HTTP_OK, &w);
@@ -216,6 +242,55 @@ enum MHD_Result vt_handle_profile_delete(struct vt_request *req)
     vt_jsonw_stringn(&w, req->id, req->id_len);
     vt_jsonw_key(&w, "deleted_keys");
     vt_jsonw_int(&w, deleted);
+    vt_jsonw_object_end(&w);
+    return vt_reply_writer(req, MHD_HTTP_OK, &w);
+}
+
+
+/* Erasures so far, numbered so that an operator can match a log line to the answer
+ * without the log holding the visitor's id. Shared by the HTTP workers. */
+static atomic_uint_fast64_t erasures;
+
+enum MHD_Result vt_handle_visitor_delete(struct vt_request *req)
+{
+    struct vt_erasure erased = {0};
+    char err[512], body[256];
+    struct vt_store *st;
+    struct vt_jsonw w;
+
+    if (!vt_id_valid(req->id, req->id_len))
+        return vt_reply_invalid_id(req, "visitor");
+
+    st = vt_api_worker_store(req->api, err, sizeof err);
+    if (st == NULL ||
+        vt_store_visitor_erase(st, req->id, req->id_len, &erased, err, sizeof err) != 0) {
+        vt_metrics_redis_error(VT_REDIS_HTTP);
+        vt_api_worker_store_reset();
+        VT_WARN("HTTP", "visitor erasure failed, nothing confirmed; retry it: %s", err);
+        return vt_reply_error(req, MHD_HTTP_SERVICE_UNAVAILABLE, "UNAVAILABLE", true,
+                              "profile store unavailable; the erasure may be incomplete, "
+                              "retry it");
+    }
+
+    /* An audit line without the visitor's id or its sessions' ids. */
+    uint64_t number = atomic_fetch_add(&erasures, 1) + 1;
+    vt_metrics_erasure(erased.keys > 0);
+    VT_INFO("HTTP", "visitor erasure %" PRIu64 ": %" PRId64 " visitor records, %" PRId64
+            " sessions, %" PRId64 " keys deleted", number, erased.visitors, erased.sessions,
+            erased.keys);
+
+    vt_jsonw_init(&w, body, sizeof body);
+    vt_jsonw_object_begin(&w);
+    vt_jsonw_key(&w, "visitor_id");
+    vt_jsonw_stringn(&w, req->id, req->id_len);
+    vt_jsonw_key(&w, "erasure");
+    vt_jsonw_int(&w, (int64_t)number);
+    vt_jsonw_key(&w, "visitors");
+    vt_jsonw_int(&w, erased.visitors);
+    vt_jsonw_key(&w, "sessions");
+    vt_jsonw_int(&w, erased.sessions);
+    vt_jsonw_key(&w, "deleted_keys");
+    vt_jsonw_int(&w, erased.keys);
     vt_jsonw_object_end(&w);
     return vt_reply_writer(req, MHD_HTTP_OK, &w);
 }

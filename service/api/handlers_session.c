@@ -16,6 +16,8 @@
 #include "vitrine/log.h"
 #include "vitrine/profile.h"
 #include "vitrine/recommend.h"
+#include "vitrine/segments_live.h"
+#include "vitrine/store.h"
 #include "vitrine/util.h"
 
 /* Entries of each ranked list shown by /segment. */
@@ -26,6 +28,7 @@
 /* Per worker thread: the profile being served, the result, and the decision record (each
  * too large for a comfortable stack). */
 static _Thread_local struct vt_profile worker_profile;
+static _Thread_local struct vt_visitor_profile worker_visitor;
 static _Thread_local struct vt_rec_result worker_result;
 static _Thread_local struct vt_rerank_item worker_rerank[VT_RERANK_MAX];
 static _Thread_local uint32_t worker_rerank_input[VT_RERANK_MAX];
@@ -78,6 +81,29 @@ static void warn_profile_failure(const struct vt_request *req, const char *err)
 }
 
 
+/* Find the analyst segments the profile is in. A storefront request counts them as
+ * served. */
+static void evaluate_segments(struct vt_request *req, struct vt_profile *p)
+{
+    struct vt_segments_live *live = req->api->segments;
+    struct vt_gender_estimate gender;
+
+    if (live == NULL)
+        return;
+    p->segments = vt_segments_live_current(live);
+    req->segments_now_ms = vt_segments_live_now_ms(live);
+    vt_gender_estimate(p->gender_log_odds, p->gender_evidence, req->api->cfg, &gender);
+    struct vt_segment_facts facts = {.profile = p, .gender = &gender,
+                                     .now_ms = req->segments_now_ms};
+    p->segment_mask = vt_segments_evaluate(p->segments, &facts);
+
+    bool storefront = req->route == VT_ROUTE_SEGMENT || req->route == VT_ROUTE_RECOMMENDATIONS ||
+                      req->route == VT_ROUTE_RERANK;
+    if (storefront && p->segment_mask != 0)
+        vt_segments_count_served((struct vt_segments *)p->segments, p->segment_mask);
+}
+
+
 bool vt_api_read_profile(struct vt_request *req, struct vt_profile *p, enum MHD_Result *reply)
 {
     char err[512];
@@ -93,9 +119,11 @@ bool vt_api_read_profile(struct vt_request *req, struct vt_profile *p, enum MHD_
         struct vt_store *st = vt_api_worker_store(req->api, err, sizeof err);
 
         if (st != NULL &&
-            vt_store_profile_read(st, req->id, req->id_len, vt_now_ms(), p, err, sizeof err) ==
-                0)
+            vt_store_profile_read_linked(st, req->id, req->id_len, vt_now_ms(), p,
+                                         &worker_visitor, err, sizeof err) == 0) {
+            evaluate_segments(req, p);
             return true;
+        }
         vt_api_worker_store_reset();
         if (!reused || vt_monotonic_ns() - started >= half_budget)
             break;
@@ -109,6 +137,7 @@ bool vt_api_read_profile(struct vt_request *req, struct vt_profile *p, enum MHD_
                       req->route == VT_ROUTE_RERANK;
     if (storefront && strcmp(req->api->cfg->http_on_redis_error, "cold_start") == 0) {
         vt_profile_clear(p);
+        evaluate_segments(req, p);
         req->degraded = true;
         vt_metrics_degraded(req->route);
         return true;
@@ -161,8 +190,12 @@ enum MHD_Result vt_handle_segment(struct vt_request *req)
     enum MHD_Result reply;
     struct vt_jsonw w;
 
+    bool explain;
+
     if (!vt_id_valid(req->id, req->id_len))
         return vt_reply_invalid_id(req, "session");
+    if (!vt_api_query_flag(req, "explain", &explain, &reply))
+        return reply;
     if (!vt_api_read_profile(req, &worker_profile, &reply))
         return reply;
 
@@ -189,6 +222,9 @@ enum MHD_Result vt_handle_segment(struct vt_request *req)
         vt_jsonw_null(&w);
     vt_api_write_scored(&w, "top_categories", p->categories, p->n_categories, SEGMENT_TOP);
     vt_api_write_scored(&w, "top_brands", p->brands, p->n_brands, SEGMENT_TOP);
+    vt_jsonw_key(&w, "personalised");
+    vt_jsonw_bool(&w, !p->consent_denied);
+    vt_api_write_segments(&w, req, p, explain);
     vt_jsonw_object_end(&w);
     return vt_reply_writer(req, MHD_HTTP_OK, &w);
 }
@@ -389,6 +425,34 @@ static void write_reasons(struct vt_jsonw *w, const struct vt_catalog *cat,
 }
 
 
+/* Who a decision was for: the session, or null for a session without consent (nothing
+ * about it is kept; the decision id alone still ties impressions and clicks to the
+ * decision). Then the analyst segments it was in. */
+static void write_decision_subject(struct vt_jsonw *w, const struct vt_request *req)
+{
+    const struct vt_profile *p = &worker_profile;
+
+    vt_jsonw_key(w, "session_id");
+    if (p->consent_denied)
+        vt_jsonw_null(w);
+    else
+        vt_jsonw_stringn(w, req->id, req->id_len);
+    vt_api_write_segments(w, req, p, false);
+}
+
+
+/* Hand the record in worker_decision to the producer, keyed by session, or by decision
+ * for a session without consent. */
+static void publish_record(struct vt_request *req, const char *decision_id, size_t len)
+{
+    if (worker_profile.consent_denied)
+        vt_decisions_publish(req->api->decisions, decision_id, strlen(decision_id),
+                             worker_decision, len);
+    else
+        vt_decisions_publish(req->api->decisions, req->id, req->id_len, worker_decision, len);
+}
+
+
 /* Publish the decision record: what this session was shown, in which order. */
 static void publish_decision(struct vt_request *req, const char *decision_id,
                              const char *placement, const char *strategy, bool control,
@@ -406,8 +470,7 @@ static void publish_decision(struct vt_request *req, const char *decision_id,
     vt_jsonw_string(&w, decision_id);
     vt_jsonw_key(&w, "ts");
     vt_jsonw_string(&w, stamp);
-    vt_jsonw_key(&w, "session_id");
-    vt_jsonw_stringn(&w, req->id, req->id_len);
+    write_decision_subject(&w, req);
     write_degraded(&w, req);
     vt_jsonw_key(&w, "placement");
     vt_jsonw_string(&w, placement);
@@ -433,8 +496,7 @@ static void publish_decision(struct vt_request *req, const char *decision_id,
     vt_jsonw_object_end(&w);
     len = vt_jsonw_finish(&w);
     if (len > 0)
-        vt_decisions_publish(req->api->decisions, req->id, req->id_len, worker_decision,
-                             (size_t)len);
+        publish_record(req, decision_id, (size_t)len);
 }
 
 
@@ -656,8 +718,7 @@ static void publish_rerank_decision(struct vt_request *req, const char *decision
     vt_jsonw_string(&w, decision_id);
     vt_jsonw_key(&w, "ts");
     vt_jsonw_string(&w, stamp);
-    vt_jsonw_key(&w, "session_id");
-    vt_jsonw_stringn(&w, req->id, req->id_len);
+    write_decision_subject(&w, req);
     write_degraded(&w, req);
     vt_jsonw_key(&w, "placement");
     vt_jsonw_string(&w, "rerank");
@@ -671,8 +732,7 @@ static void publish_rerank_decision(struct vt_request *req, const char *decision
     vt_jsonw_object_end(&w);
     len = vt_jsonw_finish(&w);
     if (len > 0)
-        vt_decisions_publish(req->api->decisions, req->id, req->id_len, worker_decision,
-                             (size_t)len);
+        publish_record(req, decision_id, (size_t)len);
     else
         VT_WARN("HTTP", "rerank decision of %zu items exceeds %d bytes and is not published",
                 n, DECISION_RECORD_MAX);

@@ -515,6 +515,10 @@ static const struct route routes[] = {
     {"/v1/alerts/{id}/ack", "POST", VT_ROUTE_ALERT_ACK, ACCESS_ANALYST, vt_handle_alert_ack},
     {"/v1/profiles/{id}/recommendations", "GET", VT_ROUTE_PROFILE_RECOMMENDATIONS,
      ACCESS_ANALYST, vt_handle_recommendations_preview},
+    {"/v1/stats/segments", "GET", VT_ROUTE_STATS_SEGMENTS, ACCESS_ANALYST,
+     vt_handle_stats_segments},
+    {"/v1/visitors/{id}", "DELETE", VT_ROUTE_VISITOR_DELETE, ACCESS_ANALYST,
+     vt_handle_visitor_delete},
     /* The dashboard's files need no token; its data calls do. */
     {"/ui", "GET", VT_ROUTE_UI, ACCESS_PUBLIC, handle_ui_redirect},
     {"/ui/", "GET", VT_ROUTE_UI, ACCESS_PUBLIC, handle_ui_index},
@@ -1018,6 +1022,7 @@ struct vt_api *vt_api_start(const struct vt_config *cfg, const struct vt_api_par
     api->live = parts->live;
     api->ingest = parts->ingest;
     api->rules = parts->rules;
+    api->segments = parts->segments;
     api->decisions = parts->decisions;
     api->alerting = parts->alerting;
     api->openapi = read_file(cfg->openapi_path, &api->openapi_len);

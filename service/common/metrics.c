@@ -45,6 +45,8 @@ static const char *const route_names[VT_ROUTE_COUNT] = {
     [VT_ROUTE_ALERT_ACK] = "alert_ack",
     [VT_ROUTE_PROFILE_RECOMMENDATIONS] = "profile_recommendations",
     [VT_ROUTE_UI] = "ui",
+    [VT_ROUTE_STATS_SEGMENTS] = "stats_segments",
+    [VT_ROUTE_VISITOR_DELETE] = "visitor_delete",
     [VT_ROUTE_OTHER] = "other",
 };
 
@@ -87,6 +89,14 @@ static struct {
     atomic_uint_fast64_t catalog_products;
     atomic_uint_fast64_t catalog_rejected;
     atomic_uint_fast64_t applied_total;
+    atomic_uint_fast64_t visitor_records[2]; /* applied, refused */
+    atomic_uint_fast64_t visitor_links;
+    atomic_uint_fast64_t visitor_blocked;
+    atomic_uint_fast64_t consent[3]; /* by enum vt_consent */
+    atomic_uint_fast64_t consent_unreadable;
+    atomic_uint_fast64_t erasures[2]; /* deleted, nothing */
+    atomic_uint_fast64_t segment_reloads[2]; /* ok, failed */
+    atomic_uint_fast64_t segments_loaded;
 } registry;
 
 static atomic_bool lag_initialised;
@@ -211,6 +221,43 @@ void vt_metrics_aggregates(size_t applied, size_t duplicates)
 {
     atomic_fetch_add_explicit(&registry.aggregates_applied, applied, memory_order_relaxed);
     atomic_fetch_add_explicit(&registry.aggregates_duplicate, duplicates, memory_order_relaxed);
+}
+
+
+void vt_metrics_visitors(size_t applied, size_t linked, size_t refused)
+{
+    atomic_fetch_add_explicit(&registry.visitor_records[0], applied, memory_order_relaxed);
+    atomic_fetch_add_explicit(&registry.visitor_records[1], refused, memory_order_relaxed);
+    atomic_fetch_add_explicit(&registry.visitor_links, linked, memory_order_relaxed);
+}
+
+
+void vt_metrics_visitor_blocked(void)
+{
+    atomic_fetch_add_explicit(&registry.visitor_blocked, 1, memory_order_relaxed);
+}
+
+
+void vt_metrics_consent(enum vt_consent consent, bool unreadable)
+{
+    if ((unsigned)consent < 3)
+        atomic_fetch_add_explicit(&registry.consent[consent], 1, memory_order_relaxed);
+    if (unreadable)
+        atomic_fetch_add_explicit(&registry.consent_unreadable, 1, memory_order_relaxed);
+}
+
+
+void vt_metrics_erasure(bool deleted)
+{
+    atomic_fetch_add_explicit(&registry.erasures[deleted ? 0 : 1], 1, memory_order_relaxed);
+}
+
+
+void vt_metrics_segments_reload(bool ok, size_t segments)
+{
+    atomic_fetch_add_explicit(&registry.segment_reloads[ok ? 0 : 1], 1, memory_order_relaxed);
+    if (ok)
+        atomic_store_explicit(&registry.segments_loaded, segments, memory_order_relaxed);
 }
 
 
@@ -358,6 +405,50 @@ static void render_ingest(struct vt_buf *out)
                   "vitrine_aggregate_records_total{outcome=\"applied\"} %" PRIu64 "\n"
                   "vitrine_aggregate_records_total{outcome=\"duplicate\"} %" PRIu64 "\n",
                   load(&registry.aggregates_applied), load(&registry.aggregates_duplicate));
+
+    vt_buf_printf(out, "# HELP vitrine_visitor_records_total Records added to the visitor "
+                  "their session is linked to, and records of sessions refused because the "
+                  "visitor had visitor.sessions_max sessions.\n"
+                  "# TYPE vitrine_visitor_records_total counter\n"
+                  "vitrine_visitor_records_total{outcome=\"applied\"} %" PRIu64 "\n"
+                  "vitrine_visitor_records_total{outcome=\"refused\"} %" PRIu64 "\n"
+                  "# HELP vitrine_visitor_links_total Sessions linked to a visitor.\n"
+                  "# TYPE vitrine_visitor_links_total counter\n"
+                  "vitrine_visitor_links_total %" PRIu64 "\n"
+                  "# HELP vitrine_visitor_ids_blocked_total Records whose visitor fields held "
+                  "only blocked values (visitor.blocked).\n"
+                  "# TYPE vitrine_visitor_ids_blocked_total counter\n"
+                  "vitrine_visitor_ids_blocked_total %" PRIu64 "\n",
+                  load(&registry.visitor_records[0]), load(&registry.visitor_records[1]),
+                  load(&registry.visitor_links), load(&registry.visitor_blocked));
+    vt_buf_printf(out, "# HELP vitrine_consent_records_total Applied records by the consent "
+                  "they carried.\n"
+                  "# TYPE vitrine_consent_records_total counter\n"
+                  "vitrine_consent_records_total{consent=\"unknown\"} %" PRIu64 "\n"
+                  "vitrine_consent_records_total{consent=\"granted\"} %" PRIu64 "\n"
+                  "vitrine_consent_records_total{consent=\"denied\"} %" PRIu64 "\n"
+                  "# HELP vitrine_consent_unreadable_total Consent values that were neither "
+                  "a yes nor a no; the record counts as not saying.\n"
+                  "# TYPE vitrine_consent_unreadable_total counter\n"
+                  "vitrine_consent_unreadable_total %" PRIu64 "\n"
+                  "# HELP vitrine_erasures_total Visitor erasures, by whether they found "
+                  "anything to delete.\n"
+                  "# TYPE vitrine_erasures_total counter\n"
+                  "vitrine_erasures_total{outcome=\"deleted\"} %" PRIu64 "\n"
+                  "vitrine_erasures_total{outcome=\"nothing\"} %" PRIu64 "\n",
+                  load(&registry.consent[0]), load(&registry.consent[1]),
+                  load(&registry.consent[2]), load(&registry.consent_unreadable),
+                  load(&registry.erasures[0]), load(&registry.erasures[1]));
+    vt_buf_printf(out, "# HELP vitrine_segment_reloads_total Loads of the segment "
+                  "definitions on SIGHUP, by outcome.\n"
+                  "# TYPE vitrine_segment_reloads_total counter\n"
+                  "vitrine_segment_reloads_total{outcome=\"ok\"} %" PRIu64 "\n"
+                  "vitrine_segment_reloads_total{outcome=\"failed\"} %" PRIu64 "\n"
+                  "# HELP vitrine_segments Segments defined in the active definitions.\n"
+                  "# TYPE vitrine_segments gauge\n"
+                  "vitrine_segments %" PRIu64 "\n",
+                  load(&registry.segment_reloads[0]), load(&registry.segment_reloads[1]),
+                  load(&registry.segments_loaded));
 
     vt_buf_appends(out, "# HELP vitrine_consumer_lag Records between the consumer position "
                         "and the end of each assigned partition.\n"

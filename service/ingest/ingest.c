@@ -63,8 +63,16 @@ struct record {
     enum vt_decode_status status;
     atomic_int dead_letter_result; /* 0 pending, 1 delivered, -1 failed */
     int64_t settled_offset; /* first offset of its partition in the batch; -1: unknown */
+    enum vt_consent consent;
+    bool consent_unreadable;
+    bool visitor_blocked;
     char reason[256];
 };
+
+/* Logins (a session linked to a new visitor) whose session one batch hands over to the
+ * new visitor; the session is read after the profile step. Further ones in the same batch
+ * link without taking the session's earlier affinities along (counted). */
+#define LOGIN_MERGES_MAX 16
 
 struct vt_ingest {
     const struct vt_config *cfg;
@@ -88,6 +96,11 @@ struct vt_ingest {
     rd_kafka_message_t **messages;
     struct record *records;
     struct vt_apply_result *results; /* phase-one results, in the order the records were queued */
+    struct vt_profile *logins;  /* LOGIN_MERGES_MAX sessions read for the visitor step */
+    size_t login_result[LOGIN_MERGES_MAX]; /* the result index of each */
+    size_t n_logins;
+    bool logins_failed; /* a read failed: the visitor step is retried */
+    char logins_error[320];
     size_t batch_max;
     struct vt_event event;
     struct vt_profile_delta delta;
@@ -339,10 +352,13 @@ static enum record_state prepare_record(struct vt_ingest *in, const rd_kafka_mes
     }
 
     rec->type = in->event.type;
+    rec->consent = in->event.consent;
+    rec->consent_unreadable = in->event.consent_unreadable;
     vt_event_enrich(&in->event, in->world->catalog, in->cfg);
     vt_profile_delta_build(in->cfg, &in->event, in->source_tag, m->partition, m->offset,
                            &in->delta);
     in->delta.settled_offset = rec->settled_offset;
+    rec->visitor_blocked = in->delta.visitor_blocked;
     rec->state = RECORD_APPLY;
     return rec->state;
 }
@@ -509,9 +525,118 @@ static int commit_aggregates(struct vt_ingest *in, size_t n, char *err, size_t e
 }
 
 
-/* Step 3: apply the profiles (the calls prepare_batch queued), then the aggregates, each
- * one pipelined round trip retried until Redis acknowledges it. Returns 0 when both were
- * acknowledged. */
+/* Whether the profile step reported a record for a visitor: a session with consent and
+ * a visitor link. */
+static bool for_visitor(const struct vt_apply_result *r)
+{
+    return r->personal && r->visitor[0] != '\0';
+}
+
+
+static bool is_login(const struct vt_apply_result *r)
+{
+    /* Also for a redelivery: the visitor has its own offsets, and takes a session over
+     * only once. */
+    return for_visitor(r) && r->visitor_before[0] != '\0' &&
+           strcmp(r->visitor_before, r->visitor) != 0;
+}
+
+
+/* Read the session of every login in the batch, for its new visitor to take over. Runs
+ * before the visitor calls are queued, on the same connection. */
+static void read_logins(struct vt_ingest *in, size_t n)
+{
+    size_t queued = 0, skipped = 0;
+    char err[256];
+
+    in->n_logins = 0;
+    in->logins_failed = false;
+    for (size_t i = 0; i < n; i++) {
+        if (in->records[i].state != RECORD_APPLY)
+            continue;
+        size_t q = queued++;
+        if (!is_login(&in->results[q]))
+            continue;
+        if (in->n_logins == LOGIN_MERGES_MAX) {
+            skipped++;
+            continue;
+        }
+        prepare_record(in, in->messages[i], &in->records[i]);
+        if (vt_store_profile_read(in->store, in->delta.profile_id, strlen(in->delta.profile_id),
+                                  in->delta.ts_ms, &in->logins[in->n_logins], err,
+                                  sizeof err) != 0) {
+            in->logins_failed = true;
+            snprintf(in->logins_error, sizeof in->logins_error, "session read for a login: %s",
+                     err);
+            return;
+        }
+        in->login_result[in->n_logins++] = q;
+    }
+    if (skipped > 0)
+        VT_WARN("INGEST", "%zu logins in one batch linked their sessions without handing "
+                "over the sessions' earlier affinities (at most %d per batch)", skipped,
+                LOGIN_MERGES_MAX);
+}
+
+
+/* Queue the visitor call of every record of a linked session with consent. */
+static void queue_visitors(struct vt_ingest *in, size_t n)
+{
+    size_t queued = 0, login = 0;
+    int64_t now = vt_now_ms();
+
+    read_logins(in, n);
+    in->world = vt_live_world(in->live);
+    vt_store_visitors_begin(in->store);
+    if (in->logins_failed)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        const struct vt_profile *session = NULL;
+
+        if (in->records[i].state != RECORD_APPLY)
+            continue;
+        size_t q = queued++;
+        if (!for_visitor(&in->results[q]))
+            continue;
+        if (login < in->n_logins && in->login_result[login] == q)
+            session = &in->logins[login++];
+        prepare_record(in, in->messages[i], &in->records[i]);
+        vt_store_visitors_add(in->store, &in->delta, &in->results[q], session, now);
+    }
+}
+
+
+static int commit_visitors(struct vt_ingest *in, size_t n, char *err, size_t errsize)
+{
+    struct vt_visitor_counts counts;
+
+    (void)n;
+    if (in->logins_failed) {
+        vt_strlcpy(err, in->logins_error, errsize);
+        return -1;
+    }
+    if (vt_store_visitors_commit(in->store, &counts, err, errsize) != 0)
+        return -1;
+    vt_metrics_visitors(counts.applied, counts.linked, counts.refused);
+    return 0;
+}
+
+
+static bool batch_has_visitors(const struct vt_ingest *in, size_t n)
+{
+    size_t applied = count_state(in, n, RECORD_APPLY);
+
+    for (size_t q = 0; q < applied; q++) {
+        if (for_visitor(&in->results[q]))
+            return true;
+    }
+    return false;
+}
+
+
+/* Step 3: apply the profiles (the calls prepare_batch queued), then the visitors of linked
+ * sessions, then the aggregates, each one pipelined round trip retried until Redis
+ * acknowledges it. Returns 0 when all were acknowledged. */
 static int apply_batch(struct vt_ingest *in, size_t n)
 {
     prepare_batch(in, n);
@@ -519,6 +644,11 @@ static int apply_batch(struct vt_ingest *in, size_t n)
         return -1;
     if (count_state(in, n, RECORD_APPLY) == 0)
         return 0;
+    if (batch_has_visitors(in, n)) {
+        queue_visitors(in, n);
+        if (run_step(in, n, "visitor update", queue_visitors, commit_visitors) != 0)
+            return -1;
+    }
     queue_aggregates(in, n);
     return run_step(in, n, "aggregate update", queue_aggregates, commit_aggregates);
 }
@@ -596,11 +726,16 @@ static void count_outcomes(struct vt_ingest *in, size_t n)
         const struct record *rec = &in->records[i];
 
         switch (rec->state) {
-        case RECORD_APPLY:
-            vt_metrics_event(rec->type, in->results[applied_index++].applied
-                                            ? VT_OUTCOME_APPLIED
-                                            : VT_OUTCOME_DUPLICATE);
+        case RECORD_APPLY: {
+            bool applied = in->results[applied_index++].applied;
+            vt_metrics_event(rec->type, applied ? VT_OUTCOME_APPLIED : VT_OUTCOME_DUPLICATE);
+            if (applied) {
+                vt_metrics_consent(rec->consent, rec->consent_unreadable);
+                if (rec->visitor_blocked)
+                    vt_metrics_visitor_blocked();
+            }
             break;
+        }
         case RECORD_SKIP:
             vt_metrics_event(rec->type, VT_OUTCOME_SKIPPED);
             break;
@@ -834,6 +969,7 @@ static void ingest_free(struct vt_ingest *in)
     free(in->messages);
     free(in->records);
     free(in->results);
+    free(in->logins);
     free(in);
 }
 
@@ -874,7 +1010,9 @@ struct vt_ingest *vt_ingest_start(const struct vt_config *cfg, const struct vt_l
     in->messages = calloc(in->batch_max, sizeof *in->messages);
     in->records = calloc(in->batch_max, sizeof *in->records);
     in->results = calloc(in->batch_max, sizeof *in->results);
-    if (in->messages == NULL || in->records == NULL || in->results == NULL) {
+    in->logins = calloc(LOGIN_MERGES_MAX, sizeof *in->logins);
+    if (in->messages == NULL || in->records == NULL || in->results == NULL ||
+        in->logins == NULL) {
         snprintf(err, errsize, "out of memory");
         goto fail;
     }

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "vitrine/util.h"
+#include "vitrine/visitor.h"
 
 /* Largest |log-odds| kept: beyond this the probability is 1 to double precision anyway. */
 #define GENDER_LOG_ODDS_LIMIT 30.0
@@ -167,8 +168,111 @@ void vt_profile_clear(struct vt_profile *p)
     p->gender_log_odds = 0;
     p->gender_evidence = 0;
     p->ttl_s = -1;
+    for (int t = 0; t < VT_EV_TYPE_COUNT; t++)
+        p->last_by_type_ms[t] = -1;
+    p->consent_denied = false;
+    p->visitor_id[0] = '\0';
+    p->visitor_sessions = 0;
+    p->segments = NULL;
+    p->segment_mask = 0;
     p->n_categories = p->n_brands = p->n_tiers = 0;
     p->n_recent = p->n_cart = p->n_purchased = 0;
+}
+
+
+void vt_visitor_profile_clear(struct vt_visitor_profile *v)
+{
+    memset(v, 0, sizeof *v);
+    v->first_seen_ms = -1;
+    v->last_seen_ms = -1;
+}
+
+
+/* Blend one list: shares (1 - w) * the session's + w * the visitor's, at the session's
+ * scale (the sum of its values; 1 when it has none). Strongest first, at most max. */
+static size_t blend_list(struct vt_scored_name *list, size_t n, size_t max,
+                         const struct vt_scored_name *visitor, size_t nv, double w,
+                         int64_t ref_ms, double half_life_s)
+{
+    double own = 0, theirs = 0;
+
+    for (size_t i = 0; i < n; i++)
+        own += list[i].value;
+    for (size_t i = 0; i < nv; i++)
+        theirs += visitor[i].value;
+    if (!(theirs > 0) || !isfinite(theirs))
+        return n;
+    if (!(own > 0) || !isfinite(own)) {
+        own = 1;
+        w = 1;
+        n = 0;
+    }
+
+    for (size_t i = 0; i < n; i++)
+        list[i].value *= 1 - w;
+    for (size_t i = 0; i < nv; i++) {
+        double add = w * own * visitor[i].value / theirs;
+        size_t k = 0;
+
+        while (k < n && strcmp(list[k].name, visitor[i].name) != 0)
+            k++;
+        if (k == n) {
+            if (n == max) {
+                /* Full: the visitor's entry replaces the weakest when it is stronger. */
+                size_t weakest = 0;
+                for (size_t j = 1; j < n; j++) {
+                    if (list[j].value < list[weakest].value)
+                        weakest = j;
+                }
+                if (list[weakest].value >= add)
+                    continue;
+                k = weakest;
+            } else {
+                n++;
+            }
+            vt_strlcpy(list[k].name, visitor[i].name, sizeof list[k].name);
+            list[k].value = 0;
+        }
+        list[k].value += add;
+    }
+
+    /* Insertion sort, strongest first; the lists hold at most VT_PROFILE_TOP_MAX. */
+    for (size_t i = 1; i < n; i++) {
+        struct vt_scored_name e = list[i];
+        size_t j = i;
+        while (j > 0 && list[j - 1].value < e.value) {
+            list[j] = list[j - 1];
+            j--;
+        }
+        list[j] = e;
+    }
+    for (size_t i = 0; i < n; i++)
+        list[i].log_score = vt_decay_log_score(list[i].value, ref_ms, half_life_s);
+    return n;
+}
+
+
+void vt_profile_add_visitor(struct vt_profile *p, const struct vt_visitor_profile *v,
+                            double weight, double half_life_s)
+{
+    int64_t ref = p->last_seen_ms > 0 ? p->last_seen_ms : v->last_seen_ms;
+
+    if (!v->linked)
+        return;
+    p->visitor_sessions = v->sessions;
+    if (weight <= 0)
+        return;
+    if (weight > 1)
+        weight = 1;
+
+    p->n_categories = blend_list(p->categories, p->n_categories, VT_PROFILE_TOP_MAX,
+                                 v->categories, v->n_categories, weight, ref, half_life_s);
+    p->n_brands = blend_list(p->brands, p->n_brands, VT_PROFILE_TOP_MAX, v->brands,
+                             v->n_brands, weight, ref, half_life_s);
+    p->n_tiers = blend_list(p->tiers, p->n_tiers, VT_TIER_COUNT, v->tiers, v->n_tiers, weight,
+                            ref, half_life_s);
+    p->gender_log_odds += weight * v->gender_log_odds;
+    p->gender_evidence += (int64_t)llround(weight * (double)v->gender_evidence);
 }
 
 
@@ -209,6 +313,8 @@ static void delta_reset(struct vt_profile_delta *d)
     d->n_shown = d->n_clicked = 0;
     d->placement[0] = '\0';
     d->decision_id[0] = '\0';
+    d->visitor_id[0] = '\0';
+    d->visitor_blocked = false;
 }
 
 
@@ -277,6 +383,16 @@ void vt_profile_delta_build(const struct vt_config *cfg, const struct vt_event *
     d->type = ev->type;
     vt_strlcpy(d->placement, ev->placement, sizeof d->placement);
     vt_strlcpy(d->decision_id, ev->decision_id, sizeof d->decision_id);
+
+    if (ev->consent == VT_CONSENT_GRANTED)
+        d->consent = '1';
+    else if (ev->consent == VT_CONSENT_DENIED)
+        d->consent = '0';
+    else
+        d->consent = cfg->consent_default_granted ? 'i' : 'j';
+    /* Under profile.key=user the profile is the user already. */
+    if (cfg->profile_key == VT_PROFILE_KEY_SESSION)
+        d->visitor_blocked = vt_visitor_pick(cfg, ev, d->visitor_id, NULL) == VT_VISITOR_BLOCKED;
 
     for (size_t i = 0; i < ev->n_items; i++) {
         const struct vt_event_item *item = &ev->items[i];

@@ -444,7 +444,7 @@ void rec_context_init(struct rec_context *ctx, const struct vt_world *w,
         ctx->filter_segment = ctx->segment;
 
     unsigned scope = mode == REC_MODE_RERANK ? REC_SCOPE_RERANK : (unsigned)ctx->placement;
-    rec_rules_begin(&ctx->rules, rules, ctx->cat, scope, ctx->segment);
+    rec_rules_begin(&ctx->rules, rules, ctx->cat, scope, ctx->segment, p);
 
     if (p == NULL || mode == REC_MODE_CONTROL)
         return;

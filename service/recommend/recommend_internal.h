@@ -140,7 +140,8 @@ struct rec_pin {
 /* Select the rules of scope (a placement or REC_SCOPE_RERANK) and segment. rules may be
  * NULL. */
 void rec_rules_begin(struct rec_rules *rr, const struct vt_rules *rules,
-                     const struct vt_catalog *cat, unsigned scope, enum vt_segment segment);
+                     const struct vt_catalog *cat, unsigned scope, enum vt_segment segment,
+                     const struct vt_profile *p);
 
 /* True when an active filter rule matches the product. */
 bool rec_rules_filtered(struct rec_rules *rr, uint32_t product);

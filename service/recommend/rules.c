@@ -26,6 +26,8 @@
 #include <strings.h>
 
 #include "vitrine/log.h"
+#include "vitrine/segments.h"
+#include "vitrine/util.h"
 
 #define FACTOR_MIN 0.01
 #define FACTOR_MAX 100.0
@@ -62,6 +64,8 @@ struct rule {
     char *product;     /* pin */
     uint32_t scopes;   /* bit per placement, and REC_SCOPE_RERANK */
     int segment;       /* enum vt_segment, or ANY */
+    /* An analyst segment (segments.h) the session must be in; "" for none. */
+    char named_segment[VT_SEGMENT_NAME_MAX + 1];
     struct rule_match match;
 };
 
@@ -449,24 +453,48 @@ static int read_placements(struct parser *ps, const cJSON *rule, uint32_t *scope
 }
 
 
-static int read_segment(struct parser *ps, const cJSON *rule, int *segment)
+/* The form of an analyst segment's name, as segments.path requires it. */
+static bool segment_name_valid(const char *s)
+{
+    size_t len = strlen(s);
+
+    if (len == 0 || len > VT_SEGMENT_NAME_MAX)
+        return false;
+    for (size_t i = 0; i < len; i++) {
+        char c = s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-'))
+            return false;
+    }
+    return true;
+}
+
+
+/* "segment": a gender segment (female, male, unknown), any, or the name of an analyst
+ * segment from segments.path, which is checked when the segments are loaded. */
+static int read_segment(struct parser *ps, const cJSON *rule, int *segment, char *named)
 {
     const cJSON *value = cJSON_GetObjectItemCaseSensitive(rule, "segment");
 
     *segment = ANY;
+    named[0] = '\0';
     if (value == NULL)
         return 0;
     if (!cJSON_IsString(value))
-        return fail(ps, "\"segment\" must be a string: female, male, unknown or any");
-    if (strcmp(value->valuestring, "female") == 0)
+        return fail(ps, "\"segment\" must be a string: female, male, unknown, any or the "
+                        "name of a segment in segments.path");
+    if (strcmp(value->valuestring, "female") == 0) {
         *segment = VT_SEGMENT_FEMALE;
-    else if (strcmp(value->valuestring, "male") == 0)
+    } else if (strcmp(value->valuestring, "male") == 0) {
         *segment = VT_SEGMENT_MALE;
-    else if (strcmp(value->valuestring, "unknown") == 0)
+    } else if (strcmp(value->valuestring, "unknown") == 0) {
         *segment = VT_SEGMENT_UNKNOWN;
-    else if (strcmp(value->valuestring, "any") != 0)
-        return fail(ps, "unknown \"segment\" \"%s\"; expected female, male, unknown or any",
-                    value->valuestring);
+    } else if (strcmp(value->valuestring, "any") != 0) {
+        if (!segment_name_valid(value->valuestring))
+            return fail(ps, "\"segment\" \"%s\" is neither female, male, unknown nor any, "
+                            "nor a segment name (1 to %d of a-z, 0-9, _ and -)",
+                        value->valuestring, VT_SEGMENT_NAME_MAX);
+        vt_strlcpy(named, value->valuestring, VT_SEGMENT_NAME_MAX + 1);
+    }
     return 0;
 }
 
@@ -596,7 +624,7 @@ static int read_rule(struct parser *ps, const cJSON *item, struct vt_rules *rule
         return -1;
     if (r->action != REC_RULE_PIN && read_match(ps, item, &r->match) != 0)
         return -1;
-    if (read_placements(ps, item, &r->scopes) != 0 || read_segment(ps, item, &r->segment) != 0)
+    if (read_placements(ps, item, &r->scopes) != 0 || read_segment(ps, item, &r->segment, r->named_segment) != 0)
         return -1;
     return 0;
 }
@@ -826,10 +854,16 @@ struct vt_rules *vt_rules_load(const char *path, char *err, size_t errsize)
 
 /* ---- matching in one request ---- */
 
-static bool scope_fits(const struct rule *r, unsigned scope, enum vt_segment segment)
+static bool scope_fits(const struct rule *r, unsigned scope, enum vt_segment segment,
+                       const struct vt_profile *p)
 {
     if ((r->scopes & (1u << scope)) == 0)
         return false;
+    if (r->named_segment[0] != '\0') {
+        int index = p != NULL && p->segments != NULL
+                        ? vt_segments_find(p->segments, r->named_segment) : -1;
+        return index >= 0 && (p->segment_mask >> index) & 1;
+    }
     return r->segment == ANY || r->segment == (int)segment;
 }
 
@@ -852,7 +886,8 @@ static uint8_t resolve(struct rec_rules *rr, const struct name_list *list,
 
 
 void rec_rules_begin(struct rec_rules *rr, const struct vt_rules *rules,
-                     const struct vt_catalog *cat, unsigned scope, enum vt_segment segment)
+                     const struct vt_catalog *cat, unsigned scope, enum vt_segment segment,
+                     const struct vt_profile *p)
 {
     rr->rules = rules;
     rr->cat = cat;
@@ -870,7 +905,7 @@ void rec_rules_begin(struct rec_rules *rr, const struct vt_rules *rules,
         const struct rule *r = &rules->items[i];
         size_t a = rr->n_active;
 
-        if (!scope_fits(r, scope, segment))
+        if (!scope_fits(r, scope, segment, p))
             continue;
         rr->rule[a] = (uint8_t)i;
         rr->brands_start[a] = (uint16_t)rr->n_values;
@@ -1036,4 +1071,18 @@ size_t rec_rules_pins(const struct rec_rules *rr, struct rec_pin *out, size_t ma
         n++;
     }
     return n;
+}
+
+
+const char *vt_rules_unknown_segment(const struct vt_rules *rules,
+                                     const struct vt_segments *segments, const char **rule)
+{
+    for (size_t i = 0; rules != NULL && i < rules->n; i++) {
+        const struct rule *r = &rules->items[i];
+        if (r->named_segment[0] != '\0' && vt_segments_find(segments, r->named_segment) < 0) {
+            *rule = r->name;
+            return r->named_segment;
+        }
+    }
+    return NULL;
 }

@@ -115,7 +115,11 @@ static int open_connection(struct vt_store *st, char *err, size_t errsize)
     if (load_script(st, store_apply_script, store_apply_script_len, st->sha[SCRIPT_APPLY], err,
                     errsize) != 0 ||
         load_script(st, store_aggregate_script, store_aggregate_script_len,
-                    st->sha[SCRIPT_AGGREGATE], err, errsize) != 0)
+                    st->sha[SCRIPT_AGGREGATE], err, errsize) != 0 ||
+        load_script(st, store_visit_script, store_visit_script_len, st->sha[SCRIPT_VISIT], err,
+                    errsize) != 0 ||
+        load_script(st, store_erase_script, store_erase_script_len, st->sha[SCRIPT_ERASE], err,
+                    errsize) != 0)
         goto fail;
     st->scripts_loaded = true;
     return 0;

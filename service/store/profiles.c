@@ -46,16 +46,24 @@ static const char *const key_suffixes[KEY_COUNT] = {"p",    "cat",  "brand", "ti
  * both steps acknowledged, so saved replies below it are deleted, once per batch. KEYS[10]
  * expires after at most an hour: a redelivery comes within that time unless vitrine stays
  * down longer, and then its aggregate inputs come from the current state.
+ *
+ * ARGV[16] is the consent mode (vt_profile_delta.consent). Without consent the script
+ * deletes every key of the profile and keeps only the answer and the redelivery field in
+ * KEYS[1], so that later records without a consent signal stay unpersonalised. ARGV[17] is
+ * the visitor the record names; the profile keeps it in "vis". The reply ends with
+ * personal (1, or 0 without consent), the visitor before the record and the visitor after
+ * it; they differ at a login. A login record's reply is kept like a view's.
  */
 const char store_apply_script[] =
     "local SCALE = " VT_SCORE_SCALE_TEXT "\n"
     "local p = KEYS[1]\n"
     "local off_field = ARGV[1]\n"
-    "local last = redis.call('HGET', p, off_field)\n"
+    "local state = redis.call('HMGET', p, off_field, 'consent', 'vis')\n"
+    "local last = state[1]\n"
     "local applied = not (last and tonumber(last) >= tonumber(ARGV[2]))\n"
     "local ts = tonumber(ARGV[3])\n"
     "local ttl = tonumber(ARGV[4])\n"
-    "local i = 16\n"
+    "local i = 18\n"
     "local function scored()\n"
     "  local n = tonumber(ARGV[i]); i = i + 1\n"
     "  local list = {}\n"
@@ -91,6 +99,24 @@ const char store_apply_script[] =
     "    redis.call('HSET', ax, floor_field, ARGV[15])\n"
     "  end\n"
     "end\n"
+    "local denied\n"
+    "if ARGV[16] == '1' or ARGV[16] == '0' then denied = ARGV[16] == '0'\n"
+    "else\n"
+    "  local said = state[2]\n"
+    "  if said then denied = said == '0' else denied = ARGV[16] == 'j' end\n"
+    "end\n"
+    "if denied then\n"
+    "  if applied then\n"
+    "    for k = 1, 10 do redis.call('DEL', KEYS[k]) end\n"
+    "    redis.call('HSET', p, 'consent', '0', off_field, ARGV[2])\n"
+    "    redis.call('EXPIRE', p, ARGV[4])\n"
+    "  end\n"
+    "  return {applied and 1 or 0, 0, 0, '', 0, '', ''}\n"
+    "end\n"
+    "local vis_before = state[3] or ''\n"
+    "local vis = ARGV[17]\n"
+    "if vis == '' then vis = vis_before end\n"
+    "local switched = vis_before ~= '' and vis ~= vis_before\n"
     "if not applied then\n"
     "  local saved = redis.call('HGET', ax, ctx_field)\n"
     "  if saved then\n"
@@ -121,13 +147,21 @@ const char store_apply_script[] =
     "  if redis.call('ZSCORE', KEYS[5], viewed[k]) then fresh[k] = '0' else fresh[k] = '1' end\n"
     "end\n"
     "result[#result + 1] = table.concat(fresh)\n"
+    "result[#result + 1] = 1\n"
+    "result[#result + 1] = vis_before\n"
+    "result[#result + 1] = vis\n"
     "if not applied then return result end\n"
-    "if #viewed > 0 or #bought > 0 or #cart_add > 0 then\n"
+    "if #viewed > 0 or #bought > 0 or #cart_add > 0 or switched then\n"
     "  redis.call('HSET', ax, ctx_field, cjson.encode(result))\n"
     "end\n"
     "redis.call('HSET', p, off_field, ARGV[2])\n"
     "redis.call('HINCRBY', p, 'events', '1')\n"
     "redis.call('HINCRBY', p, 'n:' .. ARGV[5], '1')\n"
+    "if ARGV[16] == '1' then redis.call('HSET', p, 'consent', '1') end\n"
+    "if vis ~= vis_before then redis.call('HSET', p, 'vis', vis) end\n"
+    "local type_field = 't:' .. ARGV[5]\n"
+    "local type_last = tonumber(redis.call('HGET', p, type_field) or '')\n"
+    "if not type_last or ts > type_last then redis.call('HSET', p, type_field, ARGV[3]) end\n"
     "if ARGV[6] ~= '' then redis.call('HSET', p, 'user', ARGV[6]) end\n"
     "local first = tonumber(redis.call('HGET', p, 'first') or '')\n"
     "if not first or ts < first then redis.call('HSET', p, 'first', ARGV[3]) end\n"
@@ -293,6 +327,8 @@ void vt_store_batch_add(struct vt_store *st, const struct vt_profile_delta *d)
     store_arg_int(st, d->gender_evidence);
     store_arg_double(st, d->revenue);
     store_arg_int(st, d->settled_offset);
+    store_arg_len(st, &d->consent, 1);
+    store_arg(st, d->visitor_id);
 
     arg_scores(st, d->categories, d->n_categories);
     arg_scores(st, d->brands, d->n_brands);
@@ -345,6 +381,8 @@ static bool read_apply_reply(const redisReply *r, size_t index, void *arg, char 
     size_t i = 0, n;
 
     res->applied = false;
+    res->personal = true;
+    res->visitor_before[0] = res->visitor[0] = '\0';
     res->n_previous = 0;
     res->n_attributions = 0;
     res->fresh_views = 0;
@@ -378,6 +416,19 @@ static bool read_apply_reply(const redisReply *r, size_t index, void *arg, char 
                 res->fresh_views |= UINT64_C(1) << k;
         }
     }
+    i++;
+
+    /* A reply kept before the consent and visitor fields existed ends here. */
+    res->personal = i >= r->elements || store_reply_int(r->element[i]) == 1;
+    res->visitor_before[0] = res->visitor[0] = '\0';
+    if (i + 2 < r->elements) {
+        store_reply_copy(res->visitor_before, sizeof res->visitor_before, r->element[i + 1]);
+        store_reply_copy(res->visitor, sizeof res->visitor, r->element[i + 2]);
+    }
+    /* Nothing records what a session without consent viewed, so each of its views counts
+     * for trending. */
+    if (!res->personal)
+        res->fresh_views = ~UINT64_C(0);
     return true;
 }
 
@@ -421,10 +472,18 @@ static void parse_profile_hash(const redisReply *r, struct vt_profile *p)
             p->gender_evidence = store_reply_int(v);
         } else if (store_reply_is(k, "revenue")) {
             p->revenue = store_reply_double(v);
-        } else if (k->len > 2 && memcmp(k->str, "n:", 2) == 0) {
+        } else if (store_reply_is(k, "vis")) {
+            store_reply_copy(p->visitor_id, sizeof p->visitor_id, v);
+        } else if (store_reply_is(k, "consent")) {
+            p->consent_denied = store_reply_is(v, "0");
+        } else if (k->len > 2 && k->str[1] == ':' && (k->str[0] == 'n' || k->str[0] == 't')) {
             enum vt_event_type type;
-            if (vt_event_type_parse(k->str + 2, k->len - 2, &type) == 0)
+            if (vt_event_type_parse(k->str + 2, k->len - 2, &type) != 0)
+                continue;
+            if (k->str[0] == 'n')
                 p->count_by_type[type] = store_reply_int(v);
+            else
+                p->last_by_type_ms[type] = store_reply_int(v);
         }
     }
 }
@@ -610,6 +669,14 @@ int vt_store_profile_read(struct vt_store *st, const char *id, size_t id_len, in
     }
 
     parse_profile_hash(replies[0], p);
+    if (p->consent_denied) {
+        /* The session said no: the hash holds only that answer, and the profile reads as
+         * one without events. */
+        vt_profile_clear(p);
+        p->consent_denied = true;
+        rc = 0;
+        goto out;
+    }
     /* Values are decayed to the profile's last event, not to the wall clock: the shares
      * and the ranking are the same either way, and an idle or replayed profile keeps
      * readable values instead of underflowing to zero. */

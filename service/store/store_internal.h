@@ -13,12 +13,16 @@
 #include "vitrine/store.h"
 
 /* The Lua scripts, loaded on every new connection. */
-enum store_script { SCRIPT_APPLY = 0, SCRIPT_AGGREGATE, SCRIPT_COUNT };
+enum store_script { SCRIPT_APPLY = 0, SCRIPT_AGGREGATE, SCRIPT_VISIT, SCRIPT_ERASE, SCRIPT_COUNT };
 
 extern const char store_apply_script[];
 extern const size_t store_apply_script_len;
 extern const char store_aggregate_script[];
 extern const size_t store_aggregate_script_len;
+extern const char store_visit_script[];
+extern const size_t store_visit_script_len;
+extern const char store_erase_script[];
+extern const size_t store_erase_script_len;
 
 /* Keys of one profile, in the order the apply script's KEYS use them. */
 enum profile_key {
@@ -55,6 +59,7 @@ struct vt_store {
     size_t queued;
     bool failed;
     size_t agg_records; /* records in the aggregate call being built (aggregates.c) */
+    size_t visitor_calls;  /* visit calls queued in the current batch (visitors.c) */
     char fail_reason[256];
 
     /* Scratch for building one command, reused. */

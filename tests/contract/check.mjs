@@ -13,17 +13,18 @@
 //     CONTRACT_BROKERS     Kafka bootstrap servers (each run uses its own topics)
 //
 // The instances:
-//   main  tokens for both groups, a small alert rule, fast refreshes: the normal answers,
-//         the dashboard's 304 and 308, and 400, 401, 404, 405, 413 and 414;
-//   down  Redis at a port where nothing listens, no OpenAPI file: 503 and its Retry-After,
-//         readiness 503, /openapi.yaml 404;
+//   main  tokens for both groups, a small alert rule, a copy of deploy/segments.example.json,
+//         member counts every 5 s, fast refreshes: the normal answers, the dashboard's 304
+//         and 308, and 400, 401, 404, 405, 413 and 414;
+//   down  Redis at a port where nothing listens, no OpenAPI file, the same segments: 503
+//         and its Retry-After, readiness 503, /openapi.yaml 404;
 //   cold  the same Redis with http.on_redis_error=cold_start: storefront answers marked
 //         "degraded".
 // Fails when a response breaks the contract, when an operation of the document was not
 // called, or when a status it documents was never seen (500 excepted, see
 // NOT_TRIGGERED).
 
-import { writeFileSync } from 'node:fs';
+import { copyFileSync, writeFileSync } from 'node:fs';
 
 import { Contract } from './contract.mjs';
 import { Instance, freePort, produce, rawRequest, request, sleep } from './vitrine.mjs';
@@ -50,6 +51,10 @@ const RUN = `contract-${process.pid}`;
 const S1 = `${RUN}-s1`;       // the session with a full story
 const S2 = `${RUN}-s2`;       // co-views for the similar products
 const S3 = `${RUN}-erase`;    // erased by the DELETE case
+const S4 = `${RUN}-visitor-a`; // the two sessions of VISITOR, erased with it
+const S5 = `${RUN}-visitor-b`;
+const S6 = `${RUN}-no-consent`; // denies consent
+const VISITOR = `u-${RUN}-erase`;
 const BURST = `${RUN}-burst`; // the views that raise the alert
 const DECISION = '0193a1b2-7c3d-7e4f-8a9b-0c1d2e3f4a5b';
 const UNKNOWN_ALERT = '01900000-0000-7000-8000-000000000000';
@@ -177,10 +182,18 @@ function events(now) {
     const s2 = ['w-1', 'w-2', 'c-1', 'w-1', 'w-3'].map((id, i) =>
         ({ type: 'product_view', session_id: S2, ts: at(30 - i), products: [{ id }] }));
     const s3 = [{ type: 'product_view', session_id: S3, ts: at(20), products: [{ id: 'h-1' }] }];
+    const visitor = [[S4, 'w-4'], [S4, 'w-5'], [S5, 'w-6']].map(([session, id], i) =>
+        ({ type: 'product_view', session_id: session, user_id: VISITOR, ts: at(36 - i),
+           products: [{ id }] }));
+    // The second record carries no consent value and keeps the session's "no".
+    const noConsent = [
+        { type: 'product_view', session_id: S6, consent: false, ts: at(33), products: [{ id: 'w-1' }] },
+        { type: 'product_view', session_id: S6, ts: at(32), products: [{ id: 'w-2' }] },
+    ];
     const burst = Array.from({ length: 40 }, (_, i) =>
         ({ type: 'product_view', session_id: BURST, ts: now - 40 + i,
            products: [{ id: `w-${1 + (i % 4)}` }], campaign: 'contract-campaign' }));
-    return { s1, all: [...s1, ...s2, ...s3, ...burst] };
+    return { s1, all: [...s1, ...s2, ...s3, ...visitor, ...noConsent, ...burst] };
 }
 
 // ---- instances ----
@@ -213,6 +226,8 @@ async function startInstances() {
         condition: { type: 'above', threshold: 20 }, min_volume: 20, cooldown_s: 600,
         severity: 'warning', recipients: ['oncall@shop.example'],
         reaction: 'Contract check rule: look at the burst.' }] }));
+    const segments = `${WORK}/segments.json`;
+    copyFileSync(`${SOURCE}/deploy/segments.example.json`, segments);
     const deadRedis = String(await freePort());
 
     const main = new Instance('main', {
@@ -223,6 +238,8 @@ async function startInstances() {
         VITRINE_ALERTS_BUCKET_S: '1',
         VITRINE_ALERTS_PERIOD_MS: '200',
         VITRINE_LIVE_REFRESH_MS: '200',
+        VITRINE_SEGMENTS_PATH: segments,
+        VITRINE_SEGMENTS_COUNT_INTERVAL_S: '5',
     }, opts);
 
     const down = new Instance('down', {
@@ -230,6 +247,8 @@ async function startInstances() {
         VITRINE_REDIS_PORT: deadRedis,
         VITRINE_REDIS_TIMEOUT_MS: '200',
         VITRINE_HTTP_OPENAPI_PATH: `${WORK}/no-such-openapi.yaml`,
+        // Without segments /v1/stats/segments reads nothing from Redis and cannot fail.
+        VITRINE_SEGMENTS_PATH: segments,
     }, opts);
 
     const cold = new Instance('cold', {
@@ -286,12 +305,70 @@ async function crossCutting(main, samples) {
 
 const has = (cond, message) => (cond ? [] : [message]);
 
+// Check the segments_explain of S1 and return the problems: perfume_fan holds, and the
+// example file's segments show every kind of node (a test, all, any, not) and a score.
+function explained(b) {
+    const list = b.segments_explain ?? [];
+    const byName = new Map(list.map((e) => [e.segment, e]));
+    const kinds = new Set();
+    const visit = (node) => {
+        kinds.add(node.of === undefined ? 'test' : node.condition);
+        for (const child of node.of ?? [])
+            visit(child);
+    };
+    for (const entry of list) {
+        for (const c of entry.conditions ?? [])
+            visit(c.points === undefined ? c : c.condition);
+    }
+    return [...has(list.length > 0, 'segments_explain is empty'),
+            ...has(byName.get('perfume_fan')?.member === true, 'perfume_fan is not a member'),
+            ...has(list.every((e) => e.member === b.segments.includes(e.segment)),
+                   'member differs from segments'),
+            ...has(byName.get('browsing_without_buying')?.score !== undefined,
+                   'the score segment has no score'),
+            ...['test', 'all', 'any', 'not'].flatMap((k) => has(kinds.has(k), `no ${k} node`))];
+}
+
+// Check that no entry of a segments_explain is a member and each gives reason; return the
+// problems.
+function noMember(b, reason) {
+    const list = b.segments_explain ?? [];
+    return [...has(list.length > 0, 'segments_explain is empty'),
+            ...has(list.every((e) => e.member === false && e.reason === reason),
+                   `not every entry has member false and reason "${reason}": ` +
+                   JSON.stringify(list.slice(0, 2)))];
+}
+
 async function storefront(main) {
     const seg = 'GET /v1/sessions/{id}/segment';
     await call({ label: 'segment of a known session', op: seg, instance: main, expect: 200,
                  path: `/v1/sessions/${S1}/segment`,
                  then: (b) => [...has(b.known === true, 'known is not true'),
-                               ...has(b.top_categories.length > 0, 'no top category')] });
+                               ...has(b.top_categories.length > 0, 'no top category'),
+                               ...has(b.personalised === true, 'personalised is not true'),
+                               ...has(b.segments.includes('perfume_fan'), `segments ${b.segments}`),
+                               ...has(b.segments_explain === undefined,
+                                      'segments_explain without explain')] });
+    await call({ label: 'segment with explain', op: seg, instance: main, expect: 200,
+                 path: `/v1/sessions/${S1}/segment?explain=true`, then: explained });
+    await call({ label: 'segment with explain=1', op: seg, instance: main, expect: 200,
+                 path: `/v1/sessions/${S1}/segment?explain=1`,
+                 then: (b) => has(Array.isArray(b.segments_explain), 'no segments_explain') });
+    await call({ label: 'segment with explain=0', op: seg, instance: main, expect: 200,
+                 path: `/v1/sessions/${S1}/segment?explain=0`,
+                 then: (b) => has(b.segments_explain === undefined,
+                                  'segments_explain with explain=0') });
+    await call({ label: 'segment with explain=maybe', op: seg, instance: main, expect: 400,
+                 path: `/v1/sessions/${S1}/segment?explain=maybe` });
+    await call({ label: 'segment of an unknown session with explain', op: seg, instance: main,
+                 expect: 200, path: `/v1/sessions/${RUN}-never-seen/segment?explain=true`,
+                 then: (b) => [...has(b.segments.length === 0, `segments ${b.segments}`),
+                               ...noMember(b, 'no profile')] });
+    await call({ label: 'segment of a session without consent', op: seg, instance: main,
+                 expect: 200, path: `/v1/sessions/${S6}/segment?explain=true`,
+                 then: (b) => [...has(b.personalised === false, 'personalised is not false'),
+                               ...has(b.segments.length === 0, `segments ${b.segments}`),
+                               ...noMember(b, 'no consent')] });
     await call({ label: 'segment of an unknown session', op: seg, instance: main, expect: 200,
                  path: `/v1/sessions/${RUN}-never-seen/segment`,
                  then: (b) => has(b.known === false, 'known is not false') });
@@ -407,10 +484,20 @@ async function analyst(main) {
                                ...has(b.recently_viewed.length > 0, 'nothing recently viewed'),
                                ...has(b.cart.length > 0, 'empty cart'),
                                ...has(b.purchased.length > 0, 'nothing purchased'),
-                               ...has(b.shown.length > 0, 'nothing shown')] });
+                               ...has(b.shown.length > 0, 'nothing shown'),
+                               ...has(b.personalised === true, 'personalised is not true'),
+                               ...has(b.visitor?.id === 'u-contract-1',
+                                      `visitor ${JSON.stringify(b.visitor)}`),
+                               ...explained(b)] });
+    await call({ label: 'profile without consent', op: pg, instance: main, expect: 200,
+                 path: `/v1/profiles/${S6}`,
+                 then: (b) => [...has(b.personalised === false, 'personalised is not false'),
+                               ...noMember(b, 'no consent')] });
     await call({ label: 'profile of an unknown id', op: pg, instance: main, expect: 200,
                  path: `/v1/profiles/${RUN}-never-seen`,
-                 then: (b) => has(b.exists === false, 'exists is not false') });
+                 then: (b) => [...has(b.exists === false, 'exists is not false'),
+                               ...has(b.visitor === null, 'a visitor without events'),
+                               ...noMember(b, 'no profile')] });
     await call({ label: 'profile with an invalid id', op: pg, instance: main, expect: 400,
                  path: '/v1/profiles/bad%7Bid%7D' });
 
@@ -432,6 +519,71 @@ async function analyst(main) {
                  then: (b) => has(b.deleted_keys === 0, `${b.deleted_keys} keys deleted`) });
     await call({ label: 'erasure with an invalid id', op: pd, instance: main, expect: 400,
                  path: '/v1/profiles/a%00b' });
+}
+
+// Member counts and served responses per segment, and the erasure of a visitor with its
+// sessions.
+async function segmentsAndVisitors(main) {
+    const ss = 'GET /v1/stats/segments';
+    await call({ label: 'segment statistics', op: ss, instance: main, expect: 200,
+                 path: '/v1/stats/segments',
+                 then: (b) => [...has(b.count_interval_s === 5,
+                                      `count_interval_s ${b.count_interval_s}`),
+                               ...has(b.segments.some((e) => e.name === 'perfume_fan'),
+                                      'no perfume_fan')] });
+    // The storefront calls above served S1 as a perfume_fan. Each instance adds its served
+    // counts to Redis every 5 s, and the segment thread counts members every 5 s.
+    const analystAuth = { authorization: `Bearer ${TOKENS.analystToken}` };
+    const perfumeFan = (b) => b.segments.find((e) => e.name === 'perfume_fan');
+    await waitUntil(main, '/v1/stats/segments', analystAuth, 30,
+                    (b) => b.counted_at !== null && perfumeFan(b)?.members > 0 &&
+                           perfumeFan(b)?.served > 0,
+                    'a member count and served responses of perfume_fan');
+    await call({ label: 'segment statistics after a count', op: ss, instance: main, expect: 200,
+                 path: '/v1/stats/segments',
+                 then: (b) => [...has(b.profiles > 0, `profiles ${b.profiles}`),
+                               ...has(b.sampled > 0, `sampled ${b.sampled}`),
+                               ...has(perfumeFan(b)?.members > 0, 'no member of perfume_fan')] });
+    await call({ label: 'segment statistics with the storefront token', op: ss, instance: main,
+                 expect: 401, path: '/v1/stats/segments', auth: false,
+                 headers: { authorization: `Bearer ${TOKENS.storefrontToken}` } });
+
+    const pg = 'GET /v1/profiles/{id}';
+    await call({ label: 'profile of a visitor\'s session', op: pg, instance: main, expect: 200,
+                 path: `/v1/profiles/${S4}`,
+                 then: (b) => [...has(b.visitor?.id === VISITOR,
+                                      `visitor ${JSON.stringify(b.visitor)}`),
+                               ...has(b.visitor?.linked === true, 'not linked'),
+                               ...has(b.visitor?.sessions === 2,
+                                      `${b.visitor?.sessions} visitor sessions`)] });
+
+    const vd = 'DELETE /v1/visitors/{id}';
+    await call({ label: 'visitor erasure', op: vd, instance: main, expect: 200,
+                 path: `/v1/visitors/${VISITOR}`,
+                 then: (b) => [...has(b.visitor_id === VISITOR, `visitor_id ${b.visitor_id}`),
+                               ...has(b.visitors === 1, `${b.visitors} visitors`),
+                               ...has(b.sessions === 2, `${b.sessions} sessions`),
+                               ...has(b.deleted_keys > 0, 'no key deleted')] });
+    for (const session of [S4, S5])
+        await call({ label: 'profile of an erased visitor\'s session', op: pg, instance: main,
+                     expect: 200, path: `/v1/profiles/${session}`,
+                     then: (b) => [...has(b.exists === false, 'exists is not false'),
+                                   ...has(b.visitor === null,
+                                          `visitor ${JSON.stringify(b.visitor)}`)] });
+    await call({ label: 'visitor erasure repeated', op: vd, instance: main, expect: 200,
+                 path: `/v1/visitors/${VISITOR}`,
+                 then: (b) => has(b.visitors === 0 && b.sessions === 0 && b.deleted_keys === 0,
+                                  `not all zero: ${JSON.stringify(b)}`) });
+    await call({ label: 'visitor erasure of an unknown visitor', op: vd, instance: main,
+                 expect: 200, path: `/v1/visitors/${RUN}-never-seen`,
+                 then: (b) => has(b.deleted_keys === 0, `${b.deleted_keys} keys deleted`) });
+    await call({ label: 'visitor erasure with an invalid id', op: vd, instance: main, expect: 400,
+                 path: '/v1/visitors/bad*id' });
+    await call({ label: 'visitor erasure with %00 in the id', op: vd, instance: main, expect: 400,
+                 path: '/v1/visitors/a%00b' });
+    await call({ label: 'visitor erasure with the storefront token', op: vd, instance: main,
+                 expect: 401, path: `/v1/visitors/${VISITOR}`, auth: false,
+                 headers: { authorization: `Bearer ${TOKENS.storefrontToken}` } });
 }
 
 async function alerts(main, alertId) {
@@ -549,6 +701,8 @@ async function withoutRedis(down, cold) {
         ['GET /v1/stats/placements/{name}', '/v1/stats/placements/home'],
         ['GET /v1/profiles/{id}', `/v1/profiles/${S1}`],
         ['DELETE /v1/profiles/{id}', `/v1/profiles/${S1}`],
+        ['GET /v1/stats/segments', '/v1/stats/segments'],
+        ['DELETE /v1/visitors/{id}', `/v1/visitors/${VISITOR}`],
         ['GET /v1/profiles/{id}/recommendations', `/v1/profiles/${S1}/recommendations`],
         ['GET /v1/alerts', '/v1/alerts'],
         ['GET /v1/alerts/{id}', `/v1/alerts/${UNKNOWN_ALERT}`],
@@ -585,6 +739,8 @@ function samplePaths(alertId) {
         'GET /v1/stats/placements/{name}': '/v1/stats/placements/home',
         'GET /v1/profiles/{id}': `/v1/profiles/${S1}`,
         'DELETE /v1/profiles/{id}': `/v1/profiles/${RUN}-never-seen`,
+        'GET /v1/stats/segments': '/v1/stats/segments',
+        'DELETE /v1/visitors/{id}': `/v1/visitors/${RUN}-never-seen`,
         'GET /v1/alerts': '/v1/alerts',
         'GET /v1/alerts/{id}': `/v1/alerts/${alertId}`,
         'POST /v1/alerts/{id}/ack': `/v1/alerts/${alertId}/ack`,
@@ -645,6 +801,10 @@ async function main() {
         const analystAuth = { authorization: `Bearer ${TOKENS.analystToken}` };
         await waitUntil(main, `/v1/profiles/${S1}`, analystAuth, 60,
                         (b) => b.counters.events === s1.length, `all ${s1.length} events of ${S1} applied`);
+        await waitUntil(main, `/v1/profiles/${S5}`, analystAuth, 30,
+                        (b) => b.visitor?.sessions === 2, `both sessions of ${VISITOR} linked`);
+        await waitUntil(main, `/v1/profiles/${S6}`, analystAuth, 30,
+                        (b) => b.personalised === false, `the consent of ${S6} denied`);
         const list = await waitUntil(main, '/v1/alerts?rule=views-burst', analystAuth, 60,
                                      (b) => b.count > 0, 'an alert of rule views-burst');
         await waitUntil(main, '/v1/products/w-1/similar', analystAuth, 30,
@@ -655,6 +815,7 @@ async function main() {
 
         await storefront(main);
         await analyst(main);
+        await segmentsAndVisitors(main);
         await alerts(main, alertId);
         await operations(main);
         await dashboard(main);

@@ -2,10 +2,11 @@
 // (status, Content-Type, required headers, body) against the operation that returned it.
 //
 // The schemas are used as JSON Schema (Ajv) after three steps: every $ref is replaced by
-// what it points to, allOf lists of object schemas are merged into one object schema, and
-// every object schema without additionalProperties gets additionalProperties: false. The
-// last step makes a field the server sends but the document does not describe fail the
-// check, so the document stays complete.
+// what it points to (a schema that refers to itself goes under "definitions" instead),
+// allOf lists of object schemas are merged into one object schema, and every object
+// schema without additionalProperties gets additionalProperties: false. The last step
+// makes a field the server sends but the document does not describe fail the check, so
+// the document stays complete.
 
 import { readFileSync } from 'node:fs';
 import Ajv from 'ajv';
@@ -28,19 +29,39 @@ function resolvePointer(doc, ref) {
     return node;
 }
 
-// Return a copy of node with every $ref replaced by a copy of its target.
-function dereference(doc, node, depth = 0) {
-    if (depth > 64)
-        throw new Error('references nest deeper than 64 levels (a cycle?)');
+// The name under "definitions" of a schema that refers to itself, such as a condition
+// whose "of" lists conditions.
+const DEFINITIONS = '#/definitions/';
+function definitionName(ref) {
+    return ref.slice(2).replaceAll('/', '.');
+}
+
+// Return a copy of node with every $ref replaced by a copy of its target. A $ref back to a
+// schema that is being copied (a recursive schema) cannot be inlined. It becomes a $ref to
+// "#/definitions/<name>" instead, and its target's pointer goes into cycles, so that the
+// caller can put the definitions beside the schema. A $ref in that form stays as it is.
+function dereference(doc, node, cycles = new Set(), stack = [], depth = 0) {
+    if (depth > 256)
+        throw new Error('openapi.yaml nests schemas deeper than 256 levels');
     if (Array.isArray(node))
-        return node.map((item) => dereference(doc, item, depth + 1));
+        return node.map((item) => dereference(doc, item, cycles, stack, depth + 1));
     if (node === null || typeof node !== 'object')
         return node;
-    if (typeof node.$ref === 'string')
-        return dereference(doc, resolvePointer(doc, node.$ref), depth + 1);
+    if (typeof node.$ref === 'string') {
+        if (node.$ref.startsWith(DEFINITIONS)) {
+            cycles.add(`#/${node.$ref.slice(DEFINITIONS.length).replaceAll('.', '/')}`);
+            return { ...node };
+        }
+        if (stack.includes(node.$ref)) {
+            cycles.add(node.$ref);
+            return { $ref: `${DEFINITIONS}${definitionName(node.$ref)}` };
+        }
+        return dereference(doc, resolvePointer(doc, node.$ref), cycles, [...stack, node.$ref],
+                           depth + 1);
+    }
     const out = {};
     for (const [key, value] of Object.entries(node))
-        out[key] = dereference(doc, value, depth + 1);
+        out[key] = dereference(doc, value, cycles, stack, depth + 1);
     return out;
 }
 
@@ -156,13 +177,34 @@ export class Contract {
         return security.flatMap((requirement) => Object.keys(requirement));
     }
 
+    // A schema of the document as one closed JSON Schema: references inlined, and each
+    // recursive schema that it uses under "definitions".
+    standalone(schema) {
+        const cycles = new Set();
+        const root = closeSchema(dereference(this.doc, schema, cycles));
+        const definitions = {};
+        // A definition may itself lead to further recursive schemas.
+        for (let added = true; added;) {
+            added = false;
+            for (const ref of [...cycles]) {
+                const name = definitionName(ref);
+                if (definitions[name] !== undefined)
+                    continue;
+                definitions[name] = closeSchema(dereference(this.doc, resolvePointer(this.doc, ref),
+                                                            cycles, [ref]));
+                added = true;
+            }
+        }
+        return Object.keys(definitions).length === 0 ? root : { ...root, definitions };
+    }
+
     // The compiled validator of a schema, cached under schemaId. A schema Ajv cannot
     // compile yields a validator that always fails with Ajv's message.
     validator(schemaId, schema) {
         let validate = this.validators.get(schemaId);
         if (validate === undefined) {
             try {
-                validate = this.ajv.compile(closeSchema(dereference(this.doc, schema)));
+                validate = this.ajv.compile(this.standalone(schema));
             } catch (err) {
                 const message = `the schema does not compile: ${err.message}`;
                 validate = () => {

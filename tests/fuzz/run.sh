@@ -7,10 +7,10 @@
 #   tests/fuzz/run.sh [SECONDS]    seconds per target (default $VITRINE_FUZZ_SECONDS or 20)
 #
 # The targets: the decoder entry point on raw record values, the Mapp and the canonical
-# decoder on any JSON object, the alert and business rules loaders, and HTTP requests to
-# the API server running in the fuzzer's process. A crash, a sanitizer report or a failed
-# check stops the run with the input that caused it; turn that input into a unit test when
-# fixing the cause.
+# decoder on any JSON object, the alert and business rules loaders, the segments loader
+# with evaluation and explain, and HTTP requests to the API server running in the
+# fuzzer's process. A crash, a sanitizer report or a failed check stops the run with the
+# input that caused it; turn that input into a unit test when fixing the cause.
 set -euo pipefail
 
 VITRINE_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -89,5 +89,6 @@ run_target fuzz_decode "$work/seed/mapp" "$work/seed/canonical"
 run_target fuzz_decode_mapp "$work/seed/mapp"
 run_target fuzz_decode_canonical "$work/seed/canonical"
 run_target fuzz_rules_files "$work/seed/rules"
+run_target fuzz_segments_file "$work/seed/rules"
 run_target fuzz_http "$work/seed/http"
 vitrine_log "fuzzing found nothing"

@@ -286,8 +286,9 @@ static bool same_key(const struct harness *a, const struct harness *b, const cha
 
 
 /* Every key the instance wrote under its prefix, without the prefix, sorted. Left out:
- * keys whose values hold wall-clock times, and each profile's saved replies for
- * redeliveries (":ax"), which follow the batch boundaries. */
+ * keys whose values hold wall-clock times (also each visitor's list of sessions, ":s"),
+ * and each profile's saved replies for redeliveries (":ax"), which follow the batch
+ * boundaries. */
 static size_t list_keys(const struct harness *h, char **keys, size_t max)
 {
     char *all = harness_redis(h, "KEYS %s*", h->prefix);
@@ -295,7 +296,8 @@ static size_t list_keys(const struct harness *h, char **keys, size_t max)
 
     for (char *line = strtok(all, "\n"); line != NULL && n < max; line = strtok(NULL, "\n")) {
         if (strstr(line, "{agg}:i2i:dirty") != NULL || strstr(line, "{agg}:al:") != NULL ||
-            strstr(line, "{agg}:lease") != NULL || strstr(line, "}:ax") != NULL)
+            strstr(line, "{agg}:lease") != NULL || strstr(line, "}:ax") != NULL ||
+            (strstr(line, "{#") != NULL && strstr(line, "}:s") != NULL))
             continue;
         keys[n++] = strdup(line + plen);
     }

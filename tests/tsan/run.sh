@@ -22,7 +22,7 @@ source "$VITRINE_ROOT/deploy/local/lib.sh"
 # Every suite that starts the daemon, except the long SIGKILL and rebalance runs of the
 # restarts suite. Its SIGTERM test is included because it keeps HTTP clients and ingest
 # busy while the daemon stops.
-filter=${1:-'@(served/*|aggregates/*|pipeline/*|alerts/*|faults/*|http/*|poison/*|restarts/sigterm_under_load_drains_cleanly)'}
+filter=${1:-'@(served/*|aggregates/*|pipeline/*|alerts/*|faults/*|http/*|poison/*|segments/*|visitors/*|privacy/*|restarts/sigterm_under_load_drains_cleanly)'}
 started_at=$(date +%s)
 
 data=${VITRINE_DATA:-$VITRINE_ROOT/../shared/data/real}

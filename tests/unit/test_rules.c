@@ -11,6 +11,7 @@
 
 #include "test_recommend_fixture.h"
 #include "vitrine/log.h"
+#include "vitrine/segments.h"
 
 /* Parse text that must be rejected and return the message. */
 static const char *rejected(const char *json)
@@ -202,8 +203,9 @@ Test(rules, validation_messages)
          "rules[0] \"x\": unknown placement \"checkout\"; expected home, product, cart, "
          "category, search or rerank"},
         {"{\"rules\":[{\"name\":\"x\",\"action\":\"filter\",\"match\":{\"gender\":\"male\"},"
-         "\"segment\":\"women\"}]}",
-         "rules[0] \"x\": unknown \"segment\" \"women\"; expected female, male, unknown or any"},
+         "\"segment\":\"Women!\"}]}",
+         "rules[0] \"x\": \"segment\" \"Women!\" is neither female, male, unknown nor any, "
+         "nor a segment name (1 to 48 of a-z, 0-9, _ and -)"},
         {"{\"rules\":[{\"name\":\"x\",\"action\":\"filter\",\"match\":{\"gender\":\"male\"},"
          "\"description\":5}]}",
          "rules[0] \"x\": \"description\" must be a string"},
@@ -508,6 +510,47 @@ Test(rules, segment_scope)
     run(&f, true);
     cr_assert_str_eq(id_at(&f, 0), "s2", "no pin for the male segment");
     fixture_free(&f);
+}
+
+
+Test(rules, analyst_segment_scope)
+{
+    struct rec_fixture f;
+    char err[256];
+    const char *defs = "{\"segments\":[{\"name\":\"loyal\",\"when\":{\"count\":"
+                       "{\"event\":\"any\",\"min\":1}}},{\"name\":\"vip\",\"when\":"
+                       "{\"revenue\":{\"min\":1000}}}]}";
+    struct vt_segments *segments = vt_segments_parse(defs, strlen(defs), "segments.json", err,
+                                                     sizeof err);
+    cr_assert_not_null(segments, "%s", err);
+    fixture_load(&f, rec_main_catalog);
+    fixture_rules(&f, "{\"rules\":[{\"name\":\"for-vip\",\"action\":\"pin\","
+                      "\"product\":\"h5\",\"position\":1,\"segment\":\"vip\"}]}");
+
+    f.profile.segments = segments;
+    f.profile.segment_mask = 1; /* loyal only */
+    run(&f, true);
+    cr_assert_str_neq(id_at(&f, 0), "h5", "no pin outside the segment");
+
+    f.profile.segment_mask = 2; /* vip */
+    run(&f, true);
+    cr_assert_str_eq(id_at(&f, 0), "h5");
+    cr_assert_str_eq(f.result.items[0].pin_rule, "for-vip");
+
+    const char *rule = NULL;
+    cr_assert_null(vt_rules_unknown_segment(f.rules, segments, &rule));
+    const char *fewer = "{\"segments\":[{\"name\":\"loyal\",\"when\":{\"count\":"
+                        "{\"event\":\"any\",\"min\":1}}}]}";
+    struct vt_segments *without_vip = vt_segments_parse(fewer, strlen(fewer), "segments.json",
+                                                        err, sizeof err);
+    cr_assert_not_null(without_vip, "%s", err);
+    cr_assert_str_eq(vt_rules_unknown_segment(f.rules, without_vip, &rule), "vip");
+    cr_assert_str_eq(rule, "for-vip");
+
+    f.profile.segments = NULL;
+    fixture_free(&f);
+    vt_segments_free(without_vip);
+    vt_segments_free(segments);
 }
 
 

@@ -1,0 +1,529 @@
+/*
+ * vitrine: visitors in Redis: the long-term profile a session is linked to, its sessions,
+ * and erasure (see include/vitrine/store.h for the keys and docs/privacy.md for the
+ * guarantees).
+ *
+ * A visitor's keys share the hash tag "{#<visitor id>}". '#' is not allowed in ids, so
+ * they never meet a session's keys. The ingest thread writes them in a step of its own
+ * after the profiles of a batch: one script call per record of a linked session with
+ * consent, pipelined in one round trip. HTTP workers read them when a linked session is
+ * served, and erase them on request.
+ */
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store_internal.h"
+#include "vitrine/util.h"
+
+enum visitor_key {
+    VKEY_PROFILE = 0, /* hash: events, sessions, first, last, g_lo, g_n, revenue, offsets */
+    VKEY_CATEGORIES,  /* sorted set: category -> log-score at visitor.half_life_s */
+    VKEY_BRANDS,
+    VKEY_TIERS,
+    VKEY_SESSIONS, /* sorted set: linked session -> wall time of its last record (ms) */
+    VKEY_REFUSED,  /* sorted set: session over visitor.sessions_max -> the same */
+    VKEY_ALIASES,  /* set: visitors this one took sessions over from at a login */
+    VKEY_COUNT
+};
+
+static const char *const visitor_suffixes[VKEY_COUNT] = {"p", "cat", "brand", "tier",
+                                                        "s", "x",   "al"};
+
+/* Sessions kept in the refused list, and visitors in the alias set. */
+#define REFUSED_CAP 1000
+#define ALIASES_CAP 64
+/* A linked session is forgotten this long after its keys expired at the latest. */
+#define SESSION_SLACK_MS (3600 * 1000)
+
+_Static_assert((int)VKEY_COUNT <= (int)KEY_COUNT, "visitor keys are built in the profile key scratch");
+_Static_assert(REFUSED_CAP == 1000 && ALIASES_CAP == 64,
+               "the caps are written into the visit script as literals");
+
+/*
+ * Apply one record of a linked session to its visitor.
+ *
+ * KEYS: the seven visitor keys above. ARGV[1] and ARGV[2] are the redelivery field and
+ * the offset, checked like the profile's. ARGV[3] is the session, ARGV[4] the wall time
+ * (ms). Sessions whose last record is older than ARGV[5] ms are dropped from both lists:
+ * their keys have expired. A session not yet linked is linked while fewer than ARGV[7]
+ * are; otherwise it goes into the refused list and the record changes nothing else.
+ * ARGV[8] and ARGV[9] cap the category and brand lists, ARGV[10] is the event time,
+ * ARGV[11..13] gender step, gender evidence and revenue, ARGV[14] a visitor this one
+ * takes the session over from ("" when none), ARGV[15] "1" when the session's profile
+ * follows the record's own lists, to be added once per session instead of them (a login).
+ *
+ * Returns 0 for a redelivery, 1 for a linked session, 2 for a refused one and 3 for a
+ * session linked by this record.
+ */
+const char store_visit_script[] =
+    "local SCALE = " VT_SCORE_SCALE_TEXT "\n"
+    "local p = KEYS[1]\n"
+    "local last = redis.call('HGET', p, ARGV[1])\n"
+    "if last and tonumber(last) >= tonumber(ARGV[2]) then return 0 end\n"
+    "local sid, ttl = ARGV[3], ARGV[6]\n"
+    "local keep_from = string.format('(%d', tonumber(ARGV[4]) - tonumber(ARGV[5]))\n"
+    "redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', keep_from)\n"
+    "redis.call('ZREMRANGEBYSCORE', KEYS[6], '-inf', keep_from)\n"
+    "redis.call('HSET', p, ARGV[1], ARGV[2])\n"
+    "local function expire_all() for k = 1, 7 do redis.call('EXPIRE', KEYS[k], ttl) end end\n"
+    "local outcome = 1\n"
+    "if not redis.call('ZSCORE', KEYS[5], sid) then\n"
+    "  if redis.call('ZCARD', KEYS[5]) >= tonumber(ARGV[7]) then\n"
+    "    redis.call('ZADD', KEYS[6], ARGV[4], sid)\n"
+    "    redis.call('ZREMRANGEBYRANK', KEYS[6], '0', '-1001')\n"
+    "    expire_all()\n"
+    "    return 2\n"
+    "  end\n"
+    "  outcome = 3\n"
+    "  redis.call('HINCRBY', p, 'sessions', '1')\n"
+    "end\n"
+    "redis.call('ZADD', KEYS[5], ARGV[4], sid)\n"
+    "local i = 16\n"
+    "local function scored()\n"
+    "  local n = tonumber(ARGV[i]); i = i + 1\n"
+    "  local list = {}\n"
+    "  for k = 1, n do list[k] = {ARGV[i], tonumber(ARGV[i + 1])}; i = i + 2 end\n"
+    "  return list\n"
+    "end\n"
+    "local function logadd(a, b)\n"
+    "  if b > a then a, b = b, a end\n"
+    "  return a + SCALE * math.log(1 + math.exp((b - a) / SCALE))\n"
+    "end\n"
+    "local function decayed(key, list, cap)\n"
+    "  local added = 0\n"
+    "  for k = 1, #list do\n"
+    "    local x = list[k][2]\n"
+    "    local cur = redis.call('ZSCORE', key, list[k][1])\n"
+    "    if cur then x = logadd(tonumber(cur), x) end\n"
+    "    added = added + redis.call('ZADD', key, string.format('%d', math.floor(x + 0.5)), list[k][1])\n"
+    "  end\n"
+    "  if added > 0 then redis.call('ZREMRANGEBYRANK', key, '0', tostring(-(cap + 1))) end\n"
+    "end\n"
+    "local cats, brands, tiers = scored(), scored(), scored()\n"
+    "local g_step, g_n, revenue = ARGV[11], tonumber(ARGV[12]), tonumber(ARGV[13])\n"
+    "if ARGV[15] == '1' then\n"
+    "  cats, brands, tiers = scored(), scored(), scored()\n"
+    "  g_step, g_n = ARGV[i], tonumber(ARGV[i + 1])\n"
+    "  if redis.call('HSETNX', p, 'm:' .. sid, '1') == 0 then\n"
+    "    cats, brands, tiers, g_step, g_n = {}, {}, {}, '0', 0\n"
+    "  end\n"
+    "end\n"
+    "local ts = tonumber(ARGV[10])\n"
+    "redis.call('HINCRBY', p, 'events', '1')\n"
+    "local first = tonumber(redis.call('HGET', p, 'first') or '')\n"
+    "if not first or ts < first then redis.call('HSET', p, 'first', ARGV[10]) end\n"
+    "local seen = tonumber(redis.call('HGET', p, 'last') or '')\n"
+    "if not seen or ts > seen then redis.call('HSET', p, 'last', ARGV[10]) end\n"
+    "if tonumber(g_step) ~= 0 then redis.call('HINCRBYFLOAT', p, 'g_lo', g_step) end\n"
+    "if g_n > 0 then redis.call('HINCRBY', p, 'g_n', g_n) end\n"
+    "if revenue > 0 then redis.call('HINCRBYFLOAT', p, 'revenue', ARGV[13]) end\n"
+    "decayed(KEYS[2], cats, tonumber(ARGV[8]))\n"
+    "decayed(KEYS[3], brands, tonumber(ARGV[9]))\n"
+    "decayed(KEYS[4], tiers, 4)\n"
+    "if ARGV[14] ~= '' and redis.call('SCARD', KEYS[7]) < 64 then\n"
+    "  redis.call('SADD', KEYS[7], ARGV[14])\n"
+    "end\n"
+    "expire_all()\n"
+    "return outcome\n";
+const size_t store_visit_script_len = sizeof store_visit_script - 1;
+
+/*
+ * Erase one visitor: delete its keys and return {keys deleted, n, sessions..., m,
+ * aliases...}: every session it linked or refused, and the visitors it took sessions over
+ * from, for the caller to erase in turn.
+ */
+const char store_erase_script[] =
+    "local sessions = redis.call('ZRANGE', KEYS[5], '0', '-1')\n"
+    "for _, s in ipairs(redis.call('ZRANGE', KEYS[6], '0', '-1')) do\n"
+    "  sessions[#sessions + 1] = s\n"
+    "end\n"
+    "local aliases = redis.call('SMEMBERS', KEYS[7])\n"
+    "local result = {redis.call('DEL', unpack(KEYS)), #sessions}\n"
+    "for k = 1, #sessions do result[#result + 1] = sessions[k] end\n"
+    "result[#result + 1] = #aliases\n"
+    "for k = 1, #aliases do result[#result + 1] = aliases[k] end\n"
+    "return result\n";
+const size_t store_erase_script_len = sizeof store_erase_script - 1;
+
+/* Build the visitor's key names, "<prefix>{#<visitor>}:<suffix>", into st->keys. */
+static void build_visitor_keys(struct vt_store *st, const char *visitor, size_t len)
+{
+    const char *prefix = st->cfg->redis_prefix;
+
+    for (int k = 0; k < VKEY_COUNT; k++) {
+        int n = snprintf(st->keys[k], STORE_KEY_MAX, "%s{#%.*s}:%s", prefix, (int)len, visitor,
+                         visitor_suffixes[k]);
+        st->key_lens[k] = n < 0 ? 0 : (size_t)n < STORE_KEY_MAX ? (size_t)n : STORE_KEY_MAX - 1;
+    }
+}
+
+
+/* A delta's log-scores are at the session's half-life; a visitor keeps its own. All
+ * entries of one delta share the event time, so the change is one shift. */
+static void arg_delta_scores(struct vt_store *st, const struct vt_named_score *list, size_t n,
+                             double shift)
+{
+    store_arg_int(st, (int64_t)n);
+    for (size_t i = 0; i < n; i++) {
+        store_arg(st, list[i].name);
+        store_arg_int(st, vt_score_stored(list[i].log_score + shift));
+    }
+}
+
+
+/* A session's entries, decayed to its last event, as one contribution each at that time. */
+static void arg_session_scores(struct vt_store *st, const struct vt_scored_name *list,
+                               size_t n, int64_t at_ms, double half_life_s)
+{
+    size_t usable = 0;
+
+    for (size_t i = 0; i < n; i++)
+        usable += list[i].value > 0 && isfinite(list[i].value);
+    store_arg_int(st, (int64_t)usable);
+    for (size_t i = 0; i < n; i++) {
+        if (!(list[i].value > 0 && isfinite(list[i].value)))
+            continue;
+        store_arg(st, list[i].name);
+        store_arg_int(st, vt_score_stored(vt_decay_log_score(list[i].value, at_ms, half_life_s)));
+    }
+}
+
+
+void vt_store_visitors_begin(struct vt_store *st)
+{
+    store_pipeline_begin(st);
+    st->visitor_calls = 0;
+}
+
+
+void vt_store_visitors_add(struct vt_store *st, const struct vt_profile_delta *d,
+                           const struct vt_apply_result *r, const struct vt_profile *session,
+                           int64_t now_ms)
+{
+    const struct vt_config *cfg = st->cfg;
+    double shift = ((double)d->ts_ms / 1000.0) * M_LN2 *
+                   (1.0 / cfg->visitor_half_life_s - 1.0 / cfg->profile_half_life_s);
+    bool login = r->visitor_before[0] != '\0' && strcmp(r->visitor_before, r->visitor) != 0;
+
+    if (st->failed || !r->personal || r->visitor[0] == '\0')
+        return;
+    store_args_reset(st);
+    build_visitor_keys(st, r->visitor, strlen(r->visitor));
+
+    store_args_script(st, SCRIPT_VISIT, VKEY_COUNT);
+    for (int k = 0; k < VKEY_COUNT; k++)
+        store_arg_len(st, st->keys[k], st->key_lens[k]);
+    store_arg_printf(st, "o:%s:%" PRId32, d->source_tag, d->partition);
+    store_arg_int(st, d->offset);
+    store_arg(st, d->profile_id);
+    store_arg_int(st, now_ms);
+    store_arg_int(st, cfg->profile_ttl_s * 1000 + SESSION_SLACK_MS);
+    store_arg_int(st, cfg->visitor_ttl_s);
+    store_arg_int(st, cfg->visitor_sessions_max);
+    store_arg_int(st, cfg->profile_categories_max);
+    store_arg_int(st, cfg->profile_brands_max);
+    store_arg_int(st, d->ts_ms);
+    store_arg_double(st, d->gender_step);
+    store_arg_int(st, d->gender_evidence);
+    store_arg_double(st, d->revenue);
+    store_arg(st, login ? r->visitor_before : "");
+    store_arg(st, session != NULL ? "1" : "0");
+
+    arg_delta_scores(st, d->categories, d->n_categories, shift);
+    arg_delta_scores(st, d->brands, d->n_brands, shift);
+    arg_delta_scores(st, d->tiers, d->n_tiers, shift);
+    if (session != NULL) {
+        int64_t at = session->last_seen_ms > 0 ? session->last_seen_ms : d->ts_ms;
+        arg_session_scores(st, session->categories, session->n_categories, at,
+                           cfg->visitor_half_life_s);
+        arg_session_scores(st, session->brands, session->n_brands, at,
+                           cfg->visitor_half_life_s);
+        arg_session_scores(st, session->tiers, session->n_tiers, at, cfg->visitor_half_life_s);
+        store_arg_double(st, session->gender_log_odds);
+        store_arg_int(st, session->gender_evidence);
+    }
+    store_queue(st);
+    st->visitor_calls++;
+}
+
+
+static bool count_visits(const redisReply *r, size_t index, void *arg, char *err,
+                         size_t errsize)
+{
+    struct vt_visitor_counts *counts = arg;
+
+    (void)index;
+    if (r->type != REDIS_REPLY_INTEGER || r->integer < 0 || r->integer > 3) {
+        snprintf(err, errsize, "redis visit script returned an unexpected reply (type %d)",
+                 r->type);
+        return false;
+    }
+    counts->applied += r->integer == 1 || r->integer == 3;
+    counts->linked += r->integer == 3;
+    counts->refused += r->integer == 2;
+    return true;
+}
+
+
+int vt_store_visitors_commit(struct vt_store *st, struct vt_visitor_counts *counts, char *err,
+                             size_t errsize)
+{
+    memset(counts, 0, sizeof *counts);
+    return store_pipeline_commit(st, count_visits, counts, err, errsize);
+}
+
+
+/* ---- reads ---- */
+
+static size_t parse_visitor_scored(const redisReply *r, struct vt_scored_name *out,
+                                   size_t max, int64_t ref_ms, double half_life_s)
+{
+    size_t n = 0;
+
+    if (r->type != REDIS_REPLY_ARRAY)
+        return 0;
+    for (size_t i = 0; i + 1 < r->elements && n < max; i += 2) {
+        store_reply_copy(out[n].name, sizeof out[n].name, r->element[i]);
+        out[n].log_score = vt_score_from_stored(store_reply_double(r->element[i + 1]));
+        out[n].value = vt_decay_value(out[n].log_score, ref_ms, half_life_s);
+        n++;
+    }
+    return n;
+}
+
+
+static void parse_visitor_hash(const redisReply *r, struct vt_visitor_profile *v)
+{
+    if (r->type != REDIS_REPLY_ARRAY || r->elements == 0)
+        return;
+    v->exists = true;
+    for (size_t i = 0; i + 1 < r->elements; i += 2) {
+        const redisReply *k = r->element[i], *val = r->element[i + 1];
+
+        if (store_reply_is(k, "events"))
+            v->events = store_reply_int(val);
+        else if (store_reply_is(k, "sessions"))
+            v->sessions = store_reply_int(val);
+        else if (store_reply_is(k, "first"))
+            v->first_seen_ms = store_reply_int(val);
+        else if (store_reply_is(k, "last"))
+            v->last_seen_ms = store_reply_int(val);
+        else if (store_reply_is(k, "g_lo"))
+            v->gender_log_odds = store_reply_double(val);
+        else if (store_reply_is(k, "g_n"))
+            v->gender_evidence = store_reply_int(val);
+        else if (store_reply_is(k, "revenue"))
+            v->revenue = store_reply_double(val);
+    }
+}
+
+
+int vt_store_visitor_read(struct vt_store *st, const char *visitor, const char *sid,
+                          size_t sid_len, int64_t ref_ms, struct vt_visitor_profile *v,
+                          char *err, size_t errsize)
+{
+    const struct vt_config *cfg = st->cfg;
+    enum { READS = 5 };
+    redisReply *replies[READS] = {0};
+    char top_cat[24], top_brand[24];
+    int rc = -1;
+
+    vt_visitor_profile_clear(v);
+    if (store_ensure_connected(st, err, errsize) != 0)
+        return -1;
+    build_visitor_keys(st, visitor, strlen(visitor));
+    snprintf(top_cat, sizeof top_cat, "%" PRId64, cfg->profile_categories_max - 1);
+    snprintf(top_brand, sizeof top_brand, "%" PRId64, cfg->profile_brands_max - 1);
+
+    const char *hgetall[] = {"HGETALL", st->keys[VKEY_PROFILE]};
+    size_t hgetall_lens[] = {7, st->key_lens[VKEY_PROFILE]};
+    const char *cats[] = {"ZREVRANGE", st->keys[VKEY_CATEGORIES], "0", top_cat, "WITHSCORES"};
+    size_t cats_lens[] = {9, st->key_lens[VKEY_CATEGORIES], 1, strlen(top_cat), 10};
+    const char *brands[] = {"ZREVRANGE", st->keys[VKEY_BRANDS], "0", top_brand, "WITHSCORES"};
+    size_t brands_lens[] = {9, st->key_lens[VKEY_BRANDS], 1, strlen(top_brand), 10};
+    const char *tiers[] = {"ZREVRANGE", st->keys[VKEY_TIERS], "0", "-1", "WITHSCORES"};
+    size_t tiers_lens[] = {9, st->key_lens[VKEY_TIERS], 1, 2, 10};
+    const char *linked[] = {"ZSCORE", st->keys[VKEY_SESSIONS], sid};
+    size_t linked_lens[] = {6, st->key_lens[VKEY_SESSIONS], sid_len};
+
+    if (redisAppendCommandArgv(st->ctx, 2, hgetall, hgetall_lens) != REDIS_OK ||
+        redisAppendCommandArgv(st->ctx, 5, cats, cats_lens) != REDIS_OK ||
+        redisAppendCommandArgv(st->ctx, 5, brands, brands_lens) != REDIS_OK ||
+        redisAppendCommandArgv(st->ctx, 5, tiers, tiers_lens) != REDIS_OK ||
+        redisAppendCommandArgv(st->ctx, 3, linked, linked_lens) != REDIS_OK) {
+        snprintf(err, errsize, "redis append failed: %s", st->ctx->errstr);
+        store_close(st);
+        return -1;
+    }
+    for (int i = 0; i < READS; i++) {
+        if (redisGetReply(st->ctx, (void **)&replies[i]) != REDIS_OK || replies[i] == NULL) {
+            char why[64];
+            snprintf(err, errsize, "redis %s:%" PRId64 ": %s", cfg->redis_host,
+                     cfg->redis_port, store_describe_error(st, why, sizeof why));
+            store_close(st);
+            goto out;
+        }
+    }
+    for (int i = 0; i < READS; i++) {
+        if (replies[i]->type == REDIS_REPLY_ERROR) {
+            snprintf(err, errsize, "redis visitor read failed: %.*s", (int)replies[i]->len,
+                     replies[i]->str);
+            goto out;
+        }
+    }
+
+    parse_visitor_hash(replies[0], v);
+    v->n_categories = parse_visitor_scored(replies[1], v->categories, VT_PROFILE_TOP_MAX,
+                                           ref_ms, cfg->visitor_half_life_s);
+    v->n_brands = parse_visitor_scored(replies[2], v->brands, VT_PROFILE_TOP_MAX, ref_ms,
+                                       cfg->visitor_half_life_s);
+    v->n_tiers = parse_visitor_scored(replies[3], v->tiers, VT_TIER_COUNT, ref_ms,
+                                      cfg->visitor_half_life_s);
+    v->linked = v->exists && replies[4]->type != REDIS_REPLY_NIL;
+    rc = 0;
+
+out:
+    for (int i = 0; i < READS; i++) {
+        if (replies[i] != NULL)
+            freeReplyObject(replies[i]);
+    }
+    return rc;
+}
+
+
+/* ---- erasure ---- */
+
+/* Visitors one erasure follows through logins. */
+#define ERASE_VISITORS_MAX 64
+
+/* Sessions one visitor lists at most: the linked ones (visitor.sessions_max) and the
+ * refused ones. */
+#define ERASE_SESSIONS_MAX (1000 + REFUSED_CAP)
+
+struct erase_work {
+    size_t n, done;
+    char ids[ERASE_VISITORS_MAX][VT_ID_MAX + 1];
+    size_t n_sessions; /* of the visitor being erased */
+    char sessions[ERASE_SESSIONS_MAX][VT_ID_MAX + 1];
+};
+
+
+static void erase_enqueue(struct erase_work *work, const char *id, size_t len)
+{
+    if (len == 0 || len > VT_ID_MAX || work->n >= ERASE_VISITORS_MAX)
+        return;
+    for (size_t i = 0; i < work->n; i++) {
+        if (strlen(work->ids[i]) == len && memcmp(work->ids[i], id, len) == 0)
+            return;
+    }
+    memcpy(work->ids[work->n], id, len);
+    work->ids[work->n][len] = '\0';
+    work->n++;
+}
+
+
+/* Erase one visitor's keys; its sessions are copied into work->sessions, its aliases
+ * into the work list. */
+static int erase_one(struct vt_store *st, const char *visitor, struct erase_work *work,
+                     struct vt_erasure *out, char *err, size_t errsize)
+{
+    const char *argv[3 + VKEY_COUNT];
+    size_t lens[3 + VKEY_COUNT];
+    redisReply *r;
+    size_t i = 2, n;
+
+    build_visitor_keys(st, visitor, strlen(visitor));
+    argv[0] = "EVALSHA";
+    lens[0] = 7;
+    argv[1] = st->sha[SCRIPT_ERASE];
+    lens[1] = strlen(st->sha[SCRIPT_ERASE]);
+    argv[2] = "7";
+    lens[2] = 1;
+    for (int k = 0; k < VKEY_COUNT; k++) {
+        argv[3 + k] = st->keys[k];
+        lens[3 + k] = st->key_lens[k];
+    }
+    r = store_command(st, 3 + VKEY_COUNT, argv, lens, err, errsize);
+    if (r == NULL)
+        return -1;
+    if (r->type != REDIS_REPLY_ARRAY || r->elements < 3) {
+        snprintf(err, errsize, "redis erase script returned an unexpected reply (type %d)",
+                 r->type);
+        freeReplyObject(r);
+        return -1;
+    }
+
+    out->keys += store_reply_int(r->element[0]);
+    out->visitors += store_reply_int(r->element[0]) > 0;
+    n = (size_t)store_reply_int(r->element[1]);
+    for (size_t k = 0; k < n && i < r->elements; k++, i++) {
+        const redisReply *s = r->element[i];
+        if (s->type == REDIS_REPLY_STRING && vt_id_valid(s->str, s->len) &&
+            work->n_sessions < ERASE_SESSIONS_MAX) {
+            memcpy(work->sessions[work->n_sessions], s->str, s->len);
+            work->sessions[work->n_sessions++][s->len] = '\0';
+        }
+    }
+    n = i < r->elements ? (size_t)store_reply_int(r->element[i++]) : 0;
+    for (size_t k = 0; k < n && i < r->elements; k++, i++) {
+        const redisReply *a = r->element[i];
+        if (a->type == REDIS_REPLY_STRING)
+            erase_enqueue(work, a->str, a->len);
+    }
+    freeReplyObject(r);
+    return 0;
+}
+
+
+int vt_store_visitor_erase(struct vt_store *st, const char *visitor, size_t len,
+                           struct vt_erasure *out, char *err, size_t errsize)
+{
+    struct erase_work *work = calloc(1, sizeof *work);
+    int rc = -1;
+
+    if (work == NULL) {
+        snprintf(err, errsize, "out of memory");
+        return -1;
+    }
+    if (store_ensure_connected(st, err, errsize) != 0)
+        goto out;
+    erase_enqueue(work, visitor, len);
+
+    while (work->done < work->n) {
+        work->n_sessions = 0;
+        if (erase_one(st, work->ids[work->done++], work, out, err, errsize) != 0)
+            goto out;
+        for (size_t k = 0; k < work->n_sessions; k++) {
+            int64_t deleted = 0;
+            if (vt_store_profile_delete(st, work->sessions[k], strlen(work->sessions[k]),
+                                        &deleted, err, errsize) != 0)
+                goto out;
+            out->keys += deleted;
+            out->sessions += deleted > 0;
+        }
+    }
+    rc = 0;
+
+out:
+    free(work);
+    return rc;
+}
+
+
+int vt_store_profile_read_linked(struct vt_store *st, const char *id, size_t id_len,
+                                 int64_t now_ms, struct vt_profile *p,
+                                 struct vt_visitor_profile *v, char *err, size_t errsize)
+{
+    if (vt_store_profile_read(st, id, id_len, now_ms, p, err, errsize) != 0)
+        return -1;
+    if (!p->exists || p->visitor_id[0] == '\0')
+        return 0;
+    int64_t ref = p->last_seen_ms > 0 ? p->last_seen_ms : now_ms;
+    if (vt_store_visitor_read(st, p->visitor_id, id, id_len, ref, v, err, errsize) != 0)
+        return -1;
+    vt_profile_add_visitor(p, v, st->cfg->visitor_weight, st->cfg->profile_half_life_s);
+    return 0;
+}

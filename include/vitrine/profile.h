@@ -120,14 +120,17 @@ struct vt_profile {
     int64_t gender_evidence;
     int64_t ttl_s; /* remaining time to live, -1 when unknown */
     int64_t last_by_type_ms[VT_EV_TYPE_COUNT]; /* newest event of each type, -1: none */
-    /* Consent: false when the session's events said no (see docs/privacy.md); such a
-     * profile holds nothing else and is served non-personalised answers. */
+    /* Consent (docs/privacy.md): denied when the session's events said no, or said
+     * nothing under consent.default=denied; such a profile holds nothing else and is
+     * served non-personalised answers. given: the session said yes. */
     bool consent_denied;
-    /* The visitor the session is linked to ("" when none), and how many live sessions
-     * that visitor has, this one included (0 without a visitor). The affinities above
-     * already include the visitor's long-term ones. */
+    bool consent_given;
+    /* The visitor the session is linked to ("" when none), and how many sessions that
+     * visitor ever linked, this one included (0 without a linked visitor). The affinities
+     * above already include the visitor's long-term ones. */
     char visitor_id[VT_ID_MAX + 1];
     int64_t visitor_sessions;
+    double visitor_revenue; /* of all the visitor's sessions, 0 without a linked visitor */
     /* The analyst segments (segments.h) the profile is in, set by the HTTP worker that
      * serves it: bit i is segment i of `segments`. NULL and 0 until evaluated. */
     const struct vt_segments *segments;
@@ -173,7 +176,8 @@ void vt_visitor_profile_clear(struct vt_visitor_profile *v);
  * Start a session from its visitor: blend the visitor's affinities into the session's, so
  * that each list's shares become (1 - weight) * the session's + weight * the visitor's
  * (only the visitor's when the session has none), keeping the session's scale. Gender
- * evidence adds weight times the visitor's. Sets p->visitor_sessions. half_life_s is the
+ * evidence adds weight times the visitor's. Sets p->visitor_sessions and
+ * p->visitor_revenue. half_life_s is the
  * session's, for the log-scores of blended entries. Does nothing unless v->linked.
  */
 void vt_profile_add_visitor(struct vt_profile *p, const struct vt_visitor_profile *v,

@@ -171,8 +171,10 @@ void vt_profile_clear(struct vt_profile *p)
     for (int t = 0; t < VT_EV_TYPE_COUNT; t++)
         p->last_by_type_ms[t] = -1;
     p->consent_denied = false;
+    p->consent_given = false;
     p->visitor_id[0] = '\0';
     p->visitor_sessions = 0;
+    p->visitor_revenue = 0;
     p->segments = NULL;
     p->segment_mask = 0;
     p->n_categories = p->n_brands = p->n_tiers = 0;
@@ -260,6 +262,7 @@ void vt_profile_add_visitor(struct vt_profile *p, const struct vt_visitor_profil
     if (!v->linked)
         return;
     p->visitor_sessions = v->sessions;
+    p->visitor_revenue = v->revenue;
     if (weight <= 0)
         return;
     if (weight > 1)

@@ -588,15 +588,27 @@ static int parse_cart(struct parser *ps, const cJSON *value, const char *where, 
 }
 
 
+/* {"revenue": {"min": ..., "max": ..., "of": "session"|"visitor"}}: index 1 reads the
+ * visitor's revenue over all its sessions. */
 static int parse_revenue(struct parser *ps, const cJSON *value, const char *where,
                          struct cond *c)
 {
-    static const char *const keys[] = {"min", "max"};
+    static const char *const keys[] = {"min", "max", "of"};
+    const cJSON *of;
 
-    if (check_object(ps, value, where, keys, 2, "min, max") != 0 ||
-        read_bounds(ps, value, where, "min", "max", 0, HUGE_VAL, false, c) != 0)
+    if (check_object(ps, value, where, keys, 3, "min, max, of") != 0)
         return -1;
-    append_bounds(c, "revenue");
+    of = cJSON_GetObjectItemCaseSensitive(value, "of");
+    c->index = 0;
+    if (of != NULL) {
+        if (!cJSON_IsString(of) ||
+            (strcmp(of->valuestring, "session") != 0 && strcmp(of->valuestring, "visitor") != 0))
+            return fail(ps, "%s.of must be \"session\" or \"visitor\"", where);
+        c->index = strcmp(of->valuestring, "visitor") == 0;
+    }
+    if (read_bounds(ps, value, where, "min", "max", 0, HUGE_VAL, false, c) != 0)
+        return -1;
+    append_bounds(c, c->index == 1 ? "visitor revenue" : "revenue");
     return 0;
 }
 
@@ -1234,7 +1246,8 @@ static bool eval_leaf(const struct cond *c, const struct observed *o, double *va
         *value = (double)p->n_cart;
         return within_bounds(c, *value);
     case COND_REVENUE:
-        *value = p->revenue;
+        /* A session without a linked visitor is all the visitor there is. */
+        *value = c->index == 1 && p->visitor_sessions > 0 ? p->visitor_revenue : p->revenue;
         return within_bounds(c, *value);
     default:
         *has_value = false;

@@ -48,8 +48,10 @@ static const char *const key_suffixes[KEY_COUNT] = {"p",    "cat",  "brand", "ti
  * down longer, and then its aggregate inputs come from the current state.
  *
  * ARGV[16] is the consent mode (vt_profile_delta.consent). Without consent the script
- * deletes every key of the profile and keeps only the answer and the redelivery field in
- * KEYS[1], so that later records without a consent signal stay unpersonalised. ARGV[17] is
+ * deletes every key of the profile and keeps only the redelivery field in KEYS[1], and the
+ * answer when the session gave one, so that its later records without a consent signal
+ * stay unpersonalised. A session that never answered follows consent.default as it is
+ * when each record comes. ARGV[17] is
  * the visitor the record names; the profile keeps it in "vis". The reply ends with
  * personal (1, or 0 without consent), the visitor before the record and the visitor after
  * it; they differ at a login. A login record's reply is kept like a view's.
@@ -58,7 +60,7 @@ const char store_apply_script[] =
     "local SCALE = " VT_SCORE_SCALE_TEXT "\n"
     "local p = KEYS[1]\n"
     "local off_field = ARGV[1]\n"
-    "local state = redis.call('HMGET', p, off_field, 'consent', 'vis')\n"
+    "local state = redis.call('HMGET', p, off_field, 'consent', 'vis', 'first', 'last')\n"
     "local last = state[1]\n"
     "local applied = not (last and tonumber(last) >= tonumber(ARGV[2]))\n"
     "local ts = tonumber(ARGV[3])\n"
@@ -108,7 +110,8 @@ const char store_apply_script[] =
     "if denied then\n"
     "  if applied then\n"
     "    for k = 1, 10 do redis.call('DEL', KEYS[k]) end\n"
-    "    redis.call('HSET', p, 'consent', '0', off_field, ARGV[2])\n"
+    "    redis.call('HSET', p, off_field, ARGV[2])\n"
+    "    if ARGV[16] == '0' or state[2] == '0' then redis.call('HSET', p, 'consent', '0') end\n"
     "    redis.call('EXPIRE', p, ARGV[4])\n"
     "  end\n"
     "  return {applied and 1 or 0, 0, 0, '', 0, '', ''}\n"
@@ -159,14 +162,18 @@ const char store_apply_script[] =
     "redis.call('HINCRBY', p, 'n:' .. ARGV[5], '1')\n"
     "if ARGV[16] == '1' then redis.call('HSET', p, 'consent', '1') end\n"
     "if vis ~= vis_before then redis.call('HSET', p, 'vis', vis) end\n"
-    "local type_field = 't:' .. ARGV[5]\n"
-    "local type_last = tonumber(redis.call('HGET', p, type_field) or '')\n"
-    "if not type_last or ts > type_last then redis.call('HSET', p, type_field, ARGV[3]) end\n"
+
     "if ARGV[6] ~= '' then redis.call('HSET', p, 'user', ARGV[6]) end\n"
-    "local first = tonumber(redis.call('HGET', p, 'first') or '')\n"
+    "local first = tonumber(state[4] or '')\n"
     "if not first or ts < first then redis.call('HSET', p, 'first', ARGV[3]) end\n"
-    "local seen = tonumber(redis.call('HGET', p, 'last') or '')\n"
+    "local seen = tonumber(state[5] or '')\n"
     "if not seen or ts > seen then redis.call('HSET', p, 'last', ARGV[3]) end\n"
+    "local type_field = 't:' .. ARGV[5]\n"
+    "if not seen or ts >= seen then redis.call('HSET', p, type_field, ARGV[3])\n"
+    "else\n"
+    "  local type_last = tonumber(redis.call('HGET', p, type_field) or '')\n"
+    "  if not type_last or ts > type_last then redis.call('HSET', p, type_field, ARGV[3]) end\n"
+    "end\n"
     "if tonumber(ARGV[12]) ~= 0 then redis.call('HINCRBYFLOAT', p, 'g_lo', ARGV[12]) end\n"
     "if tonumber(ARGV[13]) > 0 then redis.call('HINCRBY', p, 'g_n', ARGV[13]) end\n"
     "if tonumber(ARGV[14]) > 0 then redis.call('HINCRBYFLOAT', p, 'revenue', ARGV[14]) end\n"
@@ -476,6 +483,7 @@ static void parse_profile_hash(const redisReply *r, struct vt_profile *p)
             store_reply_copy(p->visitor_id, sizeof p->visitor_id, v);
         } else if (store_reply_is(k, "consent")) {
             p->consent_denied = store_reply_is(v, "0");
+            p->consent_given = store_reply_is(v, "1");
         } else if (k->len > 2 && k->str[1] == ':' && (k->str[0] == 'n' || k->str[0] == 't')) {
             enum vt_event_type type;
             if (vt_event_type_parse(k->str + 2, k->len - 2, &type) != 0)
@@ -669,6 +677,8 @@ int vt_store_profile_read(struct vt_store *st, const char *id, size_t id_len, in
     }
 
     parse_profile_hash(replies[0], p);
+    if (!p->consent_given && !cfg->consent_default_granted)
+        p->consent_denied = true;
     if (p->consent_denied) {
         /* The session said no: the hash holds only that answer, and the profile reads as
          * one without events. */

@@ -53,7 +53,8 @@ _Static_assert(REFUSED_CAP == 1000 && ALIASES_CAP == 64,
  * ARGV[8] and ARGV[9] cap the category and brand lists, ARGV[10] is the event time,
  * ARGV[11..13] gender step, gender evidence and revenue, ARGV[14] a visitor this one
  * takes the session over from ("" when none), ARGV[15] "1" when the session's profile
- * follows the record's own lists, to be added once per session instead of them (a login).
+ * follows the record's own lists, to be added instead of them the first time this visitor
+ * takes the session over (a login); later takeovers add the record's own lists.
  *
  * Returns 0 for a redelivery, 1 for a linked session, 2 for a refused one and 3 for a
  * session linked by this record.
@@ -103,13 +104,10 @@ const char store_visit_script[] =
     "  if added > 0 then redis.call('ZREMRANGEBYRANK', key, '0', tostring(-(cap + 1))) end\n"
     "end\n"
     "local cats, brands, tiers = scored(), scored(), scored()\n"
-    "local g_step, g_n, revenue = ARGV[11], tonumber(ARGV[12]), tonumber(ARGV[13])\n"
-    "if ARGV[15] == '1' then\n"
+    "local g_step, g_n, revenue = ARGV[11], tonumber(ARGV[12]), ARGV[13]\n"
+    "if ARGV[15] == '1' and redis.call('HSETNX', p, 'm:' .. sid, '1') == 1 then\n"
     "  cats, brands, tiers = scored(), scored(), scored()\n"
-    "  g_step, g_n = ARGV[i], tonumber(ARGV[i + 1])\n"
-    "  if redis.call('HSETNX', p, 'm:' .. sid, '1') == 0 then\n"
-    "    cats, brands, tiers, g_step, g_n = {}, {}, {}, '0', 0\n"
-    "  end\n"
+    "  g_step, g_n, revenue = ARGV[i], tonumber(ARGV[i + 1]), ARGV[i + 2]\n"
     "end\n"
     "local ts = tonumber(ARGV[10])\n"
     "redis.call('HINCRBY', p, 'events', '1')\n"
@@ -119,7 +117,7 @@ const char store_visit_script[] =
     "if not seen or ts > seen then redis.call('HSET', p, 'last', ARGV[10]) end\n"
     "if tonumber(g_step) ~= 0 then redis.call('HINCRBYFLOAT', p, 'g_lo', g_step) end\n"
     "if g_n > 0 then redis.call('HINCRBY', p, 'g_n', g_n) end\n"
-    "if revenue > 0 then redis.call('HINCRBYFLOAT', p, 'revenue', ARGV[13]) end\n"
+    "if tonumber(revenue) > 0 then redis.call('HINCRBYFLOAT', p, 'revenue', revenue) end\n"
     "decayed(KEYS[2], cats, tonumber(ARGV[8]))\n"
     "decayed(KEYS[3], brands, tonumber(ARGV[9]))\n"
     "decayed(KEYS[4], tiers, 4)\n"
@@ -244,6 +242,7 @@ void vt_store_visitors_add(struct vt_store *st, const struct vt_profile_delta *d
         arg_session_scores(st, session->tiers, session->n_tiers, at, cfg->visitor_half_life_s);
         store_arg_double(st, session->gender_log_odds);
         store_arg_int(st, session->gender_evidence);
+        store_arg_double(st, session->revenue);
     }
     store_queue(st);
     st->visitor_calls++;

@@ -537,6 +537,44 @@ Test(privacy, without_consent_only_counters_are_kept, .timeout = 120)
 }
 
 
+Test(privacy, default_denied_stores_only_sessions_that_say_yes, .timeout = 120)
+{
+    struct harness h;
+    char value[1024];
+
+    harness_init(&h, "defdenied");
+    const char *env[] = {"VITRINE_CONSENT_DEFAULT=denied", NULL};
+    harness_start(&h, env);
+
+    canonical(value, sizeof value, "product_view", "dd-silent", "dd-user-1", "w-1", 0, "");
+    produce_one(&h, "dd-silent", value);
+    canonical(value, sizeof value, "product_view", "dd-yes", "dd-user-2", "w-2", 0,
+              "\"consent\":\"granted\",");
+    produce_one(&h, "dd-yes", value);
+    canonical(value, sizeof value, "add_to_cart", "dd-yes", "dd-user-2", "w-2", 1000, "");
+    produce_one(&h, "dd-yes", value);
+    cr_assert_eq(harness_wait_events(&h, "dd-yes", 2, 30), 2, "a yes is kept for the session");
+
+    char *keys = all_keys(&h);
+    cr_expect(strstr(keys, "{dd-silent}:rv") == NULL && strstr(keys, "dd-user-1") == NULL,
+              "a session that said nothing is not stored:\n%s", keys);
+    cr_expect(strstr(keys, "{#dd-user-2}:p") != NULL, "the consenting visitor is:\n%s", keys);
+    free(keys);
+    char *answer = harness_redis(&h, "HGET %s{dd-silent}:p consent", h.prefix);
+    cr_expect_str_eq(answer, "(nil)", "no answer is invented for the silent session");
+    free(answer);
+
+    cJSON *seg = harness_get_json(&h, "/v1/sessions/dd-silent/segment", 200);
+    cr_expect(cJSON_IsFalse(cJSON_GetObjectItem(seg, "personalised")));
+    cJSON_Delete(seg);
+    seg = harness_get_json(&h, "/v1/sessions/dd-yes/segment", 200);
+    cr_expect(cJSON_IsTrue(cJSON_GetObjectItem(seg, "personalised")));
+    cr_expect(cJSON_IsTrue(cJSON_GetObjectItem(seg, "known")));
+    cJSON_Delete(seg);
+    harness_stop(&h, 20);
+}
+
+
 /* ---- erasure ---- */
 
 /* Hash fields and values under the test's prefix that contain text. */

@@ -55,6 +55,7 @@ static void make_profile(void)
     profile.last_by_type_ms[VT_EV_ADD_TO_CART] = NOW_MS - 600 * 1000;
     profile.last_by_type_ms[VT_EV_SEARCH] = NOW_MS - 1800 * 1000;
     profile.revenue = 120;
+    profile.visitor_revenue = 120;
     snprintf(profile.visitor_id, sizeof profile.visitor_id, "v-1");
     profile.visitor_sessions = 3;
 
@@ -556,7 +557,9 @@ Test(segments, condition_messages)
         {"{\"revenue\":{\"min\":1e999}}", "when.revenue.min must be a finite number"},
         {"{\"revenue\":{\"min\":100,\"max\":10}}",
          "when.revenue.min 100 is above max 10, so the condition never holds"},
-        {"{\"revenue\":100}", "when.revenue must be an object with the keys min, max"},
+        {"{\"revenue\":100}", "when.revenue must be an object with the keys min, max, of"},
+        {"{\"revenue\":{\"min\":1,\"of\":\"shop\"}}",
+         "when.revenue.of must be \"session\" or \"visitor\""},
     };
 
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
@@ -880,6 +883,19 @@ Test(segments, revenue_bounds, .init = setup)
     cr_assert(holds("{\"revenue\":{\"max\":120}}"));
     cr_assert_not(holds("{\"revenue\":{\"max\":119.99}}"));
     cr_assert(holds("{\"revenue\":{\"min\":100,\"max\":1000}}"));
+}
+
+
+Test(segments, revenue_of_the_visitor, .init = setup)
+{
+    /* The visitor spent 500 over its sessions, this session 120. */
+    profile.visitor_revenue = 500;
+    cr_assert(holds("{\"revenue\":{\"min\":500,\"of\":\"visitor\"}}"));
+    cr_assert_not(holds("{\"revenue\":{\"min\":500,\"of\":\"session\"}}"));
+    cr_assert_not(holds("{\"revenue\":{\"min\":500}}"), "the session by default");
+    /* Without a linked visitor the session's own revenue is the visitor's. */
+    profile.visitor_sessions = 0;
+    cr_assert(holds("{\"revenue\":{\"min\":120,\"max\":120,\"of\":\"visitor\"}}"));
 }
 
 

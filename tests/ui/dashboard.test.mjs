@@ -1,7 +1,10 @@
 // Drives the dashboard in Debian's headless Chromium against a vitrine that tests/ui/run.sh
 // started and fed. Environment: VITRINE_UI_URL (the /ui/ address), VITRINE_UI_TOKEN (the
-// analyst token), VITRINE_UI_SESSION (a session with events), VITRINE_UI_SCREENSHOTS (a
-// folder), VITRINE_UI_CHROMIUM (the browser binary).
+// analyst token), VITRINE_UI_SESSION (a session with events), VITRINE_UI_VISITOR_SESSION
+// and VITRINE_UI_VISITOR (a session linked to that visitor id), VITRINE_UI_DENIED_SESSION
+// (a session that refused consent), VITRINE_UI_SCREENSHOTS (a folder),
+// VITRINE_UI_CHROMIUM (the browser binary). The segments file of run.sh defines
+// perfume_fan, mens_shopper, markup_brand and engaged_browser.
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { chromium } from "playwright-core";
@@ -9,10 +12,16 @@ import { chromium } from "playwright-core";
 const url = process.env.VITRINE_UI_URL;
 const token = process.env.VITRINE_UI_TOKEN;
 const session = process.env.VITRINE_UI_SESSION;
+const visitorSession = process.env.VITRINE_UI_VISITOR_SESSION;
+const visitor = process.env.VITRINE_UI_VISITOR;
+const deniedSession = process.env.VITRINE_UI_DENIED_SESSION;
 const shots = process.env.VITRINE_UI_SCREENSHOTS;
 const executablePath = process.env.VITRINE_UI_CHROMIUM || "/usr/bin/chromium";
 
-for (const [name, value] of Object.entries({ url, token, session, shots })) {
+const SEGMENTS = ["perfume_fan", "mens_shopper", "markup_brand", "engaged_browser"];
+
+for (const [name, value] of Object.entries({ url, token, session, visitorSession, visitor,
+                                             deniedSession, shots })) {
   if (!value) {
     throw new Error(`missing environment for ${name}; run this test through tests/ui/run.sh`);
   }
@@ -41,6 +50,26 @@ function watch(p) {
 
 async function texts(locator) {
   return (await locator.allTextContents()).map((s) => s.trim());
+}
+
+// The explanation box of one segment in the profile view.
+function explained(name) {
+  return page.locator(`[data-testid="explain-segment"][data-segment="${name}"]`);
+}
+
+// The line of the explained condition with this text in one segment's box: its text,
+// whether it holds and its value (the children of all/any/not have lines of their own).
+function condition(name, text) {
+  return explained(name).locator(".condition-line")
+    .filter({ has: page.getByTestId("explain-text").getByText(text, { exact: true }) });
+}
+
+async function lookUpSession(id) {
+  await page.getByTestId("session-input").fill(id);
+  await page.getByTestId("lookup-button").click();
+  await page.waitForFunction((expected) =>
+    document.querySelector('[data-testid="profile-id"]')?.textContent === expected, id,
+  { timeout: 10000 });
 }
 
 before(async () => {
@@ -192,8 +221,93 @@ test("dashboard", async (t) => {
     assert.match(latency, /p99 \d+([.,]\d+)? ms/, `latency headline: "${latency}"`);
   });
 
+  await t.test("segments panel shows counts", async () => {
+    // The counts come every 5 s and the panel refreshes every 15 s: wait for a member
+    // count of perfume_fan, which the session and the eight perfume viewers meet.
+    await page.waitForFunction(() => {
+      const cell = document.querySelector(
+        '[data-testid="segments-body"] tr[data-segment="perfume_fan"] [data-testid="segment-members"]');
+      return cell !== null && /^[1-9][\d,.]*$/.test(cell.textContent.trim());
+    }, null, { timeout: 40000 });
+    const rows = page.getByTestId("segments-body").locator("tr");
+    const names = await texts(rows.locator(".segment-name"));
+    assert.deepEqual(names, SEGMENTS, `segment rows: ${names}`);
+    const served = (await page.getByTestId("segments-body")
+      .locator('tr[data-segment="perfume_fan"] [data-testid="segment-served"]').textContent()).trim();
+    assert.match(served, /^[1-9][\d,.]*$/, `perfume_fan served "${served}" while the storefront asks`);
+    const counted = await page.getByTestId("segments-counted").textContent();
+    assert.match(counted, /^Counted .+: \d[\d,]* of \d[\d,]* profiles read$/,
+                 `counted line: "${counted}"`);
+    assert.match(await page.getByTestId("segments-help").textContent(), /every 5 s/);
+  });
+
+  await t.test("profile lists member segments", async () => {
+    const chips = await texts(page.getByTestId("profile-segments").locator(".chip-segment"));
+    for (const name of ["perfume_fan", "markup_brand", "engaged_browser"]) {
+      assert.ok(chips.includes(name), `the session is not shown in ${name}: ${chips}`);
+    }
+    assert.ok(!chips.includes("mens_shopper"), `the session is shown in mens_shopper: ${chips}`);
+    assert.equal((await page.getByTestId("profile-visitor").textContent()).trim(), "no visitor");
+    assert.equal((await page.getByTestId("profile-personalized").textContent()).trim(), "yes");
+  });
+
+  await t.test("explain shows conditions and values", async () => {
+    const boxes = await page.getByTestId("explain-segment").evaluateAll(
+      (list) => list.map((box) => box.dataset.segment));
+    assert.deepEqual(boxes, SEGMENTS, `explained segments: ${boxes}`);
+
+    const fan = explained("perfume_fan");
+    assert.equal((await fan.getByTestId("explain-member").textContent()).trim(), "member");
+    assert.ok(await fan.evaluate((box) => box.open), "a member segment starts closed");
+    const share = condition("perfume_fan", "category perfume share >= 0.3");
+    assert.equal(await share.count(), 1, "perfume_fan lacks its category condition");
+    assert.equal((await share.locator(".held-mark").textContent()).trim(), "holds");
+    const value = await share.getByTestId("explain-value").textContent();
+    assert.match(value, /^value 0\.\d+$/, `perfume share shown as "${value}"`);
+
+    const mens = explained("mens_shopper");
+    assert.equal((await mens.getByTestId("explain-member").textContent()).trim(), "not a member");
+    assert.ok(!(await mens.evaluate((box) => box.open)), "a segment without membership starts open");
+    const wishlist = condition("mens_shopper", "last add_to_wishlist within 600 s");
+    assert.equal((await wishlist.locator(".held-mark").textContent()).trim(), "does not hold");
+    assert.equal((await wishlist.getByTestId("explain-value").textContent()).trim(), "value none");
+    const any = await texts(mens.locator(".condition-combinator"));
+    assert.deepEqual(any, ["at least one of"], `the any node reads ${any}`);
+
+    const engaged = explained("engaged_browser");
+    assert.equal((await engaged.getByTestId("explain-score").textContent()).trim(),
+                 "score 4 of min 3", "views (+2) and cart (+2) give 4 points");
+    const points = await texts(engaged.locator(".chip"));
+    assert.deepEqual(points, ["+2 points", "+2 points", "-1 points"], `point entries: ${points}`);
+  });
+
+  await t.test("markup in condition text stays text", async () => {
+    const brand = condition("markup_brand", "brand <b>Bold</b> share >= 0.01");
+    assert.equal(await brand.count(), 1, "the brand condition with markup is not shown as text");
+    assert.equal(await page.locator("main b, main img").count(), 0,
+                 "markup from a condition text became elements");
+  });
+
+  await t.test("explain box stays as the analyst set it", async () => {
+    const mens = explained("mens_shopper");
+    await mens.locator("summary").click();
+    assert.ok(await mens.evaluate((box) => box.open), "a click does not open the box");
+    // Look up the same session again, as the periodic refresh does, and wait until the
+    // box is drawn anew.
+    await mens.evaluate((box) => { box.dataset.before = "refresh"; });
+    await page.getByTestId("lookup-button").click();
+    await page.waitForFunction(() => {
+      const box = document.querySelector(
+        '[data-testid="explain-segment"][data-segment="mens_shopper"]');
+      return box !== null && box.dataset.before === undefined;
+    }, null, { timeout: 10000 });
+    assert.ok(await mens.evaluate((box) => box.open), "the refresh closed the opened box");
+  });
+
   await t.test("English screenshot", async () => {
     await page.screenshot({ path: `${shots}/dashboard.png`, fullPage: true });
+    await page.getByTestId("profile-card").screenshot({ path: `${shots}/segments-profile.png` });
+    await page.getByTestId("segments-card").screenshot({ path: `${shots}/segments-panel.png` });
   });
 
   await t.test("German labels after the switch", async () => {
@@ -210,6 +324,72 @@ test("dashboard", async (t) => {
     assert.match(await page.getByTestId("gender-segment").textContent(), /weiblich/);
     assert.match(await page.getByTestId("recs-strategy").textContent(), /Strategie: personalisiert/);
     await page.screenshot({ path: `${shots}/dashboard.de.png`, fullPage: true });
+  });
+
+  await t.test("German segments panel", async () => {
+    const headings = await texts(page.getByTestId("segments-card").locator("h3, th"));
+    for (const label of ["Segmente", "Segment", "Mitglieder", "Ausgeliefert"]) {
+      assert.ok(headings.includes(label), `German label "${label}" missing: ${headings}`);
+    }
+    const counted = await page.getByTestId("segments-counted").textContent();
+    assert.match(counted, /^Gezählt .+: \d[\d.]* von \d[\d.]* Profilen gelesen$/,
+                 `counted line: "${counted}"`);
+    const names = await texts(page.getByTestId("segments-body").locator(".segment-name"));
+    assert.deepEqual(names, SEGMENTS, `segment rows: ${names}`);
+    await page.getByTestId("segments-card").screenshot({ path: `${shots}/segments-panel.de.png` });
+  });
+
+  await t.test("German explain", async () => {
+    assert.equal((await page.getByTestId("profile-visitor").textContent()).trim(), "kein Besucher");
+    assert.equal((await page.getByTestId("profile-personalized").textContent()).trim(), "ja");
+    const fan = explained("perfume_fan");
+    assert.equal((await fan.getByTestId("explain-member").textContent()).trim(), "Mitglied");
+    const share = condition("perfume_fan", "category perfume share >= 0.3");
+    assert.equal((await share.locator(".held-mark").textContent()).trim(), "erfüllt");
+    const value = await share.getByTestId("explain-value").textContent();
+    assert.match(value, /^Wert 0,\d+$/, `perfume share not in German format: "${value}"`);
+
+    const mens = explained("mens_shopper");
+    assert.equal((await mens.getByTestId("explain-member").textContent()).trim(), "kein Mitglied");
+    const wishlist = condition("mens_shopper", "last add_to_wishlist within 600 s");
+    assert.equal((await wishlist.locator(".held-mark").textContent()).trim(), "nicht erfüllt");
+    assert.equal((await wishlist.getByTestId("explain-value").textContent()).trim(), "Wert keiner");
+    assert.deepEqual(await texts(mens.locator(".condition-combinator")), ["mindestens eine von"]);
+
+    const engaged = explained("engaged_browser");
+    assert.equal((await engaged.getByTestId("explain-score").textContent()).trim(),
+                 "Punktzahl 4 von mindestens 3");
+    await page.getByTestId("profile-card").screenshot({ path: `${shots}/segments-profile.de.png` });
+  });
+
+  await t.test("visitor of a logged-in session", async () => {
+    await lookUpSession(visitorSession);
+    const shown = await page.getByTestId("profile-visitor").textContent();
+    assert.match(shown, new RegExp(`^${visitor} \\(verknüpft, Sitzungen: 1\\)$`),
+                 `visitor shown as "${shown}"`);
+    assert.equal(await page.getByTestId("profile-visitor").locator(".mono").textContent(), visitor);
+  });
+
+  await t.test("session without consent", async () => {
+    await lookUpSession(deniedSession);
+    assert.equal((await page.getByTestId("profile-personalized").textContent()).trim(),
+                 "keine Einwilligung, nichts gespeichert");
+    const reasons = await texts(page.getByTestId("explain-reason"));
+    assert.deepEqual(reasons, SEGMENTS.map(() => "keine Einwilligung"), `reasons: ${reasons}`);
+    assert.deepEqual(await texts(page.getByTestId("profile-segments")), ["keine"]);
+
+    await page.getByTestId("lang-en").click();
+    assert.equal((await page.getByTestId("profile-personalized").textContent()).trim(),
+                 "no consent, nothing stored");
+    const english = await texts(page.getByTestId("explain-reason"));
+    assert.deepEqual(english, SEGMENTS.map(() => "no consent"), `reasons: ${english}`);
+  });
+
+  await t.test("session without a profile", async () => {
+    await lookUpSession(`${session}-unknown`);
+    const reasons = await texts(page.getByTestId("explain-reason"));
+    assert.deepEqual(reasons, SEGMENTS.map(() => "no profile"), `reasons: ${reasons}`);
+    assert.equal((await page.getByTestId("profile-visitor").textContent()).trim(), "no visitor");
   });
 
   await t.test("German browser gets German by default", async () => {

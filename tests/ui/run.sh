@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# Browser test of the dashboard at /ui/: starts vitrine with a small catalog and alert
-# rule, produces events for one session (and background traffic for the live charts),
-# then drives Debian's headless Chromium with playwright-core (dashboard.test.mjs). Saves
-# build/ui/dashboard.png and build/ui/dashboard.de.png.
+# Browser test of the dashboard at /ui/. It starts vitrine with a small catalog, an alert
+# rule and a segments file. It produces events for one session, a session with a visitor
+# id and a session without consent, and background traffic for the live charts. Then it
+# drives Debian's headless Chromium with playwright-core (dashboard.test.mjs). Saves
+# build/ui/dashboard.png and build/ui/dashboard.de.png, and the profile card and the
+# segments panel as build/ui/segments-profile.png and build/ui/segments-panel.png (.de.png
+# in German).
 #
 #   tests/ui/run.sh [BUILD_DIR]    BUILD_DIR holds vitrine, vitrine-replay and
 #                                  vitrine-kafka-local (default: build/release)
@@ -57,6 +60,9 @@ fi
 run="ui$$r$RANDOM"
 token="analyst-$run"
 session="s-$run"
+visitor_session="v-$run"
+visitor="c-$run"
+denied_session="d-$run"
 
 # The test catalog, plus one product whose name and brand are HTML: the page must show
 # them as text.
@@ -73,6 +79,29 @@ cat >"$work/alerts.json" <<'EOF'
   "reaction": "Views of this brand are high: check its campaign and its stock."}]}
 EOF
 
+# Segments that the session s-... meets (perfume_fan, markup_brand, engaged_browser) and
+# one that it does not (mens_shopper). markup_brand names the brand "<b>Bold</b>", so its
+# condition text is markup that the page must show as text. The "last" condition on
+# add_to_wishlist has no value, because no session sends that event.
+cat >"$work/segments.json" <<'EOF'
+{"segments": [
+  {"name": "perfume_fan", "when": {"category": {"name": "perfume", "min_share": 0.3}}},
+  {"name": "mens_shopper", "when": {"any": [
+    {"gender": {"is": "male", "min_probability": 0.7}},
+    {"last": {"event": "add_to_wishlist", "within_s": 600}}
+  ]}},
+  {"name": "markup_brand", "when": {"all": [
+    {"brand": {"name": "<b>Bold</b>", "min_share": 0.01}},
+    {"last": {"event": "purchase", "within_s": 86400}}
+  ]}},
+  {"name": "engaged_browser", "score": {"min": 3, "points": [
+    {"points": 2, "when": {"count": {"event": "product_view", "min": 5}}},
+    {"points": 2, "when": {"cart": {"min_lines": 1}}},
+    {"points": -1, "when": {"first_visit": false}}
+  ]}}
+]}
+EOF
+
 http_port=$(vitrine_free_port)
 VITRINE_HTTP_PORT=$http_port VITRINE_HTTP_TOKEN_ANALYST=$token \
 VITRINE_HTTP_TOKEN_STOREFRONT="storefront-$run" \
@@ -84,6 +113,7 @@ VITRINE_KAFKA_ALERTS_TOPIC="$run-alerts" VITRINE_KAFKA_OFFSET_RESET=earliest \
 VITRINE_KAFKA_PROPERTIES=session.timeout.ms=6000,heartbeat.interval.ms=500 \
 VITRINE_CATALOG_PATH="$work/catalog.jsonl" VITRINE_ALERTS_RULES_PATH="$work/alerts.json" \
 VITRINE_ALERTS_PERIOD_MS=1000 VITRINE_LIVE_REFRESH_MS=500 \
+VITRINE_SEGMENTS_PATH="$work/segments.json" VITRINE_SEGMENTS_COUNT_INTERVAL_S=5 \
 VITRINE_HTTP_OPENAPI_PATH="$VITRINE_ROOT/openapi/openapi.yaml" \
     setsid "$build/vitrine" >"$work/vitrine.log" 2>&1 &
 vitrine_pid=$!
@@ -97,7 +127,8 @@ vitrine_log "vitrine at $base (pid $vitrine_pid)"
 
 # The session views women's perfumes and one skin care product, carts one and buys one;
 # eight other sessions view the Aurelle perfumes and the markup product, so that they
-# trend and the brand rule fires.
+# trend and the brand rule fires. One more session logs in as a customer (a visitor), and
+# one refuses consent.
 now_ms=$(($(date +%s%N) / 1000000))
 {
     i=0
@@ -110,6 +141,12 @@ now_ms=$(($(date +%s%N) / 1000000))
         "$session" $((now_ms - 20000))
     printf '{"type": "purchase", "session_id": "%s", "ts": %d, "order_id": "o-%s", "products": [{"id": "w-1", "quantity": 1, "price": 45}]}\n' \
         "$session" $((now_ms - 10000)) "$run"
+    for product in w-7 w-8; do
+        printf '{"type": "product_view", "session_id": "%s", "customer_id": "%s", "ts": %d, "products": [{"id": "%s"}]}\n' \
+            "$visitor_session" "$visitor" $((now_ms - 30000)) "$product"
+    done
+    printf '{"type": "product_view", "session_id": "%s", "consent": false, "ts": %d, "products": [{"id": "w-7"}]}\n' \
+        "$denied_session" $((now_ms - 30000))
     for k in 1 2 3 4 5 6 7 8; do
         for product in w-5 w-6 x-1; do
             printf '{"type": "product_view", "session_id": "o%d-%s", "ts": %d, "campaign": "insta.spring", "products": [{"id": "%s"}]}\n' \
@@ -168,14 +205,27 @@ wait_for "an active alert" 60 \
     bash -c "curl -fsS -H 'Authorization: Bearer $token' '$base/v1/alerts?state=active' | grep -q '\"count\":[1-9]'"
 wait_for "trending products" 30 \
     bash -c "curl -fsS -H 'Authorization: Bearer $token' '$base/v1/trending?limit=3' | grep -q '\"product_id\"'"
+wait_for "the visitor of $visitor_session" 60 \
+    bash -c "curl -fsS -H 'Authorization: Bearer $token' '$base/v1/profiles/$visitor_session' | grep -q '\"linked\":true'"
+wait_for "the consent refusal of $denied_session" 60 \
+    bash -c "curl -fsS -H 'Authorization: Bearer $token' '$base/v1/profiles/$denied_session' | grep -q '\"personalised\":false'"
+# The segment thread counts members every 5 s, and each instance sends its served counts
+# every 5 s. The served counts come from the background traffic's segment requests.
+wait_for "segment member counts" 60 \
+    bash -c "curl -fsS -H 'Authorization: Bearer $token' '$base/v1/stats/segments' | grep -q '\"counted_at\":\"'"
+wait_for "served segment counts" 60 \
+    bash -c "curl -fsS -H 'Authorization: Bearer $token' '$base/v1/stats/segments' | grep -q '\"served\":[1-9]'"
 analyst_get "/v1/profiles/$session" >"$work/profile.json"
-vitrine_log "profile, alert and trending are in; starting the browser"
+vitrine_log "profile, alert, trending and segment counts are in; starting the browser"
 
 # ---- the browser test ----
 
 mkdir -p "$shots"
 VITRINE_UI_URL="$base/ui/" VITRINE_UI_TOKEN="$token" VITRINE_UI_SESSION="$session" \
+VITRINE_UI_VISITOR_SESSION="$visitor_session" VITRINE_UI_VISITOR="$visitor" \
+VITRINE_UI_DENIED_SESSION="$denied_session" \
 VITRINE_UI_SCREENSHOTS="$shots" VITRINE_UI_CHROMIUM="${VITRINE_UI_CHROMIUM:-/usr/bin/chromium}" \
     timeout 180 node --test --test-reporter=spec "$here/dashboard.test.mjs" ||
     { tail -n 20 "$work/vitrine.log" >&2; vitrine_die "dashboard test failed (see above)"; }
-vitrine_log "screenshots: $shots/dashboard.png, $shots/dashboard.de.png"
+vitrine_log "screenshots in $shots: dashboard.png, segments-profile.png, segments-panel.png" \
+    "and each as .de.png"

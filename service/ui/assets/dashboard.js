@@ -1,5 +1,6 @@
-// The vitrine dashboard: session lookup (profile and recommendations), live ingestion and
-// latency charts from /metrics, active alerts and trending products.
+// The vitrine dashboard: session lookup (profile with its analyst segments, and
+// recommendations), live ingestion and latency charts from /metrics, active alerts,
+// trending products and segment counts.
 //
 // Every value from the API is written with textContent or as an attribute, never as
 // markup. The server's Content-Security-Policy also makes the browser reject HTML strings
@@ -26,6 +27,8 @@
     recs: null,
     alerts: null,
     trending: null,
+    segments: null,    // the last /v1/stats/segments response
+    explainOpen: new Map(), // segment name -> whether the analyst opened its explanation
     previous: null,    // the previous /metrics sample
     ingest: [],        // [{t, v}] events per second
     p50: [],           // [{t, v}] milliseconds
@@ -311,6 +314,9 @@
       showError("lookup-error", t("lookup.invalid"));
       return;
     }
+    if (state.session !== id) {
+      state.explainOpen.clear();
+    }
     state.session = id;
     const path = encodeURIComponent(id);
     try {
@@ -377,8 +383,13 @@
     if (p.revenue > 0) {
       fact(facts, t("profile.revenue"), number(p.revenue, 2));
     }
+    visitorFact(facts, p.visitor);
+    fact(facts, t("profile.personalized"),
+         p.personalised ? t("profile.personalized_yes") : t("profile.personalized_no"),
+         "profile-personalized");
 
     renderGender(p.gender);
+    renderSegments(p);
     renderBars($("bars-categories"), p.categories);
     renderBars($("bars-brands"), p.brands);
     renderBars($("bars-tiers"), p.price_tiers);
@@ -422,6 +433,167 @@
     if (p.purchased.length === 0) {
       bought.appendChild(el("li", "muted", t("profile.none")));
     }
+  }
+
+  function visitorFact(list, visitor) {
+    const dt = el("dt", null, t("profile.visitor"));
+    const dd = el("dd");
+    dd.dataset.testid = "profile-visitor";
+    if (!visitor) {
+      dd.textContent = t("profile.no_visitor");
+    } else {
+      const detail = visitor.linked
+        ? t("profile.visitor_linked", { count: number(visitor.sessions, 0) })
+        : t("profile.visitor_unlinked");
+      dd.append(el("span", "mono", visitor.id), " ", el("span", "muted", `(${detail})`));
+    }
+    list.append(dt, dd);
+  }
+
+  // ---- analyst segments of the profile ----
+
+  function renderSegments(p) {
+    const chips = $("profile-segments");
+    chips.replaceChildren();
+    for (const name of p.segments || []) {
+      chips.appendChild(el("span", "chip chip-segment", name));
+    }
+    if (!p.segments || p.segments.length === 0) {
+      chips.appendChild(el("span", "muted", t("profile.none")));
+    }
+
+    const explain = $("segments-explain");
+    explain.replaceChildren();
+    const list = p.segments_explain || [];
+    if (list.length === 0) {
+      explain.appendChild(el("p", "muted small", t("explain.empty")));
+    }
+    for (const segment of list) {
+      explain.appendChild(explainSegment(segment));
+    }
+  }
+
+  // One segment as a collapsible box: the summary shows membership, the body the
+  // condition tree. The analyst's open or closed choice survives the periodic refresh.
+  function explainSegment(segment) {
+    const box = el("details", segment.member ? "explain-segment is-member" : "explain-segment");
+    box.dataset.testid = "explain-segment";
+    box.dataset.segment = segment.segment;
+    const openByDefault = segment.member === true;
+    const opened = state.explainOpen.get(segment.segment);
+    box.open = opened !== undefined ? opened : openByDefault;
+    box.addEventListener("toggle", () => {
+      if (box.open === openByDefault) {
+        state.explainOpen.delete(segment.segment);
+      } else {
+        state.explainOpen.set(segment.segment, box.open);
+      }
+    });
+
+    const summary = el("summary");
+    summary.appendChild(el("span", "explain-name mono", segment.segment));
+    const badge = el("span", `badge ${segment.member ? "badge-ok" : "badge-muted"}`,
+                     segment.member ? t("explain.member") : t("explain.not_member"));
+    badge.dataset.testid = "explain-member";
+    summary.appendChild(badge);
+    if (segment.score !== undefined) {
+      const score = el("span", "explain-score", t("explain.score", {
+        score: conditionNumber(segment.score), min: conditionNumber(segment.min),
+      }));
+      score.dataset.testid = "explain-score";
+      summary.appendChild(score);
+    }
+    if (segment.reason) {
+      const reason = el("span", "muted", explainReason(segment.reason));
+      reason.dataset.testid = "explain-reason";
+      summary.appendChild(reason);
+    }
+    box.appendChild(summary);
+
+    if (segment.conditions && segment.conditions.length > 0) {
+      const tree = el("ul", "explain-tree");
+      for (const node of segment.conditions) {
+        tree.appendChild(node.points !== undefined
+          ? conditionItem(node.condition, pointsLabel(node.points), node.held)
+          : conditionItem(node));
+      }
+      box.appendChild(tree);
+    }
+    return box;
+  }
+
+  // One condition and, for all/any/not, its children. A score segment's point entry
+  // passes its points as prefix and whether they count as held.
+  function conditionItem(node, prefix, pointsHeld) {
+    const held = pointsHeld !== undefined ? pointsHeld : node.held;
+    const item = el("li", `condition ${held ? "condition-held" : "condition-failed"}`);
+    item.dataset.testid = "explain-condition";
+    const line = el("div", "condition-line");
+    line.appendChild(el("span", `held-mark ${held ? "held-yes" : "held-no"}`,
+                        held ? t("explain.held") : t("explain.not_held")));
+    if (prefix) {
+      line.appendChild(prefix);
+    }
+
+    const combinator = node.of ? combinatorText(node.condition) : null;
+    const text = el("span", combinator ? "condition-combinator" : "condition-text mono",
+                    combinator || node.condition);
+    text.dataset.testid = "explain-text";
+    line.appendChild(text);
+    if (!node.of) {
+      const value = el("span", "condition-value muted", t("explain.value", {
+        value: node.value === null || node.value === undefined
+          ? t("explain.no_value") : conditionNumber(node.value, node.condition),
+      }));
+      value.dataset.testid = "explain-value";
+      line.appendChild(value);
+    }
+    item.appendChild(line);
+
+    if (node.of) {
+      const children = el("ul", "explain-tree");
+      for (const child of node.of) {
+        children.appendChild(conditionItem(child));
+      }
+      item.appendChild(children);
+    }
+    return item;
+  }
+
+  function pointsLabel(points) {
+    const text = new Intl.NumberFormat(state.lang, {
+      signDisplay: "exceptZero", maximumFractionDigits: 2,
+    }).format(points);
+    return el("span", `chip ${points < 0 ? "points-minus" : "points-plus"}`,
+              t("explain.points", { points: text }));
+  }
+
+  // Translates the keywords "all", "any" and "not" of the segments file. Other texts are
+  // shown as the server sent them.
+  function combinatorText(condition) {
+    const key = `explain.${condition}`;
+    return texts.en[key] !== undefined ? t(key) : condition;
+  }
+
+  // Formats an observed value for the language: whole numbers without decimals, values
+  // below 10 (shares, probabilities) with up to three, larger ones with up to one. The
+  // value of a "last" condition is seconds since that event, so it gets the unit.
+  function conditionNumber(value, condition) {
+    const abs = Math.abs(value);
+    let digits = 0;
+    if (!Number.isInteger(value) && abs < 10) {
+      digits = 3;
+    } else if (!Number.isInteger(value) && abs < 1000) {
+      digits = 1;
+    }
+    const text = new Intl.NumberFormat(state.lang, { maximumFractionDigits: digits })
+      .format(value);
+    return condition && condition.startsWith("last ") ? `${text} s` : text;
+  }
+
+  function explainReason(reason) {
+    const key = `explain.reason.${reason}`;
+    return texts.en[key] !== undefined ? t(key) : reason;
   }
 
   function segmentName(segment) {
@@ -540,9 +712,10 @@
   // ---- alerts and trending ----
 
   async function loadPanels() {
-    const [alerts, trending] = await Promise.allSettled([
+    const [alerts, trending, segments] = await Promise.allSettled([
       api("/v1/alerts?state=active&limit=20"),
       api("/v1/trending?limit=10"),
+      api("/v1/stats/segments"),
     ]);
     // A 401 leaves a panel empty: the token form above explains what is missing.
     const failed = (result, what) => (result.reason.status === 401 ? null
@@ -550,8 +723,11 @@
     state.alerts = alerts.status === "fulfilled" ? alerts.value : failed(alerts, "what.alerts");
     state.trending = trending.status === "fulfilled" ? trending.value
       : failed(trending, "what.trending");
+    state.segments = segments.status === "fulfilled" ? segments.value
+      : failed(segments, "what.segments");
     renderAlerts();
     renderTrending();
+    renderSegmentStats();
     stamp();
   }
 
@@ -644,6 +820,58 @@
     }
   }
 
+  function renderSegmentStats() {
+    const body = $("segments-body");
+    const counted = $("segments-counted");
+    const help = $("segments-help");
+    body.replaceChildren();
+    const s = state.segments;
+    if (!s) {
+      return;
+    }
+    const emptyRow = (className, text) => {
+      const row = el("tr");
+      const cell = el("td", className, text);
+      cell.colSpan = 3;
+      row.appendChild(cell);
+      body.appendChild(row);
+    };
+    if (s.error) {
+      counted.textContent = "";
+      help.textContent = "";
+      emptyRow("error", s.error);
+      return;
+    }
+
+    if (s.segments.length === 0) {
+      counted.textContent = "";
+      help.textContent = "";
+      emptyRow("muted", t("segments.empty"));
+      return;
+    }
+    help.textContent = t("segments.help", { interval: number(s.count_interval_s, 0) });
+    counted.textContent = s.counted_at
+      ? t("segments.counted_at", {
+        time: `${dateTime(s.counted_at)} (${timeAgo(s.counted_at)})`,
+        sampled: number(s.sampled, 0), profiles: number(s.profiles, 0),
+      })
+      : t("segments.never_counted", { interval: number(s.count_interval_s, 0) });
+    for (const segment of s.segments) {
+      const row = el("tr");
+      row.dataset.segment = segment.name;
+      row.appendChild(el("td", "mono segment-name", segment.name));
+      const members = segment.members === null
+        ? el("td", "num muted", t("segments.not_counted"))
+        : el("td", "num", number(segment.members, 0));
+      members.dataset.testid = "segment-members";
+      row.appendChild(members);
+      const served = el("td", "num", number(segment.served, 0));
+      served.dataset.testid = "segment-served";
+      row.appendChild(served);
+      body.appendChild(row);
+    }
+  }
+
   function stamp() {
     state.updatedAt = new Date();
     $("updated-at").textContent = t("footer.updated", {
@@ -658,6 +886,7 @@
     }
     renderAlerts();
     renderTrending();
+    renderSegmentStats();
     if (state.updatedAt) {
       $("updated-at").textContent = t("footer.updated", {
         time: new Intl.DateTimeFormat(state.lang, { timeStyle: "medium" })

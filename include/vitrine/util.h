@@ -2,7 +2,8 @@
  * vitrine: small helpers every module uses: bounded string copies, checked number parsing,
  * id validation, timestamps, random ids and a growable buffer with a maximum.
  *
- * All functions are thread-safe unless noted. None of them allocates except vt_buf.
+ * All functions are thread-safe unless noted. None of them allocates except vt_buf and
+ * vt_read_file.
  */
 #ifndef VITRINE_UTIL_H
 #define VITRINE_UTIL_H
@@ -85,6 +86,12 @@ struct vt_buf {
     size_t max;
     bool overflow;
 };
+
+/* Read a whole file of at most max bytes into a new buffer (NUL-terminated; the caller
+ * frees it) and set *len. Returns NULL with a message naming the file as `what` ("rules
+ * file") when it cannot be opened or read, or is larger than max. */
+char *vt_read_file(const char *path, size_t max, const char *what, size_t *len, char *err,
+                   size_t errsize);
 
 void vt_buf_init(struct vt_buf *b, size_t max);
 void vt_buf_free(struct vt_buf *b);

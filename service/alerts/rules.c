@@ -919,47 +919,6 @@ void vt_alert_rules_free(struct vt_alert_rules *rules)
 }
 
 
-/* Read the whole file into a new buffer. Returns it with its length, or NULL with a
- * message. */
-static char *read_file(const char *path, size_t *len, char *err, size_t errsize)
-{
-    FILE *in = fopen(path, "rb");
-    if (in == NULL) {
-        snprintf(err, errsize, "%s: cannot open the alert rules file: %s", path,
-                 strerror(errno));
-        return NULL;
-    }
-
-    char *text = malloc(RULES_FILE_MAX + 1);
-    if (text == NULL) {
-        fclose(in);
-        snprintf(err, errsize, "%s: out of memory", path);
-        return NULL;
-    }
-
-    /* Reading one byte more than the maximum detects a file that is too large. A
-     * directory opens, and the read fails with EISDIR. */
-    errno = 0;
-    *len = fread(text, 1, RULES_FILE_MAX + 1, in);
-    int read_errno = 0;
-    if (ferror(in))
-        read_errno = errno != 0 ? errno : EIO;
-    fclose(in);
-
-    if (read_errno != 0) {
-        snprintf(err, errsize, "%s: cannot read the alert rules file: %s", path,
-                 strerror(read_errno));
-    } else if (*len > RULES_FILE_MAX) {
-        snprintf(err, errsize, "%s: the alert rules file is larger than %d bytes", path,
-                 RULES_FILE_MAX);
-    } else {
-        return text;
-    }
-    free(text);
-    return NULL;
-}
-
-
 struct vt_alert_rules *vt_alert_rules_load(const char *path, char *err, size_t errsize)
 {
     if (path == NULL || path[0] == '\0') {
@@ -973,7 +932,7 @@ struct vt_alert_rules *vt_alert_rules_load(const char *path, char *err, size_t e
     }
 
     size_t len = 0;
-    char *text = read_file(path, &len, err, errsize);
+    char *text = vt_read_file(path, RULES_FILE_MAX, "alert rules file", &len, err, errsize);
     if (text == NULL)
         return NULL;
     struct vt_alert_rules *rules = vt_alert_rules_parse(text, len, path, err, errsize);

@@ -517,3 +517,41 @@ size_t vt_json_nul_at(const char *text, size_t len, bool *escaped)
     }
     return len;
 }
+
+
+char *vt_read_file(const char *path, size_t max, const char *what, size_t *len, char *err,
+                   size_t errsize)
+{
+    FILE *in = fopen(path, "rb");
+    if (in == NULL) {
+        snprintf(err, errsize, "%s: cannot open the %s: %s", path, what, strerror(errno));
+        return NULL;
+    }
+
+    char *text = malloc(max + 1);
+    if (text == NULL) {
+        fclose(in);
+        snprintf(err, errsize, "%s: out of memory", path);
+        return NULL;
+    }
+
+    /* Reading one byte more than the maximum detects a file that is too large. A
+     * directory opens, and the read fails with EISDIR. */
+    errno = 0;
+    *len = fread(text, 1, max + 1, in);
+    int read_errno = 0;
+    if (ferror(in))
+        read_errno = errno != 0 ? errno : EIO;
+    fclose(in);
+
+    if (read_errno != 0) {
+        snprintf(err, errsize, "%s: cannot read the %s: %s", path, what, strerror(read_errno));
+    } else if (*len > max) {
+        snprintf(err, errsize, "%s: the %s is larger than %zu bytes", path, what, max);
+    } else {
+        text[*len] = '\0';
+        return text;
+    }
+    free(text);
+    return NULL;
+}

@@ -27,6 +27,7 @@
 #include <strings.h>
 
 #include "vitrine/log.h"
+#include "vitrine/util.h"
 
 /* Event type index of "any": the profile's totals (events, last_seen_ms). */
 #define EVENT_ANY -1
@@ -1011,34 +1012,11 @@ struct vt_segments *vt_segments_load(const char *path, char *err, size_t errsize
         return none;
     }
 
-    FILE *in = fopen(path, "rb");
-    if (in == NULL) {
-        snprintf(err, errsize, "%s: cannot open the segments file: %s", path, strerror(errno));
+    size_t len = 0;
+    char *text = vt_read_file(path, VT_SEGMENTS_FILE_MAX, "segments file", &len, err, errsize);
+    if (text == NULL)
         return NULL;
-    }
-
-    char *text = malloc(VT_SEGMENTS_FILE_MAX + 1);
-    if (text == NULL) {
-        fclose(in);
-        snprintf(err, errsize, "%s: out of memory", path);
-        return NULL;
-    }
-    /* A directory opens, and the read fails with EISDIR. */
-    errno = 0;
-    size_t len = fread(text, 1, VT_SEGMENTS_FILE_MAX + 1, in);
-    bool failed = ferror(in) != 0;
-    int read_errno = errno;
-    fclose(in);
-
-    struct vt_segments *s = NULL;
-    if (failed)
-        snprintf(err, errsize, "%s: cannot read the segments file: %s", path,
-                 read_errno != 0 ? strerror(read_errno) : "read error");
-    else if (len > VT_SEGMENTS_FILE_MAX)
-        snprintf(err, errsize, "%s: the segments file is larger than %d bytes", path,
-                 VT_SEGMENTS_FILE_MAX);
-    else
-        s = vt_segments_parse(text, len, path, err, errsize);
+    struct vt_segments *s = vt_segments_parse(text, len, path, err, errsize);
     free(text);
 
     if (s != NULL)

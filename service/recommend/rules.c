@@ -816,34 +816,11 @@ struct vt_rules *vt_rules_load(const char *path, char *err, size_t errsize)
         return none;
     }
 
-    FILE *in = fopen(path, "rb");
-    if (in == NULL) {
-        snprintf(err, errsize, "%s: cannot open the rules file: %s", path, strerror(errno));
+    size_t len = 0;
+    char *text = vt_read_file(path, VT_RULES_FILE_MAX, "rules file", &len, err, errsize);
+    if (text == NULL)
         return NULL;
-    }
-
-    char *text = malloc(VT_RULES_FILE_MAX + 1);
-    if (text == NULL) {
-        fclose(in);
-        snprintf(err, errsize, "%s: out of memory", path);
-        return NULL;
-    }
-    /* A directory opens, and the read fails with EISDIR. */
-    errno = 0;
-    size_t len = fread(text, 1, VT_RULES_FILE_MAX + 1, in);
-    bool failed = ferror(in) != 0;
-    int read_errno = errno;
-    fclose(in);
-
-    struct vt_rules *rules = NULL;
-    if (failed)
-        snprintf(err, errsize, "%s: cannot read the rules file: %s", path,
-                 read_errno != 0 ? strerror(read_errno) : "read error");
-    else if (len > VT_RULES_FILE_MAX)
-        snprintf(err, errsize, "%s: the rules file is larger than %d bytes", path,
-                 VT_RULES_FILE_MAX);
-    else
-        rules = vt_rules_parse(text, len, path, err, errsize);
+    struct vt_rules *rules = vt_rules_parse(text, len, path, err, errsize);
     free(text);
 
     if (rules != NULL)

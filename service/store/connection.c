@@ -195,6 +195,29 @@ void store_pipeline_begin(struct vt_store *st)
 }
 
 
+int store_read_replies(struct vt_store *st, redisReply **replies, size_t n, const char *what,
+                       char *err, size_t errsize)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (redisGetReply(st->ctx, (void **)&replies[i]) != REDIS_OK || replies[i] == NULL) {
+            char why[64];
+            snprintf(err, errsize, "redis %s:%" PRId64 ": %s", st->cfg->redis_host,
+                     st->cfg->redis_port, store_describe_error(st, why, sizeof why));
+            store_close(st);
+            return -1;
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (replies[i]->type == REDIS_REPLY_ERROR) {
+            snprintf(err, errsize, "redis %s failed: %.*s", what, (int)replies[i]->len,
+                     replies[i]->str);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+
 int store_pipeline_commit(struct vt_store *st, store_reply_fn on_reply, void *arg, char *err,
                           size_t errsize)
 {

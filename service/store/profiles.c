@@ -659,22 +659,8 @@ int vt_store_profile_read(struct vt_store *st, const char *id, size_t id_len, in
         return -1;
     }
 
-    for (int i = 0; i < READS; i++) {
-        if (redisGetReply(st->ctx, (void **)&replies[i]) != REDIS_OK || replies[i] == NULL) {
-            char why[64];
-            snprintf(err, errsize, "redis %s:%" PRId64 ": %s", cfg->redis_host,
-                     cfg->redis_port, store_describe_error(st, why, sizeof why));
-            store_close(st);
-            goto out;
-        }
-    }
-    for (int i = 0; i < READS; i++) {
-        if (replies[i]->type == REDIS_REPLY_ERROR) {
-            snprintf(err, errsize, "redis profile read failed: %.*s", (int)replies[i]->len,
-                     replies[i]->str);
-            goto out;
-        }
-    }
+    if (store_read_replies(st, replies, READS, "profile read", err, errsize) != 0)
+        goto out;
 
     parse_profile_hash(replies[0], p);
     if (!p->consent_given && !cfg->consent_default_granted)

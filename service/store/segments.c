@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "store_internal.h"
+#include "vitrine/segments.h"
 #include "vitrine/util.h"
 
 static void seg_key(const struct vt_store *st, char *out, size_t outsize, const char *suffix)
@@ -98,7 +99,11 @@ int vt_store_scan_profiles(struct vt_store *st, uint64_t *cursor, vt_store_id_fn
 }
 
 
-/* Run a MULTI ... EXEC of commands built by the caller; each argv row is one command. */
+/* Commands in one transaction: a HINCRBY per segment and an EXPIRE. */
+#define TRANSACTION_MAX (VT_SEGMENTS_MAX + 1)
+
+/* Run a MULTI ... EXEC of n (at most TRANSACTION_MAX) commands built by the caller; each
+ * argv row is one command. */
 static int transaction(struct vt_store *st, size_t n, const char *const *const *argv,
                        const size_t *const *lens, const int *argc, char *err, size_t errsize)
 {
@@ -106,6 +111,11 @@ static int transaction(struct vt_store *st, size_t n, const char *const *const *
     static const size_t multi_len[] = {5}, exec_len[] = {4};
     bool ok = true;
 
+    if (n > TRANSACTION_MAX) {
+        snprintf(err, errsize, "a segment write of %zu commands; the maximum is %d", n,
+                 TRANSACTION_MAX);
+        return -1;
+    }
     if (redisAppendCommandArgv(st->ctx, 1, multi, multi_len) != REDIS_OK)
         ok = false;
     for (size_t i = 0; ok && i < n; i++) {
@@ -119,22 +129,13 @@ static int transaction(struct vt_store *st, size_t n, const char *const *const *
         store_close(st);
         return -1;
     }
+    redisReply *replies[TRANSACTION_MAX + 2] = {0};
+    int rc = store_read_replies(st, replies, n + 2, "segment write", err, errsize);
     for (size_t i = 0; i < n + 2; i++) {
-        redisReply *r = NULL;
-        if (redisGetReply(st->ctx, (void **)&r) != REDIS_OK || r == NULL) {
-            char why[64];
-            snprintf(err, errsize, "redis %s:%" PRId64 ": %s", st->cfg->redis_host,
-                     st->cfg->redis_port, store_describe_error(st, why, sizeof why));
-            store_close(st);
-            return -1;
-        }
-        if (r->type == REDIS_REPLY_ERROR && ok) {
-            snprintf(err, errsize, "redis segment write failed: %.*s", (int)r->len, r->str);
-            ok = false;
-        }
-        freeReplyObject(r);
+        if (replies[i] != NULL)
+            freeReplyObject(replies[i]);
     }
-    return ok ? 0 : -1;
+    return rc;
 }
 
 
@@ -143,7 +144,7 @@ int vt_store_segment_counts_put(struct vt_store *st, const char *const *names,
                                 int64_t sampled, int64_t at_ms, char *err, size_t errsize)
 {
     char key[STORE_KEY_MAX];
-    enum { FIELDS_MAX = 64 + 3 };
+    enum { FIELDS_MAX = VT_SEGMENTS_MAX + 3 };
     const char *hset[2 + 2 * FIELDS_MAX];
     size_t hset_lens[2 + 2 * FIELDS_MAX];
     char numbers[FIELDS_MAX][24];
@@ -188,7 +189,7 @@ int vt_store_segment_served_add(struct vt_store *st, const char *const *names,
                                 size_t errsize)
 {
     char key[STORE_KEY_MAX], ttl[24];
-    enum { ROWS_MAX = 64 + 1 };
+    enum { ROWS_MAX = TRANSACTION_MAX };
     const char *rows[ROWS_MAX][4];
     size_t row_lens[ROWS_MAX][4];
     const char *const *argv[ROWS_MAX];
@@ -259,15 +260,8 @@ int vt_store_segment_stats_read(struct vt_store *st, vt_store_count_fn fn, void 
         store_close(st);
         return -1;
     }
-    for (int i = 0; i < 2; i++) {
-        if (redisGetReply(st->ctx, (void **)&replies[i]) != REDIS_OK || replies[i] == NULL) {
-            char why[64];
-            snprintf(err, errsize, "redis %s:%" PRId64 ": %s", st->cfg->redis_host,
-                     st->cfg->redis_port, store_describe_error(st, why, sizeof why));
-            store_close(st);
-            goto out;
-        }
-    }
+    if (store_read_replies(st, replies, 2, "segment statistics read", err, errsize) != 0)
+        goto out;
     for (int i = 0; i < 2; i++) {
         const redisReply *r = replies[i];
         if (r->type != REDIS_REPLY_ARRAY)

@@ -90,6 +90,12 @@ const char *store_describe_error(const struct vt_store *st, char *buf, size_t bu
 redisReply *store_command(struct vt_store *st, int argc, const char **argv,
                           const size_t *argvlen, char *err, size_t errsize);
 
+/* Read n pipelined replies into replies[0..n) (the caller frees them, also after a
+ * failure). Returns 0, or -1 with a message when the connection failed (it is closed) or a
+ * reply is an error ("redis <what> failed: ..."). */
+int store_read_replies(struct vt_store *st, redisReply **replies, size_t n, const char *what,
+                       char *err, size_t errsize);
+
 /* Begin and end a pipelined batch of script calls: commit reads every reply and hands each
  * to on_reply (which returns false to mark the batch failed with its own message). */
 void store_pipeline_begin(struct vt_store *st);

@@ -357,22 +357,8 @@ int vt_store_visitor_read(struct vt_store *st, const char *visitor, const char *
         store_close(st);
         return -1;
     }
-    for (int i = 0; i < READS; i++) {
-        if (redisGetReply(st->ctx, (void **)&replies[i]) != REDIS_OK || replies[i] == NULL) {
-            char why[64];
-            snprintf(err, errsize, "redis %s:%" PRId64 ": %s", cfg->redis_host,
-                     cfg->redis_port, store_describe_error(st, why, sizeof why));
-            store_close(st);
-            goto out;
-        }
-    }
-    for (int i = 0; i < READS; i++) {
-        if (replies[i]->type == REDIS_REPLY_ERROR) {
-            snprintf(err, errsize, "redis visitor read failed: %.*s", (int)replies[i]->len,
-                     replies[i]->str);
-            goto out;
-        }
-    }
+    if (store_read_replies(st, replies, READS, "visitor read", err, errsize) != 0)
+        goto out;
 
     parse_visitor_hash(replies[0], v);
     v->n_categories = parse_visitor_scored(replies[1], v->categories, VT_PROFILE_TOP_MAX,

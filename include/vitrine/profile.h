@@ -125,10 +125,12 @@ struct vt_profile {
      * served non-personalised answers. given: the session said yes. */
     bool consent_denied;
     bool consent_given;
-    /* The visitor the session is linked to ("" when none), and how many sessions that
-     * visitor ever linked, this one included (0 without a linked visitor). The affinities
-     * above already include the visitor's long-term ones. */
+    /* The visitor the session names ("" when none), whether it linked the session, and
+     * how many sessions that visitor ever linked (0 without a visitor), this one included
+     * when linked. The affinities above already include a linked visitor's long-term
+     * ones. */
     char visitor_id[VT_ID_MAX + 1];
+    bool visitor_linked; /* false also when the visitor refused the session */
     int64_t visitor_sessions;
     double visitor_revenue; /* of all the visitor's sessions, 0 without a linked visitor */
     /* The analyst segments (segments.h) the profile is in, set by the HTTP worker that
@@ -176,7 +178,8 @@ void vt_visitor_profile_clear(struct vt_visitor_profile *v);
  * Start a session from its visitor: blend the visitor's affinities into the session's, so
  * that each list's shares become (1 - weight) * the session's + weight * the visitor's
  * (only the visitor's when the session has none), keeping the session's scale. Gender
- * evidence adds weight times the visitor's. Sets p->visitor_sessions and
+ * evidence adds weight times what the visitor has beyond this session. Sets
+ * p->visitor_linked, p->visitor_sessions and
  * p->visitor_revenue. half_life_s is the
  * session's, for the log-scores of blended entries. Does nothing unless v->linked.
  */
@@ -222,6 +225,7 @@ struct vt_profile_delta {
     /* The visitor this record names (visitor.id_fields, blocked values removed); "" when
      * none. The session keeps the link of an earlier record when this one names none. */
     char visitor_id[VT_ID_MAX + 1];
+    int visitor_rank;     /* position of its field in visitor.id_fields, 0 first */
     bool visitor_blocked; /* the record named a visitor, but only blocked values */
     double revenue;     /* purchase value added, 0 otherwise */
     double gender_step; /* log-odds added; positive: female */

@@ -245,7 +245,7 @@ int vt_store_profile_delete(struct vt_store *st, const char *id, size_t id_len,
 /* ---- visitors (service/store/visitors.c) ----
  *
  *   vt:{#<visitor>}:p      hash: events, sessions (ever linked), first, last, g_lo, g_n,
- *                          revenue, "o:<source tag>:<partition>", "m:<session>" (merged)
+ *                          revenue, "o:<source tag>:<partition>"
  *   vt:{#<visitor>}:cat    sorted set: category -> log-score at visitor.half_life_s
  *   vt:{#<visitor>}:brand  the same for brands
  *   vt:{#<visitor>}:tier   the same for price tiers

@@ -91,7 +91,7 @@ static void write_visitor(struct vt_jsonw *w, const struct vt_profile *p)
     vt_jsonw_key(w, "id");
     vt_jsonw_string(w, p->visitor_id);
     vt_jsonw_key(w, "linked");
-    vt_jsonw_bool(w, p->visitor_sessions > 0);
+    vt_jsonw_bool(w, p->visitor_linked);
     vt_jsonw_key(w, "sessions");
     vt_jsonw_int(w, p->visitor_sessions);
     vt_jsonw_object_end(w);

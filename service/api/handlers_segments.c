@@ -11,6 +11,9 @@
 #include "vitrine/segments_live.h"
 #include "vitrine/util.h"
 
+/* Room an explanation leaves for the rest of the largest response (the profile's). */
+#define EXPLAIN_RESERVE (16 * 1024)
+
 bool vt_api_query_flag(struct vt_request *req, const char *name, bool *out,
                        enum MHD_Result *reply)
 {
@@ -55,7 +58,26 @@ void vt_api_write_segments(struct vt_jsonw *w, const struct vt_request *req,
         vt_jsonw_array_end(w);
         return;
     }
+
+    /* 64 segments of 64 conditions explain in more than a response may hold. Then each
+     * segment says only whether the profile is a member, and why not more. */
+    struct vt_jsonw before = *w;
     vt_segments_explain(segments, &facts, w);
+    if (!w->overflow && w->len + EXPLAIN_RESERVE <= w->cap)
+        return;
+    *w = before;
+    vt_jsonw_array_begin(w);
+    for (size_t i = 0; i < n; i++) {
+        vt_jsonw_object_begin(w);
+        vt_jsonw_key(w, "segment");
+        vt_jsonw_string(w, vt_segments_name(segments, i));
+        vt_jsonw_key(w, "member");
+        vt_jsonw_bool(w, (p->segment_mask >> i) & 1);
+        vt_jsonw_key(w, "reason");
+        vt_jsonw_string(w, "explanation too large");
+        vt_jsonw_object_end(w);
+    }
+    vt_jsonw_array_end(w);
 }
 
 

@@ -440,7 +440,7 @@ static void render_ingest(struct vt_buf *out)
                   load(&registry.consent[2]), load(&registry.consent_unreadable),
                   load(&registry.erasures[0]), load(&registry.erasures[1]));
     vt_buf_printf(out, "# HELP vitrine_segment_reloads_total Loads of the segment "
-                  "definitions on SIGHUP, by outcome.\n"
+                  "definitions, at start and on SIGHUP, by outcome.\n"
                   "# TYPE vitrine_segment_reloads_total counter\n"
                   "vitrine_segment_reloads_total{outcome=\"ok\"} %" PRIu64 "\n"
                   "vitrine_segment_reloads_total{outcome=\"failed\"} %" PRIu64 "\n"

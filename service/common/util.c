@@ -5,13 +5,16 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "vitrine/limits.h"
 
@@ -522,9 +525,23 @@ size_t vt_json_nul_at(const char *text, size_t len, bool *escaped)
 char *vt_read_file(const char *path, size_t max, const char *what, size_t *len, char *err,
                    size_t errsize)
 {
-    FILE *in = fopen(path, "rb");
+    /* O_NONBLOCK: a FIFO opens at once instead of waiting for a writer; only a regular
+     * file or a directory (whose read fails with EISDIR, as before) gets further. */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    struct stat info;
+    if (fd < 0) {
+        snprintf(err, errsize, "%s: cannot open the %s: %s", path, what, strerror(errno));
+        return NULL;
+    }
+    if (fstat(fd, &info) != 0 || (!S_ISREG(info.st_mode) && !S_ISDIR(info.st_mode))) {
+        close(fd);
+        snprintf(err, errsize, "%s: the %s is not a regular file", path, what);
+        return NULL;
+    }
+    FILE *in = fdopen(fd, "rb");
     if (in == NULL) {
         snprintf(err, errsize, "%s: cannot open the %s: %s", path, what, strerror(errno));
+        close(fd);
         return NULL;
     }
 

@@ -173,6 +173,7 @@ void vt_profile_clear(struct vt_profile *p)
     p->consent_denied = false;
     p->consent_given = false;
     p->visitor_id[0] = '\0';
+    p->visitor_linked = false;
     p->visitor_sessions = 0;
     p->visitor_revenue = 0;
     p->segments = NULL;
@@ -259,9 +260,12 @@ void vt_profile_add_visitor(struct vt_profile *p, const struct vt_visitor_profil
 {
     int64_t ref = p->last_seen_ms > 0 ? p->last_seen_ms : v->last_seen_ms;
 
+    /* A refused session still knows how many sessions its visitor has, so that it does
+     * not pass for a first visit; it takes nothing else over. */
+    p->visitor_sessions = v->sessions;
+    p->visitor_linked = v->linked;
     if (!v->linked)
         return;
-    p->visitor_sessions = v->sessions;
     p->visitor_revenue = v->revenue;
     if (weight <= 0)
         return;
@@ -274,8 +278,14 @@ void vt_profile_add_visitor(struct vt_profile *p, const struct vt_visitor_profil
                              v->n_brands, weight, ref, half_life_s);
     p->n_tiers = blend_list(p->tiers, p->n_tiers, VT_TIER_COUNT, v->tiers, v->n_tiers, weight,
                             ref, half_life_s);
-    p->gender_log_odds += weight * v->gender_log_odds;
-    p->gender_evidence += (int64_t)llround(weight * (double)v->gender_evidence);
+    /* The visitor's gender evidence includes what this session gave it; only the rest,
+     * from its other sessions, is weighted in. A session linked only after its first
+     * records gave the visitor less than it holds itself, and then adds nothing. */
+    if (v->gender_evidence > p->gender_evidence) {
+        p->gender_log_odds += weight * (v->gender_log_odds - p->gender_log_odds);
+        p->gender_evidence +=
+            (int64_t)llround(weight * (double)(v->gender_evidence - p->gender_evidence));
+    }
 }
 
 
@@ -317,6 +327,7 @@ static void delta_reset(struct vt_profile_delta *d)
     d->placement[0] = '\0';
     d->decision_id[0] = '\0';
     d->visitor_id[0] = '\0';
+    d->visitor_rank = 0;
     d->visitor_blocked = false;
 }
 
@@ -394,8 +405,16 @@ void vt_profile_delta_build(const struct vt_config *cfg, const struct vt_event *
     else
         d->consent = cfg->consent_default_granted ? 'i' : 'j';
     /* Under profile.key=user the profile is the user already. */
-    if (cfg->profile_key == VT_PROFILE_KEY_SESSION)
-        d->visitor_blocked = vt_visitor_pick(cfg, ev, d->visitor_id, NULL) == VT_VISITOR_BLOCKED;
+    if (cfg->profile_key == VT_PROFILE_KEY_SESSION) {
+        enum vt_visitor_field field;
+        enum vt_visitor_pick pick = vt_visitor_pick(cfg, ev, d->visitor_id, &field);
+
+        d->visitor_blocked = pick == VT_VISITOR_BLOCKED;
+        for (size_t i = 0; i < cfg->n_visitor_fields; i++) {
+            if (pick == VT_VISITOR_PICKED && cfg->visitor_fields[i] == field)
+                d->visitor_rank = (int)i;
+        }
+    }
 
     for (size_t i = 0; i < ev->n_items; i++) {
         const struct vt_event_item *item = &ev->items[i];

@@ -754,6 +754,17 @@ static int read_name(struct parser *ps, const cJSON *item, char *name)
             return fail(ps, "\"name\" contains the byte 0x%02X at position %zu; a segment "
                             "name consists of a-z, 0-9, _ and -", ch, i + 1);
     }
+    /* Names starting with _ or - would meet the totals in the count ("_at") and look
+     * like options; gender names would be taken for the gender segment in a rule. */
+    if (value->valuestring[0] == '_' || value->valuestring[0] == '-')
+        return fail(ps, "\"name\" \"%s\" starts with \"%c\"; start it with a letter or a "
+                        "digit", value->valuestring, value->valuestring[0]);
+    static const char *const reserved[] = {"female", "male", "unknown", "any"};
+    for (size_t i = 0; i < sizeof reserved / sizeof reserved[0]; i++) {
+        if (strcmp(value->valuestring, reserved[i]) == 0)
+            return fail(ps, "\"name\" \"%s\" is the name of a gender segment in business "
+                            "rules; choose another", value->valuestring);
+    }
     memcpy(name, value->valuestring, len + 1);
     return 0;
 }
@@ -1225,7 +1236,7 @@ static bool eval_leaf(const struct cond *c, const struct observed *o, double *va
         return within_bounds(c, *value);
     case COND_REVENUE:
         /* A session without a linked visitor is all the visitor there is. */
-        *value = c->index == 1 && p->visitor_sessions > 0 ? p->visitor_revenue : p->revenue;
+        *value = c->index == 1 && p->visitor_linked ? p->visitor_revenue : p->revenue;
         return within_bounds(c, *value);
     default:
         *has_value = false;

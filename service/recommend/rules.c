@@ -458,7 +458,7 @@ static bool segment_name_valid(const char *s)
 {
     size_t len = strlen(s);
 
-    if (len == 0 || len > VT_SEGMENT_NAME_MAX)
+    if (len == 0 || len > VT_SEGMENT_NAME_MAX || s[0] == '_' || s[0] == '-')
         return false;
     for (size_t i = 0; i < len; i++) {
         char c = s[i];
@@ -491,7 +491,8 @@ static int read_segment(struct parser *ps, const cJSON *rule, int *segment, char
     } else if (strcmp(value->valuestring, "any") != 0) {
         if (!segment_name_valid(value->valuestring))
             return fail(ps, "\"segment\" \"%s\" is neither female, male, unknown nor any, "
-                            "nor a segment name (1 to %d of a-z, 0-9, _ and -)",
+                            "nor a segment name (1 to %d of a-z, 0-9, _ and -, starting with a "
+                            "letter or a digit)",
                         value->valuestring, VT_SEGMENT_NAME_MAX);
         vt_strlcpy(named, value->valuestring, VT_SEGMENT_NAME_MAX + 1);
     }

@@ -73,10 +73,16 @@ static struct vt_segments *load_checked(const struct vt_config *cfg,
     if (segments == NULL)
         return NULL;
     missing = rules != NULL ? vt_rules_unknown_segment(rules, segments, &rule) : NULL;
-    if (missing != NULL) {
+    if (missing != NULL && cfg->segments_path[0] == '\0') {
+        snprintf(err, errsize, "the business rule \"%s\" (%s) names the segment \"%s\", but "
+                 "segments.path is empty; set it to a file that defines the segment",
+                 rule, cfg->rec_rules_path, missing);
+    } else if (missing != NULL) {
         snprintf(err, errsize, "%s: the business rule \"%s\" names the segment \"%s\", which "
                  "the file does not define; define it or change the rule (%s)",
                  cfg->segments_path, rule, missing, cfg->rec_rules_path);
+    }
+    if (missing != NULL) {
         vt_segments_free(segments);
         return NULL;
     }

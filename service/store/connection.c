@@ -118,7 +118,7 @@ static int open_connection(struct vt_store *st, char *err, size_t errsize)
                     st->sha[SCRIPT_AGGREGATE], err, errsize) != 0 ||
         load_script(st, store_visit_script, store_visit_script_len, st->sha[SCRIPT_VISIT], err,
                     errsize) != 0 ||
-        load_script(st, store_erase_script, store_erase_script_len, st->sha[SCRIPT_ERASE], err,
+        load_script(st, store_link_script, store_link_script_len, st->sha[SCRIPT_LINK], err,
                     errsize) != 0)
         goto fail;
     st->scripts_loaded = true;

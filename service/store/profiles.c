@@ -47,12 +47,17 @@ static const char *const key_suffixes[KEY_COUNT] = {"p",    "cat",  "brand", "ti
  * expires after at most an hour: a redelivery comes within that time unless vitrine stays
  * down longer, and then its aggregate inputs come from the current state.
  *
+ * ARGV[17] is the visitor the record names and ARGV[18] the rank of the field it came
+ * from in visitor.id_fields (0 first). The session keeps its visitor in "vis" and that
+ * rank in "visr": a record moves the session to another visitor only from a field of the
+ * same or a better rank, so a login (user id, then customer id) moves it, and a later
+ * record that carries only the user id does not move it back.
+ *
  * ARGV[16] is the consent mode (vt_profile_delta.consent). Without consent the script
  * deletes every key of the profile and keeps only the redelivery field in KEYS[1], and the
  * answer when the session gave one, so that its later records without a consent signal
  * stay unpersonalised. A session that never answered follows consent.default as it is
- * when each record comes. ARGV[17] is
- * the visitor the record names; the profile keeps it in "vis". The reply ends with
+ * when each record comes. The reply ends with
  * personal (1, or 0 without consent), the visitor before the record and the visitor after
  * it; they differ at a login. A login record's reply is kept like a view's.
  */
@@ -60,12 +65,12 @@ const char store_apply_script[] =
     "local SCALE = " VT_SCORE_SCALE_TEXT "\n"
     "local p = KEYS[1]\n"
     "local off_field = ARGV[1]\n"
-    "local state = redis.call('HMGET', p, off_field, 'consent', 'vis', 'first', 'last')\n"
+    "local state = redis.call('HMGET', p, off_field, 'consent', 'vis', 'first', 'last', 'visr')\n"
     "local last = state[1]\n"
     "local applied = not (last and tonumber(last) >= tonumber(ARGV[2]))\n"
     "local ts = tonumber(ARGV[3])\n"
     "local ttl = tonumber(ARGV[4])\n"
-    "local i = 18\n"
+    "local i = 19\n"
     "local function scored()\n"
     "  local n = tonumber(ARGV[i]); i = i + 1\n"
     "  local list = {}\n"
@@ -116,9 +121,11 @@ const char store_apply_script[] =
     "  end\n"
     "  return {applied and 1 or 0, 0, 0, '', 0, '', ''}\n"
     "end\n"
-    "local vis_before = state[3] or ''\n"
-    "local vis = ARGV[17]\n"
-    "if vis == '' then vis = vis_before end\n"
+    "local vis_before, rank_before = state[3] or '', tonumber(state[6] or '9')\n"
+    "local vis, rank = vis_before, rank_before\n"
+    "if ARGV[17] ~= '' and (vis_before == '' or tonumber(ARGV[18]) <= rank_before) then\n"
+    "  vis, rank = ARGV[17], tonumber(ARGV[18])\n"
+    "end\n"
     "local switched = vis_before ~= '' and vis ~= vis_before\n"
     "if not applied then\n"
     "  local saved = redis.call('HGET', ax, ctx_field)\n"
@@ -161,7 +168,9 @@ const char store_apply_script[] =
     "redis.call('HINCRBY', p, 'events', '1')\n"
     "redis.call('HINCRBY', p, 'n:' .. ARGV[5], '1')\n"
     "if ARGV[16] == '1' then redis.call('HSET', p, 'consent', '1') end\n"
-    "if vis ~= vis_before then redis.call('HSET', p, 'vis', vis) end\n"
+    "if vis ~= vis_before or rank ~= rank_before then\n"
+    "  redis.call('HSET', p, 'vis', vis, 'visr', tostring(rank))\n"
+    "end\n"
 
     "if ARGV[6] ~= '' then redis.call('HSET', p, 'user', ARGV[6]) end\n"
     "local first = tonumber(state[4] or '')\n"
@@ -336,6 +345,7 @@ void vt_store_batch_add(struct vt_store *st, const struct vt_profile_delta *d)
     store_arg_int(st, d->settled_offset);
     store_arg_len(st, &d->consent, 1);
     store_arg(st, d->visitor_id);
+    store_arg_int(st, d->visitor_rank);
 
     arg_scores(st, d->categories, d->n_categories);
     arg_scores(st, d->brands, d->n_brands);

@@ -13,7 +13,7 @@
 #include "vitrine/store.h"
 
 /* The Lua scripts, loaded on every new connection. */
-enum store_script { SCRIPT_APPLY = 0, SCRIPT_AGGREGATE, SCRIPT_VISIT, SCRIPT_ERASE, SCRIPT_COUNT };
+enum store_script { SCRIPT_APPLY = 0, SCRIPT_AGGREGATE, SCRIPT_VISIT, SCRIPT_LINK, SCRIPT_COUNT };
 
 extern const char store_apply_script[];
 extern const size_t store_apply_script_len;
@@ -21,8 +21,8 @@ extern const char store_aggregate_script[];
 extern const size_t store_aggregate_script_len;
 extern const char store_visit_script[];
 extern const size_t store_visit_script_len;
-extern const char store_erase_script[];
-extern const size_t store_erase_script_len;
+extern const char store_link_script[];
+extern const size_t store_link_script_len;
 
 /* Keys of one profile, in the order the apply script's KEYS use them. */
 enum profile_key {

@@ -26,11 +26,12 @@ enum visitor_key {
     VKEY_SESSIONS, /* sorted set: linked session -> wall time of its last record (ms) */
     VKEY_REFUSED,  /* sorted set: session over visitor.sessions_max -> the same */
     VKEY_ALIASES,  /* set: visitors this one took sessions over from at a login */
+    VKEY_TAKEN_BY, /* set: visitors that took sessions over from this one */
     VKEY_COUNT
 };
 
 static const char *const visitor_suffixes[VKEY_COUNT] = {"p", "cat", "brand", "tier",
-                                                        "s", "x",   "al"};
+                                                        "s", "x",   "al",    "to"};
 
 /* Sessions kept in the refused list, and visitors in the alias set. */
 #define REFUSED_CAP 1000
@@ -39,13 +40,15 @@ static const char *const visitor_suffixes[VKEY_COUNT] = {"p", "cat", "brand", "t
 #define SESSION_SLACK_MS (3600 * 1000)
 
 _Static_assert((int)VKEY_COUNT <= (int)KEY_COUNT, "visitor keys are built in the profile key scratch");
+/* The visit script takes the keys up to the aliases; ":to" is written by the link script. */
+#define VKEY_VISIT_COUNT VKEY_TAKEN_BY
 _Static_assert(REFUSED_CAP == 1000 && ALIASES_CAP == 64,
                "the caps are written into the visit script as literals");
 
 /*
  * Apply one record of a linked session to its visitor.
  *
- * KEYS: the seven visitor keys above. ARGV[1] and ARGV[2] are the redelivery field and
+ * KEYS: the first seven visitor keys above. ARGV[1] and ARGV[2] are the redelivery field and
  * the offset, checked like the profile's. ARGV[3] is the session, ARGV[4] the wall time
  * (ms). Sessions whose last record is older than ARGV[5] ms are dropped from both lists:
  * their keys have expired. A session not yet linked is linked while fewer than ARGV[7]
@@ -53,8 +56,9 @@ _Static_assert(REFUSED_CAP == 1000 && ALIASES_CAP == 64,
  * ARGV[8] and ARGV[9] cap the category and brand lists, ARGV[10] is the event time,
  * ARGV[11..13] gender step, gender evidence and revenue, ARGV[14] a visitor this one
  * takes the session over from ("" when none), ARGV[15] "1" when the session's profile
- * follows the record's own lists, to be added instead of them the first time this visitor
- * takes the session over (a login); later takeovers add the record's own lists.
+ * follows the record's own lists, to be added instead of them when this visitor takes
+ * over a session it never had (a login); a session it had before (a login back and forth)
+ * adds only the record's own lists, so that nothing counts twice.
  *
  * Returns 0 for a redelivery, 1 for a linked session, 2 for a refused one and 3 for a
  * session linked by this record.
@@ -71,7 +75,8 @@ const char store_visit_script[] =
     "redis.call('HSET', p, ARGV[1], ARGV[2])\n"
     "local function expire_all() for k = 1, 7 do redis.call('EXPIRE', KEYS[k], ttl) end end\n"
     "local outcome = 1\n"
-    "if not redis.call('ZSCORE', KEYS[5], sid) then\n"
+    "local was_linked = redis.call('ZSCORE', KEYS[5], sid)\n"
+    "if not was_linked then\n"
     "  if redis.call('ZCARD', KEYS[5]) >= tonumber(ARGV[7]) then\n"
     "    redis.call('ZADD', KEYS[6], ARGV[4], sid)\n"
     "    redis.call('ZREMRANGEBYRANK', KEYS[6], '0', '-1001')\n"
@@ -105,7 +110,7 @@ const char store_visit_script[] =
     "end\n"
     "local cats, brands, tiers = scored(), scored(), scored()\n"
     "local g_step, g_n, revenue = ARGV[11], tonumber(ARGV[12]), ARGV[13]\n"
-    "if ARGV[15] == '1' and redis.call('HSETNX', p, 'm:' .. sid, '1') == 1 then\n"
+    "if ARGV[15] == '1' and not was_linked then\n"
     "  cats, brands, tiers = scored(), scored(), scored()\n"
     "  g_step, g_n, revenue = ARGV[i], tonumber(ARGV[i + 1]), ARGV[i + 2]\n"
     "end\n"
@@ -129,22 +134,16 @@ const char store_visit_script[] =
 const size_t store_visit_script_len = sizeof store_visit_script - 1;
 
 /*
- * Erase one visitor: delete its keys and return {keys deleted, n, sessions..., m,
- * aliases...}: every session it linked or refused, and the visitors it took sessions over
- * from, for the caller to erase in turn.
+ * Remember, in the visitor a session came from (KEYS[1], its ":to" set), the visitor that
+ * took the session over at a login (ARGV[1]), so that erasing the first one can remove
+ * its traces from the second. At most 64; the set expires with the visitor (ARGV[2]).
+ * Returns 4, which the visit step's replies do not use otherwise.
  */
-const char store_erase_script[] =
-    "local sessions = redis.call('ZRANGE', KEYS[5], '0', '-1')\n"
-    "for _, s in ipairs(redis.call('ZRANGE', KEYS[6], '0', '-1')) do\n"
-    "  sessions[#sessions + 1] = s\n"
-    "end\n"
-    "local aliases = redis.call('SMEMBERS', KEYS[7])\n"
-    "local result = {redis.call('DEL', unpack(KEYS)), #sessions}\n"
-    "for k = 1, #sessions do result[#result + 1] = sessions[k] end\n"
-    "result[#result + 1] = #aliases\n"
-    "for k = 1, #aliases do result[#result + 1] = aliases[k] end\n"
-    "return result\n";
-const size_t store_erase_script_len = sizeof store_erase_script - 1;
+const char store_link_script[] =
+    "if redis.call('SCARD', KEYS[1]) < 64 then redis.call('SADD', KEYS[1], ARGV[1]) end\n"
+    "redis.call('EXPIRE', KEYS[1], ARGV[2])\n"
+    "return 4\n";
+const size_t store_link_script_len = sizeof store_link_script - 1;
 
 /* Build the visitor's key names, "<prefix>{#<visitor>}:<suffix>", into st->keys. */
 static void build_visitor_keys(struct vt_store *st, const char *visitor, size_t len)
@@ -211,8 +210,8 @@ void vt_store_visitors_add(struct vt_store *st, const struct vt_profile_delta *d
     store_args_reset(st);
     build_visitor_keys(st, r->visitor, strlen(r->visitor));
 
-    store_args_script(st, SCRIPT_VISIT, VKEY_COUNT);
-    for (int k = 0; k < VKEY_COUNT; k++)
+    store_args_script(st, SCRIPT_VISIT, VKEY_VISIT_COUNT);
+    for (int k = 0; k < VKEY_VISIT_COUNT; k++)
         store_arg_len(st, st->keys[k], st->key_lens[k]);
     store_arg_printf(st, "o:%s:%" PRId32, d->source_tag, d->partition);
     store_arg_int(st, d->offset);
@@ -246,6 +245,16 @@ void vt_store_visitors_add(struct vt_store *st, const struct vt_profile_delta *d
     }
     store_queue(st);
     st->visitor_calls++;
+
+    if (login) {
+        store_args_reset(st);
+        build_visitor_keys(st, r->visitor_before, strlen(r->visitor_before));
+        store_args_script(st, SCRIPT_LINK, 1);
+        store_arg_len(st, st->keys[VKEY_TAKEN_BY], st->key_lens[VKEY_TAKEN_BY]);
+        store_arg(st, r->visitor);
+        store_arg_int(st, cfg->visitor_ttl_s);
+        store_queue(st);
+    }
 }
 
 
@@ -255,7 +264,7 @@ static bool count_visits(const redisReply *r, size_t index, void *arg, char *err
     struct vt_visitor_counts *counts = arg;
 
     (void)index;
-    if (r->type != REDIS_REPLY_INTEGER || r->integer < 0 || r->integer > 3) {
+    if (r->type != REDIS_REPLY_INTEGER || r->integer < 0 || r->integer > 4) {
         snprintf(err, errsize, "redis visit script returned an unexpected reply (type %d)",
                  r->type);
         return false;
@@ -383,86 +392,147 @@ out:
 
 /* Visitors one erasure follows through logins. */
 #define ERASE_VISITORS_MAX 64
-
 /* Sessions one visitor lists at most: the linked ones (visitor.sessions_max) and the
  * refused ones. */
 #define ERASE_SESSIONS_MAX (1000 + REFUSED_CAP)
+#define ERASE_LIST_MAX (ERASE_SESSIONS_MAX > ERASE_VISITORS_MAX ? ERASE_SESSIONS_MAX \
+                                                                 : ERASE_VISITORS_MAX)
+
+struct id_list {
+    size_t n;
+    char ids[ERASE_LIST_MAX][VT_ID_MAX + 1];
+};
 
 struct erase_work {
-    size_t n, done;
-    char ids[ERASE_VISITORS_MAX][VT_ID_MAX + 1];
-    size_t n_sessions; /* of the visitor being erased */
-    char sessions[ERASE_SESSIONS_MAX][VT_ID_MAX + 1];
+    struct id_list visitors; /* to erase, in the order they were found */
+    size_t done;             /* visitors whose sessions are deleted */
+    struct id_list sessions; /* of the visitor being erased */
+    struct id_list taken_by; /* visitors that took sessions over from it */
 };
 
 
-static void erase_enqueue(struct erase_work *work, const char *id, size_t len)
+/* Append the id unless it is there already (or the list is full, or it is no id). */
+static void list_add(struct id_list *list, size_t max, const char *id, size_t len)
 {
-    if (len == 0 || len > VT_ID_MAX || work->n >= ERASE_VISITORS_MAX)
+    if (len == 0 || len > VT_ID_MAX || list->n >= max || !vt_id_valid(id, len))
         return;
-    for (size_t i = 0; i < work->n; i++) {
-        if (strlen(work->ids[i]) == len && memcmp(work->ids[i], id, len) == 0)
+    for (size_t i = 0; i < list->n; i++) {
+        if (strlen(list->ids[i]) == len && memcmp(list->ids[i], id, len) == 0)
             return;
     }
-    memcpy(work->ids[work->n], id, len);
-    work->ids[work->n][len] = '\0';
-    work->n++;
+    memcpy(list->ids[list->n], id, len);
+    list->ids[list->n][len] = '\0';
+    list->n++;
 }
 
 
-/* Erase one visitor's keys; its sessions are copied into work->sessions, its aliases
- * into the work list. */
-static int erase_one(struct vt_store *st, const char *visitor, struct erase_work *work,
-                     struct vt_erasure *out, char *err, size_t errsize)
+static void list_add_reply(struct id_list *list, size_t max, const redisReply *r)
 {
-    const char *argv[3 + VKEY_COUNT];
-    size_t lens[3 + VKEY_COUNT];
-    redisReply *r;
-    size_t i = 2, n;
+    if (r->type != REDIS_REPLY_ARRAY)
+        return;
+    for (size_t i = 0; i < r->elements; i++) {
+        if (r->element[i]->type == REDIS_REPLY_STRING)
+            list_add(list, max, r->element[i]->str, r->element[i]->len);
+    }
+}
+
+
+/* Read what one visitor links to: its sessions (linked and refused), the visitors it took
+ * sessions over from (added to the visitors to erase) and those that took sessions over
+ * from it. One round trip; nothing is deleted yet. */
+static int read_links(struct vt_store *st, const char *visitor, struct erase_work *work,
+                      char *err, size_t errsize)
+{
+    enum { READS = 4 };
+    static const int keys[READS] = {VKEY_SESSIONS, VKEY_REFUSED, VKEY_ALIASES, VKEY_TAKEN_BY};
+    redisReply *replies[READS] = {0};
+    int rc = -1;
 
     build_visitor_keys(st, visitor, strlen(visitor));
-    argv[0] = "EVALSHA";
-    lens[0] = 7;
-    argv[1] = st->sha[SCRIPT_ERASE];
-    lens[1] = strlen(st->sha[SCRIPT_ERASE]);
-    argv[2] = "7";
-    lens[2] = 1;
-    for (int k = 0; k < VKEY_COUNT; k++) {
-        argv[3 + k] = st->keys[k];
-        lens[3 + k] = st->key_lens[k];
-    }
-    r = store_command(st, 3 + VKEY_COUNT, argv, lens, err, errsize);
-    if (r == NULL)
-        return -1;
-    if (r->type != REDIS_REPLY_ARRAY || r->elements < 3) {
-        snprintf(err, errsize, "redis erase script returned an unexpected reply (type %d)",
-                 r->type);
-        freeReplyObject(r);
-        return -1;
-    }
-
-    out->keys += store_reply_int(r->element[0]);
-    out->visitors += store_reply_int(r->element[0]) > 0;
-    n = (size_t)store_reply_int(r->element[1]);
-    for (size_t k = 0; k < n && i < r->elements; k++, i++) {
-        const redisReply *s = r->element[i];
-        if (s->type == REDIS_REPLY_STRING && vt_id_valid(s->str, s->len) &&
-            work->n_sessions < ERASE_SESSIONS_MAX) {
-            memcpy(work->sessions[work->n_sessions], s->str, s->len);
-            work->sessions[work->n_sessions++][s->len] = '\0';
+    for (int i = 0; i < READS; i++) {
+        bool sorted = keys[i] == VKEY_SESSIONS || keys[i] == VKEY_REFUSED;
+        const char *argv[] = {sorted ? "ZRANGE" : "SMEMBERS", st->keys[keys[i]], "0", "-1"};
+        size_t lens[] = {sorted ? 6 : 8, st->key_lens[keys[i]], 1, 2};
+        if (redisAppendCommandArgv(st->ctx, sorted ? 4 : 2, argv, lens) != REDIS_OK) {
+            snprintf(err, errsize, "redis append failed: %s", st->ctx->errstr);
+            store_close(st);
+            return -1;
         }
     }
-    n = i < r->elements ? (size_t)store_reply_int(r->element[i++]) : 0;
-    for (size_t k = 0; k < n && i < r->elements; k++, i++) {
-        const redisReply *a = r->element[i];
-        if (a->type == REDIS_REPLY_STRING)
-            erase_enqueue(work, a->str, a->len);
+    if (store_read_replies(st, replies, READS, "visitor erasure read", err, errsize) == 0) {
+        work->sessions.n = 0;
+        work->taken_by.n = 0;
+        list_add_reply(&work->sessions, ERASE_SESSIONS_MAX, replies[0]);
+        list_add_reply(&work->sessions, ERASE_SESSIONS_MAX, replies[1]);
+        list_add_reply(&work->visitors, ERASE_VISITORS_MAX, replies[2]);
+        list_add_reply(&work->taken_by, ERASE_VISITORS_MAX, replies[3]);
+        rc = 0;
     }
+    for (int i = 0; i < READS; i++) {
+        if (replies[i] != NULL)
+            freeReplyObject(replies[i]);
+    }
+    return rc;
+}
+
+
+/* Remove what names the erased visitor and its sessions from a visitor that took sessions
+ * over from it: the alias, and the sessions in its lists. Its interest stays. */
+static int scrub_taker(struct vt_store *st, const char *taker, const char *erased,
+                       const struct id_list *sessions, char *err, size_t errsize)
+{
+    static const int lists[] = {VKEY_SESSIONS, VKEY_REFUSED};
+
+    build_visitor_keys(st, taker, strlen(taker));
+    const char *srem[] = {"SREM", st->keys[VKEY_ALIASES], erased};
+    size_t srem_lens[] = {4, st->key_lens[VKEY_ALIASES], strlen(erased)};
+    redisReply *r = store_command(st, 3, srem, srem_lens, err, errsize);
+    if (r == NULL)
+        return -1;
+    freeReplyObject(r);
+
+    for (size_t k = 0; k < sessions->n; k++) {
+        for (size_t i = 0; i < sizeof lists / sizeof lists[0]; i++) {
+            const char *zrem[] = {"ZREM", st->keys[lists[i]], sessions->ids[k]};
+            size_t zrem_lens[] = {4, st->key_lens[lists[i]], strlen(sessions->ids[k])};
+            r = store_command(st, 3, zrem, zrem_lens, err, errsize);
+            if (r == NULL)
+                return -1;
+            freeReplyObject(r);
+        }
+    }
+    return 0;
+}
+
+
+static int delete_visitor_keys(struct vt_store *st, const char *visitor, int64_t *deleted,
+                               char *err, size_t errsize)
+{
+    const char *argv[1 + VKEY_COUNT];
+    size_t lens[1 + VKEY_COUNT];
+
+    build_visitor_keys(st, visitor, strlen(visitor));
+    argv[0] = "DEL";
+    lens[0] = 3;
+    for (int k = 0; k < VKEY_COUNT; k++) {
+        argv[1 + k] = st->keys[k];
+        lens[1 + k] = st->key_lens[k];
+    }
+    redisReply *r = store_command(st, 1 + VKEY_COUNT, argv, lens, err, errsize);
+    if (r == NULL)
+        return -1;
+    *deleted = r->type == REDIS_REPLY_INTEGER ? r->integer : 0;
     freeReplyObject(r);
     return 0;
 }
 
 
+/*
+ * The order makes a retry finish what a failure interrupted: first every session of the
+ * visitor and of the visitors it took sessions over from is deleted, following the
+ * aliases; then those visitors' own keys, the requested visitor's last. Until then its
+ * lists still lead to everything that is left.
+ */
 int vt_store_visitor_erase(struct vt_store *st, const char *visitor, size_t len,
                            struct vt_erasure *out, char *err, size_t errsize)
 {
@@ -475,20 +545,43 @@ int vt_store_visitor_erase(struct vt_store *st, const char *visitor, size_t len,
     }
     if (store_ensure_connected(st, err, errsize) != 0)
         goto out;
-    erase_enqueue(work, visitor, len);
+    list_add(&work->visitors, ERASE_VISITORS_MAX, visitor, len);
 
-    while (work->done < work->n) {
-        work->n_sessions = 0;
-        if (erase_one(st, work->ids[work->done++], work, out, err, errsize) != 0)
+    /* Under profile.key=user the profile is keyed by the user id itself. */
+    if (st->cfg->profile_key == VT_PROFILE_KEY_USER && work->visitors.n == 1) {
+        int64_t deleted = 0;
+        if (vt_store_profile_delete(st, visitor, len, &deleted, err, errsize) != 0)
             goto out;
-        for (size_t k = 0; k < work->n_sessions; k++) {
+        out->keys += deleted;
+        out->sessions += deleted > 0;
+    }
+
+    while (work->done < work->visitors.n) {
+        const char *current = work->visitors.ids[work->done++];
+
+        if (read_links(st, current, work, err, errsize) != 0)
+            goto out;
+        for (size_t k = 0; k < work->sessions.n; k++) {
             int64_t deleted = 0;
-            if (vt_store_profile_delete(st, work->sessions[k], strlen(work->sessions[k]),
+            if (vt_store_profile_delete(st, work->sessions.ids[k], strlen(work->sessions.ids[k]),
                                         &deleted, err, errsize) != 0)
                 goto out;
             out->keys += deleted;
             out->sessions += deleted > 0;
         }
+        for (size_t k = 0; k < work->taken_by.n; k++) {
+            if (scrub_taker(st, work->taken_by.ids[k], current, &work->sessions, err,
+                            errsize) != 0)
+                goto out;
+        }
+    }
+
+    for (size_t i = work->visitors.n; i-- > 0;) {
+        int64_t deleted = 0;
+        if (delete_visitor_keys(st, work->visitors.ids[i], &deleted, err, errsize) != 0)
+            goto out;
+        out->keys += deleted;
+        out->visitors += deleted > 0;
     }
     rc = 0;
 

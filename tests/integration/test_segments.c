@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -297,6 +298,55 @@ Test(segments, reload_with_a_broken_file_keeps_the_old_definitions, .timeout = 1
 }
 
 
+Test(segments, an_explanation_too_large_still_answers, .timeout = 120)
+{
+    struct harness h;
+    char path[256], env_path[300], value[1024];
+    struct vt_buf file;
+
+    /* 64 segments of 61 conditions each: within every limit of the file, but their
+     * explanation is larger than a response may be. */
+    vt_buf_init(&file, 1 << 20);
+    vt_buf_appends(&file, "{\"segments\":[");
+    for (int j = 0; j < 64; j++) {
+        vt_buf_printf(&file, "%s{\"name\":\"s%02d\",\"when\":{\"all\":[", j ? "," : "", j);
+        for (int g = 0; g < 4; g++) {
+            vt_buf_printf(&file, "%s{\"any\":[", g ? "," : "");
+            for (int k = 0; k < 14; k++)
+                vt_buf_printf(&file, "%s{\"count\":{\"event\":\"product_view\",\"min\":%d}}",
+                              k ? "," : "", k + 1);
+            vt_buf_appends(&file, "]}");
+        }
+        vt_buf_appends(&file, "]}}");
+    }
+    vt_buf_appends(&file, "]}");
+
+    harness_init(&h, "segbig");
+    snprintf(path, sizeof path, "%s/segments-%s.json", getenv("VITRINE_TEST_WORK"), h.name);
+    write_file(path, file.data);
+    vt_buf_free(&file);
+    snprintf(env_path, sizeof env_path, "VITRINE_SEGMENTS_PATH=%s", path);
+    const char *env[] = {env_path, NULL};
+    harness_start(&h, env);
+
+    canonical(value, sizeof value, "product_view", "big-1", NULL, "w-1", 0, "");
+    produce_one(&h, "big-1", value);
+    cr_assert_eq(harness_wait_events(&h, "big-1", 1, 30), 1);
+
+    cJSON *prof = harness_get_json(&h, "/v1/profiles/big-1", 200);
+    cr_expect(has_string(prof, "segments", "s00") && has_string(prof, "segments", "s63"));
+    const cJSON *first = explain_of(prof, "s00");
+    cr_assert_not_null(first);
+    cr_expect(cJSON_IsTrue(cJSON_GetObjectItem(first, "member")));
+    cr_expect_str_eq(cJSON_GetObjectItem(first, "reason")->valuestring, "explanation too large");
+    cJSON_Delete(prof);
+    cJSON *seg = harness_get_json(&h, "/v1/sessions/big-1/segment?explain=true", 200);
+    cr_expect_eq(cJSON_GetArraySize(cJSON_GetObjectItem(seg, "segments_explain")), 64);
+    cJSON_Delete(seg);
+    harness_stop(&h, 20);
+}
+
+
 /* ---- visitors ---- */
 
 Test(visitors, mapp_records_link_sessions_and_follow_a_login, .timeout = 120)
@@ -354,9 +404,19 @@ Test(visitors, mapp_records_link_sessions_and_follow_a_login, .timeout = 120)
     char *alias = harness_redis(&h, "SISMEMBER %s{#cust-71}:al ever-1", h.prefix);
     cr_expect_str_eq(alias, "1");
     free(alias);
-    char *merged = harness_redis(&h, "HGET %s{#cust-71}:p m:7102", h.prefix);
-    cr_expect_str_eq(merged, "1");
-    free(merged);
+    char *taken = harness_redis(&h, "SISMEMBER %s{#ever-1}:to cust-71", h.prefix);
+    cr_expect_str_eq(taken, "1", "ever-1 knows who took its session over");
+    free(taken);
+
+    /* A record with only the cookie id after the login keeps the session with the
+     * customer: a user id ranks below a customer id in visitor.id_fields. */
+    mapp_view(value, sizeof value, "r72-2", "7102", "ever-1", "", "w-2", 5500);
+    produce_one(&h, "7102", value);
+    cr_assert_eq(harness_wait_events(&h, "7102", 3, 30), 3);
+    prof = harness_get_json(&h, "/v1/profiles/7102", 200);
+    cr_expect_str_eq(cJSON_GetObjectItem(cJSON_GetObjectItem(prof, "visitor"), "id")->valuestring,
+                     "cust-71");
+    cJSON_Delete(prof);
 
     /* A later session of the customer starts from it. */
     mapp_view(value, sizeof value, "r73-0", "7103", "cust-71", "cust-71", "h-1", 6000);
@@ -672,5 +732,87 @@ Test(privacy, visitor_erasure_leaves_no_key_behind, .timeout = 120)
 
     cr_expect_eq(harness_http(&h, "DELETE", "/v1/visitors/bad%20id", NULL, &body, NULL), 400);
     free(body);
+
+    /* Erasing the older id: the visitor that took its session over keeps its interest,
+     * but no longer names it or the session. */
+    mapp_view(value, sizeof value, "rf-0", "7301", "ever-f", "", "m-3", 4000);
+    produce_one(&h, "7301", value);
+    mapp_view(value, sizeof value, "rf-1", "7301", "cust-f", "cust-f", "m-4", 5000);
+    produce_one(&h, "7301", value);
+    cr_assert_eq(harness_wait_events(&h, "7301", 2, 30), 2);
+    for (int i = 0; i < 50; i++) {
+        char *n = harness_redis(&h, "EXISTS %s{#ever-f}:to", h.prefix);
+        bool there = strcmp(n, "1") == 0;
+        free(n);
+        if (there)
+            break;
+        harness_sleep_ms(100);
+    }
+    cr_assert_eq(harness_http(&h, "DELETE", "/v1/visitors/ever-f", NULL, &body, NULL), 200);
+    free(body);
+    keys = all_keys(&h);
+    cr_expect(strstr(keys, "ever-f") == NULL && strstr(keys, "7301") == NULL,
+              "nothing of ever-f or its session:\n%s", keys);
+    cr_expect(strstr(keys, "{#cust-f}:cat") != NULL, "cust-f keeps its interest:\n%s", keys);
+    free(keys);
+    cr_expect_eq(hash_values_naming(&h, "ever-f") + hash_values_naming(&h, "7301"), 0);
+    char *sessions = harness_redis(&h, "ZRANGE %s{#cust-f}:s 0 -1", h.prefix);
+    cr_expect(strstr(sessions, "7301") == NULL, "cust-f no longer lists 7301: %s", sessions);
+    free(sessions);
+    char *aliases = harness_redis(&h, "SMEMBERS %s{#cust-f}:al", h.prefix);
+    cr_expect(strstr(aliases, "ever-f") == NULL, "cust-f no longer names ever-f: %s", aliases);
+    free(aliases);
     harness_stop(&h, 20);
+}
+
+
+Test(privacy, an_interrupted_erasure_finishes_on_retry, .timeout = 120)
+{
+    struct harness h;
+    char value[1024];
+    char *body = NULL;
+
+    harness_init(&h, "erasretry");
+    /* A redis-server of the test's own, whose permissions the test may change. */
+    h.redis_port = harness_free_port();
+    pid_t redis = harness_start_redis(h.redis_port, NULL);
+    harness_start(&h, NULL);
+
+    for (int i = 0; i < 3; i++) {
+        char sid[16];
+        snprintf(sid, sizeof sid, "er-%d", i);
+        canonical(value, sizeof value, "product_view", sid, "erv", "w-1", i * 1000, "");
+        produce_one(&h, sid, value);
+        cr_assert_eq(harness_wait_events(&h, sid, 1, 30), 1);
+    }
+    for (int i = 0; i < 50; i++) {
+        char *n = harness_redis(&h, "ZCARD %s{#erv}:s", h.prefix);
+        bool all = strcmp(n, "3") == 0;
+        free(n);
+        if (all)
+            break;
+        harness_sleep_ms(100);
+    }
+
+    /* Only the visitor's keys may be touched: the sessions' deletes fail. */
+    char *acl = harness_redis(&h, "ACL SETUSER default resetkeys ~%s{#*", h.prefix);
+    free(acl);
+    cr_expect_eq(harness_http(&h, "DELETE", "/v1/visitors/erv", NULL, &body, NULL), 503);
+    free(body);
+    acl = harness_redis(&h, "ACL SETUSER default allkeys");
+    free(acl);
+
+    cr_assert_eq(harness_http(&h, "DELETE", "/v1/visitors/erv", NULL, &body, NULL), 200);
+    cJSON *answer = cJSON_Parse(body);
+    free(body);
+    cr_expect_eq(cJSON_GetObjectItem(answer, "sessions")->valueint, 3,
+                 "the retry finds every session the failed attempt left");
+    cJSON_Delete(answer);
+    char *keys = all_keys(&h);
+    cr_expect(strstr(keys, "er-") == NULL && strstr(keys, "erv") == NULL,
+              "nothing is left:\n%s", keys);
+    free(keys);
+    harness_stop(&h, 20);
+    kill(redis, SIGTERM);
+    waitpid(redis, NULL, 0);
 }

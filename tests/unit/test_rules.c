@@ -205,7 +205,8 @@ Test(rules, validation_messages)
         {"{\"rules\":[{\"name\":\"x\",\"action\":\"filter\",\"match\":{\"gender\":\"male\"},"
          "\"segment\":\"Women!\"}]}",
          "rules[0] \"x\": \"segment\" \"Women!\" is neither female, male, unknown nor any, "
-         "nor a segment name (1 to 48 of a-z, 0-9, _ and -)"},
+         "nor a segment name (1 to 48 of a-z, 0-9, _ and -, starting with a letter or a "
+         "digit)"},
         {"{\"rules\":[{\"name\":\"x\",\"action\":\"filter\",\"match\":{\"gender\":\"male\"},"
          "\"description\":5}]}",
          "rules[0] \"x\": \"description\" must be a string"},

@@ -58,6 +58,7 @@ static void make_profile(void)
     profile.visitor_revenue = 120;
     snprintf(profile.visitor_id, sizeof profile.visitor_id, "v-1");
     profile.visitor_sessions = 3;
+    profile.visitor_linked = true;
 
     add_name(profile.categories, &profile.n_categories, "stationery", 4);
     add_name(profile.categories, &profile.n_categories, "Perfume", 3);
@@ -364,6 +365,12 @@ Test(segments, segment_messages)
                    "name consists of a-z, 0-9, _ and -"},
         {"{\"segments\":[{\"name\":\"a b\"}]}",
          FILE_NAME ": segment 0: \"name\" contains the byte 0x20 at position 2"},
+        {"{\"segments\":[{\"name\":\"_at\"}]}",
+         FILE_NAME ": segment 0: \"name\" \"_at\" starts with \"_\"; start it with a letter or "
+                   "a digit"},
+        {"{\"segments\":[{\"name\":\"male\"}]}",
+         FILE_NAME ": segment 0: \"name\" \"male\" is the name of a gender segment in business "
+                   "rules; choose another"},
         {"{\"segments\":[{\"name\":\"x\",\"when\":{\"first_visit\":true}},"
          "{\"name\":\"x\",\"when\":{\"first_visit\":true}}]}",
          FILE_NAME ": segment 1 (\"x\"): the name is already used by segment 0"},
@@ -894,7 +901,7 @@ Test(segments, revenue_of_the_visitor, .init = setup)
     cr_assert_not(holds("{\"revenue\":{\"min\":500,\"of\":\"session\"}}"));
     cr_assert_not(holds("{\"revenue\":{\"min\":500}}"), "the session by default");
     /* Without a linked visitor the session's own revenue is the visitor's. */
-    profile.visitor_sessions = 0;
+    profile.visitor_linked = false;
     cr_assert(holds("{\"revenue\":{\"min\":120,\"max\":120,\"of\":\"visitor\"}}"));
 }
 

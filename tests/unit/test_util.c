@@ -1,8 +1,13 @@
 /*
- * Helpers: id validation, number parsing, timestamps, the bounded buffer and UUIDv7 ids.
+ * Helpers: id validation, number parsing, timestamps, the bounded buffer, UUIDv7 ids and
+ * reading whole files.
  */
 #include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "vitrine/util.h"
 
@@ -170,4 +175,45 @@ Test(json_nul, finds_bytes_and_escapes_only)
     cr_assert_eq(vt_json_nul_at("{\"by\":\"a\\\\u0000b\"}", 18, &escaped), 18);
     /* Outside strings the escape means nothing. */
     cr_assert_eq(vt_json_nul_at("{\"by\":1}", 8, &escaped), 8);
+}
+
+
+Test(util, read_file_reads_a_file_whole)
+{
+    char dir[] = "/tmp/vitrine-read-XXXXXX", path[64], err[256];
+    size_t len = 0;
+
+    cr_assert_not_null(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/f.json", dir);
+    FILE *f = fopen(path, "w");
+    fputs("{\"a\":1}", f);
+    fclose(f);
+
+    char *text = vt_read_file(path, 16, "test file", &len, err, sizeof err);
+    cr_assert_not_null(text, "%s", err);
+    cr_expect_eq(len, 7);
+    cr_expect_str_eq(text, "{\"a\":1}");
+    free(text);
+    cr_expect_null(vt_read_file(path, 6, "test file", &len, err, sizeof err));
+    cr_expect(strstr(err, "the test file is larger than 6 bytes") != NULL, "%s", err);
+    cr_expect_null(vt_read_file(dir, 16, "test file", &len, err, sizeof err));
+    cr_expect(strstr(err, "cannot read the test file: Is a directory") != NULL, "%s", err);
+    unlink(path);
+    rmdir(dir);
+}
+
+
+Test(util, read_file_refuses_a_fifo_without_waiting)
+{
+    char dir[] = "/tmp/vitrine-fifo-XXXXXX", path[64], err[256];
+    size_t len = 0;
+
+    cr_assert_not_null(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/segments.json", dir);
+    cr_assert_eq(mkfifo(path, 0600), 0);
+    cr_expect_null(vt_read_file(path, 16, "segments file", &len, err, sizeof err));
+    cr_expect(strstr(err, "segments.json: the segments file is not a regular file") != NULL,
+              "%s", err);
+    unlink(path);
+    rmdir(dir);
 }

@@ -1,7 +1,8 @@
 /*
  * Starting a session from its visitor (vt_profile_add_visitor): shares blend by
- * visitor.weight, a session without affinities takes the visitor's, and a visitor that
- * refused or lost the session adds nothing.
+ * visitor.weight, a session without affinities takes the visitor's, a visitor that
+ * refused or lost the session adds nothing, and the session's own gender evidence counts
+ * once.
  */
 #include <criterion/criterion.h>
 #include <math.h>
@@ -77,6 +78,8 @@ Test(visitor_blend, shares_mix_by_the_weight)
     cr_expect_float_eq(p.categories[0].log_score,
                        vt_decay_log_score(p.categories[0].value, T0, HALF_LIFE_S), 1e-9);
     cr_expect_eq(p.visitor_sessions, 3);
+    cr_expect(p.visitor_linked);
+    /* The session has no gender evidence: half of the visitor's. */
     cr_expect_float_eq(p.gender_log_odds, -1.0, 1e-12);
     cr_expect_eq(p.gender_evidence, 4);
 }
@@ -119,8 +122,41 @@ Test(visitor_blend, unlinked_visitor_adds_nothing)
 
     cr_expect_eq(p.n_categories, 1);
     cr_expect_float_eq(p.categories[0].value, 6.0, 1e-12);
-    cr_expect_eq(p.visitor_sessions, 0);
+    cr_expect(!p.visitor_linked);
+    cr_expect_eq(p.visitor_sessions, 3, "a refused session is no first visit");
     cr_expect_eq(p.gender_evidence, 0);
+}
+
+
+Test(visitor_blend, own_gender_evidence_counts_once)
+{
+    struct vt_profile p;
+    struct vt_visitor_profile v;
+
+    vt_profile_clear(&p);
+    p.exists = true;
+    p.last_seen_ms = T0;
+    p.gender_log_odds = 0.6;
+    p.gender_evidence = 1;
+    vt_visitor_profile_clear(&v);
+    v.linked = true;
+    v.sessions = 1;
+    /* The visitor holds only what this session gave it. */
+    v.gender_log_odds = 0.6;
+    v.gender_evidence = 1;
+
+    vt_profile_add_visitor(&p, &v, 0.5, HALF_LIFE_S);
+    cr_expect_float_eq(p.gender_log_odds, 0.6, 1e-12);
+    cr_expect_eq(p.gender_evidence, 1);
+
+    /* Another session gave the visitor 3 more interactions with men's products. */
+    p.gender_log_odds = 0.6;
+    p.gender_evidence = 1;
+    v.gender_log_odds = 0.6 - 1.8;
+    v.gender_evidence = 4;
+    vt_profile_add_visitor(&p, &v, 0.5, HALF_LIFE_S);
+    cr_expect_float_eq(p.gender_log_odds, 0.6 - 0.9, 1e-12);
+    cr_expect_eq(p.gender_evidence, 1 + 2);
 }
 
 

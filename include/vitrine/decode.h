@@ -67,8 +67,8 @@ enum vt_decode_status {
 /* Metric label of a status, e.g. "invalid_json". */
 const char *vt_decode_status_name(enum vt_decode_status status);
 
-/* Metric label of a numeric field the decoder can drop: "price", "quantity" or
- * "order_value". */
+/* Metric label of a field the decoder can drop: "price", "quantity", "order_value",
+ * "user_id" or "customer_id". */
 const char *vt_decode_amount_field_name(enum vt_amount_field field);
 
 /*
@@ -84,7 +84,14 @@ const char *vt_decode_amount_field_name(enum vt_amount_field field);
  * time window is checked before that rule, so a bad time still rejects such a record.
  *
  * Prices, quantities and order values outside their ranges (see VT_DECODE_AMOUNT_MAX) are
- * dropped and counted in ev->n_values_dropped, and the record still decodes.
+ * dropped and counted in ev->n_values_dropped, and the record still decodes. So is a user
+ * or customer id of any JSON type that breaks the id rule (vt_id_valid), such as "" or
+ * "N/A": the id reads as absent. Other ids (session, event and decision ids) reject the
+ * record instead, except a Mapp event id, which is left empty without being counted.
+ *
+ * An id given as a JSON number must be a whole number below 2^53 in magnitude. A larger
+ * one may have lost its last digits in the parse, which would merge two people or
+ * sessions, so it counts as breaking the id rule. Product ids follow the same bound.
  *
  * On VT_DECODE_SKIP, ev->type is the decoded type when the record named one (a product
  * event without products), else VT_EV_TYPE_COUNT (Mapp Action, Heatmap and Unknown

@@ -53,12 +53,15 @@ enum vt_consent {
     VT_CONSENT_DENIED,
 };
 
-/* Numeric fields that the decoder drops when their value is out of range, leaving them
- * not given (docs/events.md lists the ranges). */
+/* Fields that the decoder drops when their value is unusable, leaving them not given: a
+ * price, quantity or order value out of its range, or a user or customer id that breaks
+ * the id rule (docs/events.md lists the rules). Each value is also a metric label. */
 enum vt_amount_field {
     VT_AMOUNT_PRICE = 0,
     VT_AMOUNT_QUANTITY,
     VT_AMOUNT_ORDER_VALUE,
+    VT_AMOUNT_USER_ID,
+    VT_AMOUNT_CUSTOMER_ID,
     VT_AMOUNT_FIELD_COUNT
 };
 
@@ -92,7 +95,7 @@ struct vt_event {
     char search[VT_TEXT_MAX + 1];
     size_t n_items;
     size_t n_items_dropped; /* products beyond VT_EVENT_ITEMS_MAX or with invalid ids */
-    size_t n_values_dropped[VT_AMOUNT_FIELD_COUNT]; /* out-of-range values, by field */
+    size_t n_values_dropped[VT_AMOUNT_FIELD_COUNT]; /* unusable values, by field */
     enum vt_consent consent;
     /* A consent value was present but unusable (unrecognised text or a wrong JSON type).
      * consent is then VT_CONSENT_UNKNOWN and the record still decodes. */

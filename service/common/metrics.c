@@ -371,9 +371,10 @@ static void render_ingest(struct vt_buf *out)
                   "# TYPE vitrine_event_items_dropped_total counter\n"
                   "vitrine_event_items_dropped_total %" PRIu64 "\n",
                   load(&registry.items_dropped));
-    vt_buf_appends(out, "# HELP vitrine_event_values_dropped_total Prices, quantities and "
-                        "order values dropped from applied events because they were out of "
-                        "range.\n# TYPE vitrine_event_values_dropped_total counter\n");
+    vt_buf_appends(out, "# HELP vitrine_event_values_dropped_total Values dropped from "
+                        "applied events: prices, quantities and order values out of range, "
+                        "and unusable user and customer ids.\n"
+                        "# TYPE vitrine_event_values_dropped_total counter\n");
     for (int f = 0; f < VT_AMOUNT_FIELD_COUNT; f++)
         vt_buf_printf(out, "vitrine_event_values_dropped_total{field=\"%s\"} %" PRIu64 "\n",
                       vt_decode_amount_field_name((enum vt_amount_field)f),

@@ -3,10 +3,10 @@
  *
  * This file owns what both formats share: the checks on the raw record value (size,
  * NUL bytes, UTF-8, nesting depth), the JSON parse, the format detection and the message
- * helpers declared in decode_internal.h, with the ranges of prices, quantities and order
- * values. It also checks every decoded event for its time window and, for product events,
- * for a product. The formats themselves are decoded in decode_canonical.c and
- * decode_mapp.c.
+ * helpers declared in decode_internal.h, the id readers, and the ranges of prices,
+ * quantities and order values. It also checks every decoded event for its time window
+ * and, for product events, for a product. The formats themselves are decoded in
+ * decode_canonical.c and decode_mapp.c.
  */
 #include "decode_internal.h"
 
@@ -41,6 +41,8 @@ static const char *const amount_field_names[VT_AMOUNT_FIELD_COUNT] = {
     [VT_AMOUNT_PRICE] = "price",
     [VT_AMOUNT_QUANTITY] = "quantity",
     [VT_AMOUNT_ORDER_VALUE] = "order_value",
+    [VT_AMOUNT_USER_ID] = "user_id",
+    [VT_AMOUNT_CUSTOMER_ID] = "customer_id",
 };
 
 /* Top-level keys of a Mapp record, nested (root stream) or as the first part of a
@@ -165,6 +167,59 @@ int vt_decode_integer_text(double v, char *out, size_t outsize)
     if (n < 0 || (size_t)n >= outsize)
         return -1;
     return 0;
+}
+
+
+int vt_decode_id_number(double v, char *out, size_t outsize)
+{
+    if (!isfinite(v) || fabs(v) >= VT_DECODE_EXACT_INT_MAX)
+        return -1;
+    return vt_decode_integer_text(v, out, outsize);
+}
+
+
+bool vt_decode_id(const cJSON *node, char *dst, size_t dstsize)
+{
+    char text[VT_ID_MAX + 2];
+
+    if (cJSON_IsString(node) && vt_id_valid(node->valuestring, strlen(node->valuestring))) {
+        vt_strlcpy(dst, node->valuestring, dstsize);
+        return true;
+    }
+    if (cJSON_IsNumber(node) &&
+        vt_decode_id_number(node->valuedouble, text, sizeof text) == 0 &&
+        vt_id_valid(text, strlen(text))) {
+        vt_strlcpy(dst, text, dstsize);
+        return true;
+    }
+    return false;
+}
+
+
+void vt_decode_describe_invalid_id(const cJSON *node, char *out, size_t outsize)
+{
+    char got[VT_DECODE_QUOTE_SIZE + 16];
+
+    vt_decode_describe(node, got, sizeof got);
+    if (cJSON_IsNumber(node) && isfinite(node->valuedouble) &&
+        node->valuedouble == floor(node->valuedouble) &&
+        fabs(node->valuedouble) >= VT_DECODE_EXACT_INT_MAX)
+        snprintf(out, outsize,
+                 "got %s, which is 2^53 or more in magnitude and may have lost its last "
+                 "digits in the JSON parser, expected the id as a string",
+                 got);
+    else
+        snprintf(out, outsize, "got %s, expected %s", got, vt_id_rule);
+}
+
+
+void vt_decode_person_id(struct vt_event *ev, enum vt_amount_field field, const cJSON *node,
+                         char *dst, size_t dstsize)
+{
+    if (node == NULL || vt_decode_id(node, dst, dstsize))
+        return;
+    dst[0] = '\0';
+    ev->n_values_dropped[field]++;
 }
 
 

@@ -6,8 +6,10 @@
  * except session_id and ts, which have their own statuses. JSON null counts as absent.
  * Unknown members are ignored so that producers can add fields first. A product without
  * a usable id is dropped and counted instead of rejecting the record, and so is a price,
- * quantity or order value out of its range. A consent value of any unusable type or text
- * leaves consent unknown and sets ev->consent_unreadable without rejecting the record.
+ * quantity or order value out of its range, and a user_id or customer_id of any unusable
+ * value or JSON type (guests send "" or "N/A"). A consent value of any unusable type or
+ * text leaves consent unknown and sets ev->consent_unreadable without rejecting the
+ * record.
  */
 #include "decode_internal.h"
 
@@ -55,36 +57,26 @@ static enum vt_decode_status read_text(const cJSON *obj, const char *name, const
 
 
 /*
- * Read an optional id, a string or a whole number, into dst (VT_ID_MAX + 1 bytes). An id
- * that fails vt_id_valid rejects the record with the status `invalid`, and any other
- * JSON type with VT_DECODE_ERR_FIELD.
+ * Read an optional id, a string or a whole number below 2^53 in magnitude, into dst
+ * (VT_ID_MAX + 1 bytes). An id that fails vt_decode_id rejects the record with the status
+ * `invalid`, and any other JSON type with VT_DECODE_ERR_FIELD.
  */
 static enum vt_decode_status read_id(const cJSON *obj, const char *name, char *dst,
                                      size_t dstsize, enum vt_decode_status invalid, char *msg,
                                      size_t msgsize)
 {
     const cJSON *node = member(obj, name);
-    char text[VT_ID_MAX + 2];
-    char got[VT_DECODE_QUOTE_SIZE + 16];
+    char problem[VT_DECODE_INVALID_ID_SIZE];
 
     if (node == NULL)
         return VT_DECODE_OK;
     if (!cJSON_IsString(node) && !cJSON_IsNumber(node))
         return wrong_type(name, "a string or a whole number", node, msg, msgsize);
+    if (vt_decode_id(node, dst, dstsize))
+        return VT_DECODE_OK;
 
-    if (cJSON_IsString(node) && vt_id_valid(node->valuestring, strlen(node->valuestring))) {
-        vt_strlcpy(dst, node->valuestring, dstsize);
-        return VT_DECODE_OK;
-    }
-    if (cJSON_IsNumber(node) &&
-        vt_decode_integer_text(node->valuedouble, text, sizeof text) == 0 &&
-        vt_id_valid(text, strlen(text))) {
-        vt_strlcpy(dst, text, dstsize);
-        return VT_DECODE_OK;
-    }
-    vt_decode_describe(node, got, sizeof got);
-    return vt_decode_fail(invalid, msg, msgsize, "%s is not a valid id, got %s, expected %s",
-                          name, got, vt_id_rule);
+    vt_decode_describe_invalid_id(node, problem, sizeof problem);
+    return vt_decode_fail(invalid, msg, msgsize, "%s is not a valid id, %s", name, problem);
 }
 
 
@@ -246,8 +238,8 @@ static enum vt_decode_status decode_categories(const cJSON *product, const char 
 
 /*
  * Decode products[index] into *item. *usable is false when the product has no usable id
- * (missing, empty, too long or with control bytes), and the caller drops it. Prices and
- * quantities out of range are counted in ev.
+ * (missing, empty, too long, with control bytes, or a number of 2^53 or more), and the
+ * caller drops it. Prices and quantities out of range are counted in ev.
  */
 static enum vt_decode_status decode_product(const cJSON *product, int index,
                                             struct vt_event *ev, struct vt_event_item *item,
@@ -279,7 +271,7 @@ static enum vt_decode_status decode_product(const cJSON *product, int index,
             return VT_DECODE_OK;
         memcpy(item->id, id->valuestring, len + 1);
     } else if (cJSON_IsNumber(id)) {
-        if (vt_decode_integer_text(id->valuedouble, item->id, sizeof item->id) != 0)
+        if (vt_decode_id_number(id->valuedouble, item->id, sizeof item->id) != 0)
             return VT_DECODE_OK;
     } else if (id == NULL) {
         return VT_DECODE_OK;
@@ -439,14 +431,10 @@ enum vt_decode_status vt_decode_canonical(const cJSON *root, struct vt_event *ev
     if (status != VT_DECODE_OK)
         return status;
 
-    status = read_id(root, "user_id", ev->user_id, sizeof ev->user_id, VT_DECODE_ERR_FIELD,
-                     msg, msgsize);
-    if (status != VT_DECODE_OK)
-        return status;
-    status = read_id(root, "customer_id", ev->customer_id, sizeof ev->customer_id,
-                     VT_DECODE_ERR_FIELD, msg, msgsize);
-    if (status != VT_DECODE_OK)
-        return status;
+    vt_decode_person_id(ev, VT_AMOUNT_USER_ID, member(root, "user_id"), ev->user_id,
+                        sizeof ev->user_id);
+    vt_decode_person_id(ev, VT_AMOUNT_CUSTOMER_ID, member(root, "customer_id"),
+                        ev->customer_id, sizeof ev->customer_id);
     status = read_id(root, "id", ev->event_id, sizeof ev->event_id, VT_DECODE_ERR_FIELD, msg,
                      msgsize);
     if (status != VT_DECODE_OK)

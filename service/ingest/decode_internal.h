@@ -23,11 +23,16 @@
 /* Size of a buffer for a quoted value, enough when every byte is escaped as \xNN. */
 #define VT_DECODE_QUOTE_SIZE (VT_DECODE_QUOTE_MAX * 4 + 8)
 
+/* Buffer size of the text vt_decode_describe_invalid_id writes: the described value and
+ * the longer of its two explanations. */
+#define VT_DECODE_INVALID_ID_SIZE (VT_DECODE_QUOTE_SIZE + 192)
+
 /* Buffer size of a field path in a message, such as "basket.items[12].product.name". */
 #define VT_DECODE_PATH_SIZE 160
 
-/* 2^53, the largest integer below which a double represents every integer exactly. Ids
- * and timestamps given as JSON numbers must stay within it to avoid rounding. */
+/* 2^53, the largest integer below which a double represents every integer exactly. An id
+ * given as a JSON number must stay below it (2^53 + 1 parses as 2^53, so 2^53 itself names
+ * two ids), and a timestamp within it. */
 #define VT_DECODE_EXACT_INT_MAX 9007199254740992.0
 
 /* Decode a canonical event (root has a member "type" of any JSON type). */
@@ -55,8 +60,29 @@ void vt_decode_describe(const cJSON *node, char *out, size_t outsize);
 
 /* Write an integral number v as decimal text. Returns 0, or -1 when v is not a whole
  * number or its text does not fit into out. Beyond VT_DECODE_EXACT_INT_MAX the text is
- * that of the double cJSON parsed, whose last digits may differ from the record's. */
+ * that of the double cJSON parsed, whose last digits may differ from the record's, so ids
+ * use vt_decode_id_number instead. */
 int vt_decode_integer_text(double v, char *out, size_t outsize);
+
+/* Write an id given as a JSON number as decimal text, like vt_decode_integer_text, but
+ * return -1 also when its magnitude is VT_DECODE_EXACT_INT_MAX or more. Such a number may
+ * have lost its last digits in the parse, so two different ids could read as one. */
+int vt_decode_id_number(double v, char *out, size_t outsize);
+
+/* Copy the id in node into dst and return true when it is usable: a string that passes
+ * vt_id_valid, or a whole number accepted by vt_decode_id_number. Returns false, leaving
+ * dst unchanged, for any other value or JSON type. */
+bool vt_decode_id(const cJSON *node, char *dst, size_t dstsize);
+
+/* Describe an id that vt_decode_id rejected, for "... is not a valid id, <out>": the value
+ * and the id rule, or for a number of 2^53 or more the advice to send it as a string. */
+void vt_decode_describe_invalid_id(const cJSON *node, char *out, size_t outsize);
+
+/* Read a person id (user or customer id) in node into dst. node may be NULL (absent). An
+ * unusable value of any JSON type leaves dst empty and is counted in
+ * ev->n_values_dropped[field], so that the record still decodes. */
+void vt_decode_person_id(struct vt_event *ev, enum vt_amount_field field, const cJSON *node,
+                         char *dst, size_t dstsize);
 
 /* Store v in *out when it is a whole number within int32_t. Returns 0 or -1. */
 int vt_decode_int32(double v, int32_t *out);

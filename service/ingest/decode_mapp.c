@@ -9,11 +9,12 @@
  *
  * session.id and timestamp are required. Other fields are optional, and JSON null counts
  * as absent. A known field with an unusable JSON type (an object where text is expected,
- * say) rejects the record with VT_DECODE_ERR_FIELD. Numbers and text are accepted for one
- * another where the meaning is clear, since custom streams may carry either. A price,
- * quantity or order value out of its range is dropped and counted, as in the canonical
- * decoder. So is a consent value (mapp.consent_param) that is not recognised: consent
- * stays unknown and ev->consent_unreadable is set.
+ * say) rejects the record with VT_DECODE_ERR_FIELD, except user.id and user.customerId,
+ * which are dropped and counted like any other unusable value of theirs. Numbers and text
+ * are accepted for one another where the meaning is clear, since custom streams may carry
+ * either. A price, quantity or order value out of its range is dropped and counted, as in
+ * the canonical decoder. So is a consent value (mapp.consent_param) that is not
+ * recognised: consent stays unknown and ev->consent_unreadable is set.
  */
 #include "decode_internal.h"
 
@@ -336,31 +337,40 @@ static enum vt_decode_status read_int32(struct mapp_decode *d, const struct scop
 
 
 /*
- * Read an optional id (a string or a whole number) into dst of VT_ID_MAX + 1 bytes. An
- * id that fails vt_id_valid is left empty, because these ids are informational and set
- * by Mapp or the shop, and one odd value must not reject every record that carries it.
+ * Read the optional request id into ev->event_id. A string or number that fails
+ * vt_decode_id leaves it empty, because the id is informational and set by Mapp, and one
+ * odd value must not reject every record that carries it. Another JSON type rejects the
+ * record.
  */
-static enum vt_decode_status read_optional_id(struct mapp_decode *d, const char *const *segs,
-                                              size_t n, char *dst, size_t dstsize)
+static enum vt_decode_status read_event_id(struct mapp_decode *d)
 {
     const struct scope root = {.base = d->root, .index_arrays = true};
-    const cJSON *node = scope_find(&root, segs, n);
-    char text[VT_ID_MAX + 2];
+    const cJSON *node = scope_find(&root, SEGMENTS("id"));
 
     if (node == NULL)
         return VT_DECODE_OK;
-    if (cJSON_IsString(node)) {
-        if (vt_id_valid(node->valuestring, strlen(node->valuestring)))
-            vt_strlcpy(dst, node->valuestring, dstsize);
-        return VT_DECODE_OK;
-    }
-    if (cJSON_IsNumber(node)) {
-        if (vt_decode_integer_text(node->valuedouble, text, sizeof text) == 0 &&
-            vt_id_valid(text, strlen(text)))
-            vt_strlcpy(dst, text, dstsize);
-        return VT_DECODE_OK;
-    }
-    return wrong_type(d, &root, segs, n, "a string or a whole number", node);
+    if (!cJSON_IsString(node) && !cJSON_IsNumber(node))
+        return wrong_type(d, &root, SEGMENTS("id"), "a string or a whole number", node);
+    vt_decode_id(node, d->ev->event_id, sizeof d->ev->event_id);
+    return VT_DECODE_OK;
+}
+
+
+/*
+ * Read user.id and user.customerId. A value of any JSON type that fails vt_decode_id
+ * leaves the id empty and is counted as dropped, because guests' records carry values
+ * such as "" or "N/A" there, and rejecting them would lose every event of those guests.
+ */
+static void read_person_ids(struct mapp_decode *d)
+{
+    const struct scope root = {.base = d->root, .index_arrays = true};
+    struct vt_event *ev = d->ev;
+
+    vt_decode_person_id(ev, VT_AMOUNT_USER_ID, scope_find(&root, SEGMENTS("user", "id")),
+                        ev->user_id, sizeof ev->user_id);
+    vt_decode_person_id(ev, VT_AMOUNT_CUSTOMER_ID,
+                        scope_find(&root, SEGMENTS("user", "customerId")), ev->customer_id,
+                        sizeof ev->customer_id);
 }
 
 
@@ -435,34 +445,23 @@ static enum vt_decode_status decode_type(struct mapp_decode *d)
 }
 
 
-/* session.id: required, a string or a whole number that passes vt_id_valid. */
+/* session.id: required, a string or a whole number that vt_decode_id accepts. A number of
+ * 2^53 or more is rejected, because it may have lost digits and merged two sessions. */
 static enum vt_decode_status decode_session(struct mapp_decode *d)
 {
     const struct scope root = {.base = d->root, .index_arrays = true};
     const cJSON *node = scope_find(&root, SEGMENTS("session", "id"));
-    char text[VT_ID_MAX + 2];
-    char got[VT_DECODE_QUOTE_SIZE + 16];
+    char problem[VT_DECODE_INVALID_ID_SIZE];
 
     if (node == NULL)
         return vt_decode_fail(VT_DECODE_ERR_SESSION, d->msg, d->msgsize,
                               "session.id is missing, expected %s", vt_id_rule);
+    if (vt_decode_id(node, d->ev->session_id, sizeof d->ev->session_id))
+        return VT_DECODE_OK;
 
-    /* NOTE: a session id above 2^53 given as a JSON number loses its last digits in
-     * cJSON's double. Mapp documents session.id as a string, which keeps every digit. */
-    if (cJSON_IsString(node) && vt_id_valid(node->valuestring, strlen(node->valuestring))) {
-        vt_strlcpy(d->ev->session_id, node->valuestring, sizeof d->ev->session_id);
-        return VT_DECODE_OK;
-    }
-    if (cJSON_IsNumber(node) &&
-        vt_decode_integer_text(node->valuedouble, text, sizeof text) == 0 &&
-        vt_id_valid(text, strlen(text))) {
-        vt_strlcpy(d->ev->session_id, text, sizeof d->ev->session_id);
-        return VT_DECODE_OK;
-    }
-    vt_decode_describe(node, got, sizeof got);
+    vt_decode_describe_invalid_id(node, problem, sizeof problem);
     return vt_decode_fail(VT_DECODE_ERR_SESSION, d->msg, d->msgsize,
-                          "session.id is not a valid id, got %s, expected %s", got,
-                          vt_id_rule);
+                          "session.id is not a valid id, %s", problem);
 }
 
 
@@ -540,12 +539,8 @@ static enum vt_decode_status decode_request_fields(struct mapp_decode *d)
     double order_value;
     bool found;
 
-    status = read_optional_id(d, SEGMENTS("id"), ev->event_id, sizeof ev->event_id);
-    if (status == VT_DECODE_OK)
-        status = read_optional_id(d, SEGMENTS("user", "id"), ev->user_id, sizeof ev->user_id);
-    if (status == VT_DECODE_OK)
-        status = read_optional_id(d, SEGMENTS("user", "customerId"), ev->customer_id,
-                                  sizeof ev->customer_id);
+    read_person_ids(d);
+    status = read_event_id(d);
     if (status == VT_DECODE_OK)
         status = read_text(d, &root, SEGMENTS("page", "name"), ev->page, sizeof ev->page);
     if (status == VT_DECODE_OK)
@@ -793,8 +788,8 @@ static const cJSON *item_id_node(const struct scope *item, const char **key)
 
 /*
  * Decode one item into the next free slot of the event. Placeholder items (named "-")
- * are skipped. An item without a usable id, or past VT_EVENT_ITEMS_MAX, is counted in
- * n_items_dropped.
+ * are skipped. An item without a usable id (a number of 2^53 or more included), or past
+ * VT_EVENT_ITEMS_MAX, is counted in n_items_dropped.
  */
 static enum vt_decode_status decode_item(struct mapp_decode *d, const struct scope *item)
 {
@@ -830,7 +825,7 @@ static enum vt_decode_status decode_item(struct mapp_decode *d, const struct sco
         (cJSON_IsString(id) &&
          !vt_decode_product_id_valid(id->valuestring, strlen(id->valuestring))) ||
         (cJSON_IsNumber(id) &&
-         vt_decode_integer_text(id->valuedouble, out->id, sizeof out->id) != 0)) {
+         vt_decode_id_number(id->valuedouble, out->id, sizeof out->id) != 0)) {
         ev->n_items_dropped++;
         return VT_DECODE_OK;
     }

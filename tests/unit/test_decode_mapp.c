@@ -734,6 +734,43 @@ Test(decode_mapp, session_id_invalid_rejected)
 }
 
 
+Test(decode_mapp, session_id_at_2_pow_53)
+{
+    static const char *const numbers[] = {"9007199254740992", "9007199254740993",
+                                          "-9007199254740992"};
+    char json[256];
+
+    cr_assert_eq(decode("{\"session\":{\"id\":9007199254740991},"
+                        "\"timestamp\":\"2024-05-01T12:00:00Z\"}"),
+                 VT_DECODE_OK, "%s", msg);
+    cr_assert_str_eq(ev.session_id, "9007199254740991");
+
+    /* 2^53 + 1 parses as 2^53, so both would name one session. */
+    for (size_t i = 0; i < sizeof numbers / sizeof numbers[0]; i++) {
+        snprintf(json, sizeof json,
+                 "{\"session\":{\"id\":%s},\"timestamp\":\"2024-05-01T12:00:00Z\"}",
+                 numbers[i]);
+        cr_assert_eq(decode(json), VT_DECODE_ERR_SESSION, "session.id %s: %s", numbers[i],
+                     msg);
+        cr_assert(starts_with(msg, "session.id is not a valid id, got number "), "%s", msg);
+        cr_assert(strstr(msg, "which is 2^53 or more in magnitude and may have lost its "
+                              "last digits in the JSON parser, expected the id as a "
+                              "string") != NULL,
+                  "%s", msg);
+    }
+
+    /* A flattened custom-stream session id follows the same rule. */
+    cr_assert_eq(decode("{\"session_id\":9007199254740993,"
+                        "\"timestamp\":\"2024-05-01T12:00:00Z\"}"),
+                 VT_DECODE_ERR_SESSION, "%s", msg);
+
+    cr_assert_eq(decode("{\"session\":{\"id\":\"9007199254740993\"},"
+                        "\"timestamp\":\"2024-05-01T12:00:00Z\"}"),
+                 VT_DECODE_OK, "%s", msg);
+    cr_assert_str_eq(ev.session_id, "9007199254740993");
+}
+
+
 Test(decode_mapp, session_id_missing_rejected)
 {
     cr_assert_eq(decode("{\"session\":{\"startTimestamp\":\"2024-05-01T12:00:00Z\"},"
@@ -900,6 +937,8 @@ Test(decode_mapp, optional_ids_invalid_left_empty)
     cr_assert_str_eq(ev.event_id, "");
     cr_assert_str_eq(ev.user_id, "");
     cr_assert_str_eq(ev.customer_id, "");
+    cr_assert_eq(ev.n_values_dropped[VT_AMOUNT_USER_ID], 1);
+    cr_assert_eq(ev.n_values_dropped[VT_AMOUNT_CUSTOMER_ID], 1);
 }
 
 
@@ -909,6 +948,143 @@ Test(decode_mapp, user_id_as_number)
                         "\"user\":{\"id\":987654321}}"),
                  VT_DECODE_OK, "%s", msg);
     cr_assert_str_eq(ev.user_id, "987654321");
+    cr_assert_eq(ev.n_values_dropped[VT_AMOUNT_USER_ID], 0);
+}
+
+
+/* Decode a Mapp page request whose user.<key> is the JSON text `value`, nested as in the
+ * root stream (flat false) or flattened as in custom streams. */
+static enum vt_decode_status decode_user_member(const char *key, const char *value, bool flat)
+{
+    char json[512];
+
+    if (flat)
+        snprintf(json, sizeof json,
+                 "{\"session_id\":\"s1\",\"timestamp\":\"2024-05-01T12:00:00Z\","
+                 "\"page_name\":\"home\",\"user_%s\":%s}",
+                 key, value);
+    else
+        snprintf(json, sizeof json,
+                 "{\"session\":{\"id\":\"s1\"},\"timestamp\":\"2024-05-01T12:00:00Z\","
+                 "\"page\":{\"name\":\"home\"},\"user\":{\"%s\":%s}}",
+                 key, value);
+    return decode(json);
+}
+
+
+/* Unusable person ids: guests' placeholders, text outside the id rule, fractions, numbers
+ * of 2^53 or more (9007199254740993 parses as 2^53) and JSON types other than string and
+ * number. */
+static const char *const unusable_person_ids[] = {
+    "\"\"",
+    "\"N/A\"",
+    "\" \"",
+    "\"u{1}\"",
+    "{}",
+    "[\"u1\"]",
+    "false",
+    "1.5",
+    "9007199254740992",
+    "9007199254740993",
+    "-9007199254740992",
+};
+
+
+Test(decode_mapp, person_ids_unusable_dropped)
+{
+    static const struct {
+        const char *key;
+        enum vt_amount_field field;
+        enum vt_amount_field other;
+    } keys[] = {
+        {"id", VT_AMOUNT_USER_ID, VT_AMOUNT_CUSTOMER_ID},
+        {"customerId", VT_AMOUNT_CUSTOMER_ID, VT_AMOUNT_USER_ID},
+    };
+
+    for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++) {
+        for (size_t i = 0; i < sizeof unusable_person_ids / sizeof unusable_person_ids[0];
+             i++) {
+            for (int flat = 0; flat <= 1; flat++) {
+                const char *value = unusable_person_ids[i];
+
+                cr_assert_eq(decode_user_member(keys[k].key, value, flat), VT_DECODE_OK,
+                             "user.%s %s (flat %d): %s", keys[k].key, value, flat, msg);
+                cr_assert_str_eq(ev.user_id, "", "user.%s %s", keys[k].key, value);
+                cr_assert_str_eq(ev.customer_id, "", "user.%s %s", keys[k].key, value);
+                cr_assert_eq(ev.n_values_dropped[keys[k].field], 1,
+                             "user.%s %s (flat %d): counted %zu times", keys[k].key, value,
+                             flat, ev.n_values_dropped[keys[k].field]);
+                cr_assert_eq(ev.n_values_dropped[keys[k].other], 0, "user.%s %s",
+                             keys[k].key, value);
+                cr_assert_str_eq(ev.page, "home", "user.%s %s", keys[k].key, value);
+            }
+        }
+    }
+}
+
+
+Test(decode_mapp, person_ids_at_2_pow_53)
+{
+    cr_assert_eq(decode_user_member("id", "9007199254740991", false), VT_DECODE_OK, "%s",
+                 msg);
+    cr_assert_str_eq(ev.user_id, "9007199254740991");
+    cr_assert_eq(decode_user_member("customerId", "-9007199254740991", true), VT_DECODE_OK,
+                 "%s", msg);
+    cr_assert_str_eq(ev.customer_id, "-9007199254740991");
+
+    /* 2^53 and 2^53 + 1 parse to the same double: dropped, never merged. */
+    cr_assert_eq(decode("{\"session\":{\"id\":\"s1\"},\"timestamp\":\"2024-05-01T12:00:00Z\","
+                        "\"user\":{\"id\":9007199254740992,"
+                        "\"customerId\":9007199254740993}}"),
+                 VT_DECODE_OK, "%s", msg);
+    cr_assert_str_eq(ev.user_id, "");
+    cr_assert_str_eq(ev.customer_id, "");
+    cr_assert_eq(ev.n_values_dropped[VT_AMOUNT_USER_ID], 1);
+    cr_assert_eq(ev.n_values_dropped[VT_AMOUNT_CUSTOMER_ID], 1);
+
+    cr_assert_eq(decode("{\"session\":{\"id\":\"s1\"},\"timestamp\":\"2024-05-01T12:00:00Z\","
+                        "\"user\":{\"id\":\"9007199254740992\","
+                        "\"customerId\":\"9007199254740993\"}}"),
+                 VT_DECODE_OK, "%s", msg);
+    cr_assert_str_eq(ev.user_id, "9007199254740992");
+    cr_assert_str_eq(ev.customer_id, "9007199254740993");
+    cr_assert_eq(ev.n_values_dropped[VT_AMOUNT_USER_ID], 0);
+    cr_assert_eq(ev.n_values_dropped[VT_AMOUNT_CUSTOMER_ID], 0);
+}
+
+
+Test(decode_mapp, event_id_unusable_left_empty)
+{
+    cr_assert_eq(decode("{\"session\":{\"id\":\"s1\"},\"timestamp\":\"2024-05-01T12:00:00Z\","
+                        "\"id\":9007199254740993}"),
+                 VT_DECODE_OK, "%s", msg);
+    cr_assert_str_eq(ev.event_id, "");
+    for (int f = 0; f < VT_AMOUNT_FIELD_COUNT; f++)
+        cr_assert_eq(ev.n_values_dropped[f], 0, "%s counted",
+                     vt_decode_amount_field_name((enum vt_amount_field)f));
+
+    cr_assert_eq(decode("{\"session\":{\"id\":\"s1\"},\"timestamp\":\"2024-05-01T12:00:00Z\","
+                        "\"id\":9007199254740991}"),
+                 VT_DECODE_OK, "%s", msg);
+    cr_assert_str_eq(ev.event_id, "9007199254740991");
+
+    cr_assert_eq(decode("{\"session\":{\"id\":\"s1\"},\"timestamp\":\"2024-05-01T12:00:00Z\","
+                        "\"id\":{}}"),
+                 VT_DECODE_ERR_FIELD);
+    cr_assert_str_eq(msg, "id must be a string or a whole number, got object");
+}
+
+
+Test(decode_mapp, product_id_at_2_pow_53_dropped)
+{
+    cr_assert_eq(decode("{\"session\":{\"id\":\"s1\"},\"timestamp\":\"2024-05-01T12:00:00Z\","
+                        "\"basket\":{\"status\":\"view\",\"items\":["
+                        "{\"product\":{\"name\":9007199254740991}},"
+                        "{\"product\":{\"name\":9007199254740993}}]}}"),
+                 VT_DECODE_OK, "%s", msg);
+    cr_assert_eq(ev.n_items, 1);
+    cr_assert_eq(ev.n_items_dropped, 1);
+    cr_assert_str_eq(ev.items[0].id, "9007199254740991");
 }
 
 

@@ -1,6 +1,7 @@
 /*
  * Unit tests of odd but well-formed records. Prices, quantities and order values out of
- * their ranges must be dropped and counted by both decoders, which keep the event. A table
+ * their ranges must be dropped and counted by both decoders, which keep the event, and the
+ * counts must reach the metrics page with those of dropped person ids. A table
  * of odd records in both formats lists the status each one must get. docs/events.md
  * states the rules.
  *
@@ -16,6 +17,7 @@
 #include "vitrine/config.h"
 #include "vitrine/decode.h"
 #include "vitrine/event.h"
+#include "vitrine/metrics.h"
 #include "vitrine/util.h"
 
 static struct vt_config cfg;
@@ -330,7 +332,65 @@ Test(decode_odd, amount_field_names)
     cr_assert_str_eq(vt_decode_amount_field_name(VT_AMOUNT_PRICE), "price");
     cr_assert_str_eq(vt_decode_amount_field_name(VT_AMOUNT_QUANTITY), "quantity");
     cr_assert_str_eq(vt_decode_amount_field_name(VT_AMOUNT_ORDER_VALUE), "order_value");
+    cr_assert_str_eq(vt_decode_amount_field_name(VT_AMOUNT_USER_ID), "user_id");
+    cr_assert_str_eq(vt_decode_amount_field_name(VT_AMOUNT_CUSTOMER_ID), "customer_id");
     cr_assert_str_eq(vt_decode_amount_field_name(VT_AMOUNT_FIELD_COUNT), "unknown");
+}
+
+
+/* Copy the line of page that starts with prefix into out; false when there is none. */
+static bool find_metric_line(const char *page, const char *prefix, char *out,
+                             size_t outsize)
+{
+    size_t n = strlen(prefix);
+
+    for (const char *line = page; *line != '\0';) {
+        const char *end = strchr(line, '\n');
+        size_t len = end != NULL ? (size_t)(end - line) : strlen(line);
+
+        if (len >= n && strncmp(line, prefix, n) == 0) {
+            snprintf(out, outsize, "%.*s", (int)len, line);
+            return true;
+        }
+        line += len + (end != NULL ? 1 : 0);
+    }
+    return false;
+}
+
+
+/* The ingest thread passes an applied event's n_values_dropped to the metrics registry,
+ * which must list the dropped person ids under their own labels. Criterion runs each test
+ * in its own process, so the registry starts at zero. */
+Test(decode_odd, dropped_person_ids_reach_metrics)
+{
+    struct vt_buf page;
+    char line[256];
+
+    cr_assert_eq(decode("{\"type\":\"page_view\",\"session_id\":\"s1\","
+                        "\"ts\":1714564800000,\"user_id\":\"N/A\",\"customer_id\":\"\"}"),
+                 VT_DECODE_OK, "%s", msg);
+    vt_metrics_values_dropped(ev.n_values_dropped);
+    cr_assert_eq(decode("{\"session\":{\"id\":\"s1\"},\"timestamp\":\"2024-05-01T12:00:00Z\","
+                        "\"user\":{\"customerId\":9007199254740993}}"),
+                 VT_DECODE_OK, "%s", msg);
+    vt_metrics_values_dropped(ev.n_values_dropped);
+
+    vt_buf_init(&page, 1024 * 1024);
+    vt_metrics_render(&page);
+    cr_assert(!page.overflow);
+    cr_assert_eq(vt_buf_append(&page, "", 1), 0);
+
+    cr_assert(find_metric_line(page.data,
+                               "vitrine_event_values_dropped_total{field=\"user_id\"} ", line,
+                               sizeof line),
+              "no user_id sample");
+    cr_assert_str_eq(line, "vitrine_event_values_dropped_total{field=\"user_id\"} 1");
+    cr_assert(find_metric_line(page.data,
+                               "vitrine_event_values_dropped_total{field=\"customer_id\"} ",
+                               line, sizeof line),
+              "no customer_id sample");
+    cr_assert_str_eq(line, "vitrine_event_values_dropped_total{field=\"customer_id\"} 2");
+    vt_buf_free(&page);
 }
 
 
@@ -401,6 +461,14 @@ static const struct {
      VT_DECODE_ERR_TIMESTAMP},
     {"{\"session\":{\"id\":\"s1\"},\"timestamp\":\"9999-12-31T23:59:59+14:00\"}",
      VT_DECODE_ERR_TIMESTAMP},
+    /* Ids given as numbers of 2^53 or more, which may have lost digits in the parse. */
+    {"{\"session\":{\"id\":9007199254740993},\"timestamp\":\"2024-05-01T12:00:00Z\"}",
+     VT_DECODE_ERR_SESSION},
+    {"{\"type\":\"page_view\",\"session_id\":9007199254740993,\"ts\":1714564800000}",
+     VT_DECODE_ERR_SESSION},
+    {"{\"type\":\"page_view\",\"session_id\":\"s1\",\"ts\":1714564800000,"
+     "\"decision_id\":9007199254740993}",
+     VT_DECODE_ERR_FIELD},
 };
 
 

@@ -185,9 +185,18 @@ void vt_profile_clear(struct vt_profile *p)
 
 void vt_visitor_profile_clear(struct vt_visitor_profile *v)
 {
-    memset(v, 0, sizeof *v);
+    /* The lists are read up to their counts, so only those are reset: this runs for every
+     * request of a linked session. */
+    v->exists = false;
+    v->linked = false;
+    v->sessions = 0;
+    v->events = 0;
     v->first_seen_ms = -1;
     v->last_seen_ms = -1;
+    v->revenue = 0;
+    v->gender_log_odds = 0;
+    v->gender_evidence = 0;
+    v->n_categories = v->n_brands = v->n_tiers = 0;
 }
 
 

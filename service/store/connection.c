@@ -454,3 +454,75 @@ void store_reply_copy(char *dst, size_t dstsize, const redisReply *r)
     }
     vt_copy_utf8(dst, dstsize, r->str, r->len);
 }
+
+
+/* ---- reads written as protocol text ---- */
+
+/* Write v as decimal text into buf (24 bytes) and return where the text starts. */
+static const char *decimal(char *buf, uint64_t v)
+{
+    buf[23] = '\0';
+    return vt_u64_digits(v, buf + 23);
+}
+
+
+const char *store_last_rank(char *buf, int64_t n)
+{
+    return decimal(buf, n > 1 ? (uint64_t)(n - 1) : 0);
+}
+
+
+static void batch_put(struct store_batch *b, const char *s, size_t n)
+{
+    memcpy(b->text + b->len, s, n);
+    b->len += n;
+}
+
+
+/* One bulk string: "$<length>\r\n<bytes>\r\n". */
+static void batch_bulk(struct store_batch *b, const char *s, size_t n)
+{
+    char digits[24];
+    const char *count = decimal(digits, n);
+
+    batch_put(b, "$", 1);
+    batch_put(b, count, strlen(count));
+    batch_put(b, "\r\n", 2);
+    batch_put(b, s, n);
+    batch_put(b, "\r\n", 2);
+}
+
+
+void store_batch_read(struct store_batch *b, const struct vt_store *st, const char *command,
+                      int k, const char *stop)
+{
+    batch_put(b, stop != NULL ? "*5\r\n" : "*2\r\n", 4);
+    batch_bulk(b, command, strlen(command));
+    batch_bulk(b, st->keys[k], st->key_lens[k]);
+    if (stop != NULL) {
+        batch_bulk(b, "0", 1);
+        batch_bulk(b, stop, strlen(stop));
+        batch_bulk(b, "WITHSCORES", 10);
+    }
+}
+
+
+void store_batch_member(struct store_batch *b, const struct vt_store *st, const char *command,
+                        int k, const char *member, size_t len)
+{
+    batch_put(b, "*3\r\n", 4);
+    batch_bulk(b, command, strlen(command));
+    batch_bulk(b, st->keys[k], st->key_lens[k]);
+    batch_bulk(b, member, len);
+}
+
+
+int store_batch_send(struct vt_store *st, const struct store_batch *b, char *err,
+                     size_t errsize)
+{
+    if (redisAppendFormattedCommand(st->ctx, b->text, b->len) == REDIS_OK)
+        return 0;
+    snprintf(err, errsize, "redis append failed: %s", st->ctx->errstr);
+    store_close(st);
+    return -1;
+}

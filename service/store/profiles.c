@@ -572,66 +572,6 @@ static size_t parse_seen(const redisReply *r, struct vt_seen_product *out, size_
 }
 
 
-/* Write v as decimal text into buf (24 bytes) and return where the text starts. */
-static const char *decimal(char *buf, uint64_t v)
-{
-    buf[23] = '\0';
-    return vt_u64_digits(v, buf + 23);
-}
-
-
-/* The last rank of a list of n entries (n - 1) as text in buf (24 bytes). */
-static const char *last_rank(char *buf, int64_t n)
-{
-    return decimal(buf, n > 1 ? (uint64_t)(n - 1) : 0);
-}
-
-
-/* The reads of one profile as Redis protocol text, built in a buffer of the caller's. */
-struct read_batch {
-    char text[9 * (STORE_KEY_MAX + 96)];
-    size_t len;
-};
-
-
-static void batch_put(struct read_batch *b, const char *s, size_t n)
-{
-    memcpy(b->text + b->len, s, n);
-    b->len += n;
-}
-
-
-/* One bulk string: "$<length>\r\n<bytes>\r\n". */
-static void batch_bulk(struct read_batch *b, const char *s, size_t n)
-{
-    char digits[24];
-    const char *count = decimal(digits, n);
-
-    batch_put(b, "$", 1);
-    batch_put(b, count, strlen(count));
-    batch_put(b, "\r\n", 2);
-    batch_put(b, s, n);
-    batch_put(b, "\r\n", 2);
-}
-
-
-/* Queue one read of the profile's key k: "<command> <key>", or with stop,
- * "<command> <key> 0 <stop> WITHSCORES". The key is at most STORE_KEY_MAX - 1 bytes and
- * the rest under 96, so nine reads fit the batch. */
-static void append_read(struct read_batch *b, const struct vt_store *st, const char *command,
-                        int k, const char *stop)
-{
-    batch_put(b, stop != NULL ? "*5\r\n" : "*2\r\n", 4);
-    batch_bulk(b, command, strlen(command));
-    batch_bulk(b, st->keys[k], st->key_lens[k]);
-    if (stop != NULL) {
-        batch_bulk(b, "0", 1);
-        batch_bulk(b, stop, strlen(stop));
-        batch_bulk(b, "WITHSCORES", 10);
-    }
-}
-
-
 int vt_store_profile_read(struct vt_store *st, const char *id, size_t id_len, int64_t now_ms,
                           struct vt_profile *p, char *err, size_t errsize)
 {
@@ -645,29 +585,26 @@ int vt_store_profile_read(struct vt_store *st, const char *id, size_t id_len, in
     if (store_ensure_connected(st, err, errsize) != 0)
         return -1;
     build_keys(st, id, id_len);
-    const char *top_cat_s = last_rank(top_cat, cfg->profile_categories_max);
-    const char *top_brand_s = last_rank(top_brand, cfg->profile_brands_max);
-    const char *top_recent_s = last_rank(top_recent, cfg->profile_recent_max);
-    const char *top_buy_s = last_rank(top_buy, PURCHASED_CAP);
-    const char *top_seen_s = last_rank(top_seen, SEEN_CAP);
+    const char *top_cat_s = store_last_rank(top_cat, cfg->profile_categories_max);
+    const char *top_brand_s = store_last_rank(top_brand, cfg->profile_brands_max);
+    const char *top_recent_s = store_last_rank(top_recent, cfg->profile_recent_max);
+    const char *top_buy_s = store_last_rank(top_buy, PURCHASED_CAP);
+    const char *top_seen_s = store_last_rank(top_seen, SEEN_CAP);
 
     /* One pipeline, one round trip: the nine commands written as protocol text here and
      * handed to hiredis in one piece, which saves formatting them one by one. */
-    struct read_batch batch = {.len = 0};
-    append_read(&batch, st, "HGETALL", KEY_PROFILE, NULL);
-    append_read(&batch, st, "ZREVRANGE", KEY_CATEGORIES, top_cat_s);
-    append_read(&batch, st, "ZREVRANGE", KEY_BRANDS, top_brand_s);
-    append_read(&batch, st, "ZREVRANGE", KEY_TIERS, "-1");
-    append_read(&batch, st, "ZREVRANGE", KEY_RECENT, top_recent_s);
-    append_read(&batch, st, "HGETALL", KEY_CART, NULL);
-    append_read(&batch, st, "ZREVRANGE", KEY_PURCHASED, top_buy_s);
-    append_read(&batch, st, "ZREVRANGE", KEY_SEEN, top_seen_s);
-    append_read(&batch, st, "TTL", KEY_PROFILE, NULL);
-    if (redisAppendFormattedCommand(st->ctx, batch.text, batch.len) != REDIS_OK) {
-        snprintf(err, errsize, "redis append failed: %s", st->ctx->errstr);
-        store_close(st);
+    struct store_batch batch = {.len = 0};
+    store_batch_read(&batch, st, "HGETALL", KEY_PROFILE, NULL);
+    store_batch_read(&batch, st, "ZREVRANGE", KEY_CATEGORIES, top_cat_s);
+    store_batch_read(&batch, st, "ZREVRANGE", KEY_BRANDS, top_brand_s);
+    store_batch_read(&batch, st, "ZREVRANGE", KEY_TIERS, "-1");
+    store_batch_read(&batch, st, "ZREVRANGE", KEY_RECENT, top_recent_s);
+    store_batch_read(&batch, st, "HGETALL", KEY_CART, NULL);
+    store_batch_read(&batch, st, "ZREVRANGE", KEY_PURCHASED, top_buy_s);
+    store_batch_read(&batch, st, "ZREVRANGE", KEY_SEEN, top_seen_s);
+    store_batch_read(&batch, st, "TTL", KEY_PROFILE, NULL);
+    if (store_batch_send(st, &batch, err, errsize) != 0)
         return -1;
-    }
 
     if (store_read_replies(st, replies, READS, "profile read", err, errsize) != 0)
         goto out;

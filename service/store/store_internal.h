@@ -123,6 +123,29 @@ void store_arg_printf(struct vt_store *st, const char *fmt, ...)
  * marks the batch failed. */
 void store_queue(struct vt_store *st);
 
+/* ---- reads written as protocol text (connection.c) ----
+ *
+ * A read of several keys is written as Redis protocol text into one buffer and handed to
+ * hiredis in one piece, which saves formatting each command. Each command holds one key
+ * of st->keys (at most STORE_KEY_MAX - 1 bytes) and under 160 bytes besides, so nine fit
+ * a batch. */
+struct store_batch {
+    char text[9 * (STORE_KEY_MAX + 160)];
+    size_t len;
+};
+
+/* The last rank of a list of n entries (n - 1) as text in buf (24 bytes). */
+const char *store_last_rank(char *buf, int64_t n);
+/* "<command> <key k>", or with stop "<command> <key k> 0 <stop> WITHSCORES". */
+void store_batch_read(struct store_batch *b, const struct vt_store *st, const char *command,
+                      int k, const char *stop);
+/* "<command> <key k> <member>", member at most VT_ID_MAX bytes. */
+void store_batch_member(struct store_batch *b, const struct vt_store *st, const char *command,
+                        int k, const char *member, size_t len);
+/* Append the batch to the connection's output; -1 with a message (connection closed). */
+int store_batch_send(struct vt_store *st, const struct store_batch *b, char *err,
+                     size_t errsize);
+
 /* ---- reply helpers (connection.c) ---- */
 
 double store_reply_double(const redisReply *r);

@@ -40,6 +40,7 @@ static const char *const visitor_suffixes[VKEY_COUNT] = {"p", "cat", "brand", "t
 #define SESSION_SLACK_MS (3600 * 1000)
 
 _Static_assert((int)VKEY_COUNT <= (int)KEY_COUNT, "visitor keys are built in the profile key scratch");
+_Static_assert(32 + 2 + VT_ID_MAX + 2 + 8 < STORE_KEY_MAX, "a visitor key fits the scratch");
 /* The visit script takes the keys up to the aliases; ":to" is written by the link script. */
 #define VKEY_VISIT_COUNT VKEY_TAKEN_BY
 _Static_assert(REFUSED_CAP == 1000 && ALIASES_CAP == 64,
@@ -145,15 +146,31 @@ const char store_link_script[] =
     "return 4\n";
 const size_t store_link_script_len = sizeof store_link_script - 1;
 
-/* Build the visitor's key names, "<prefix>{#<visitor>}:<suffix>", into st->keys. */
+/* Build the visitor's key names, "<prefix>{#<visitor>}:<suffix>", into st->keys. The
+ * prefix (< 32 bytes) and the id (at most VT_ID_MAX) keep each one far below
+ * STORE_KEY_MAX. */
 static void build_visitor_keys(struct vt_store *st, const char *visitor, size_t len)
 {
     const char *prefix = st->cfg->redis_prefix;
+    size_t prefix_len = strlen(prefix);
 
+    if (len > VT_ID_MAX)
+        len = VT_ID_MAX;
     for (int k = 0; k < VKEY_COUNT; k++) {
-        int n = snprintf(st->keys[k], STORE_KEY_MAX, "%s{#%.*s}:%s", prefix, (int)len, visitor,
-                         visitor_suffixes[k]);
-        st->key_lens[k] = n < 0 ? 0 : (size_t)n < STORE_KEY_MAX ? (size_t)n : STORE_KEY_MAX - 1;
+        char *key = st->keys[k];
+        size_t suffix_len = strlen(visitor_suffixes[k]);
+        size_t at = 0;
+
+        memcpy(key + at, prefix, prefix_len);
+        at += prefix_len;
+        memcpy(key + at, "{#", 2);
+        at += 2;
+        memcpy(key + at, visitor, len);
+        at += len;
+        memcpy(key + at, "}:", 2);
+        at += 2;
+        memcpy(key + at, visitor_suffixes[k], suffix_len + 1);
+        st->key_lens[k] = at + suffix_len;
     }
 }
 
@@ -343,29 +360,18 @@ int vt_store_visitor_read(struct vt_store *st, const char *visitor, const char *
     if (store_ensure_connected(st, err, errsize) != 0)
         return -1;
     build_visitor_keys(st, visitor, strlen(visitor));
-    snprintf(top_cat, sizeof top_cat, "%" PRId64, cfg->profile_categories_max - 1);
-    snprintf(top_brand, sizeof top_brand, "%" PRId64, cfg->profile_brands_max - 1);
+    const char *top_cat_s = store_last_rank(top_cat, cfg->profile_categories_max);
+    const char *top_brand_s = store_last_rank(top_brand, cfg->profile_brands_max);
 
-    const char *hgetall[] = {"HGETALL", st->keys[VKEY_PROFILE]};
-    size_t hgetall_lens[] = {7, st->key_lens[VKEY_PROFILE]};
-    const char *cats[] = {"ZREVRANGE", st->keys[VKEY_CATEGORIES], "0", top_cat, "WITHSCORES"};
-    size_t cats_lens[] = {9, st->key_lens[VKEY_CATEGORIES], 1, strlen(top_cat), 10};
-    const char *brands[] = {"ZREVRANGE", st->keys[VKEY_BRANDS], "0", top_brand, "WITHSCORES"};
-    size_t brands_lens[] = {9, st->key_lens[VKEY_BRANDS], 1, strlen(top_brand), 10};
-    const char *tiers[] = {"ZREVRANGE", st->keys[VKEY_TIERS], "0", "-1", "WITHSCORES"};
-    size_t tiers_lens[] = {9, st->key_lens[VKEY_TIERS], 1, 2, 10};
-    const char *linked[] = {"ZSCORE", st->keys[VKEY_SESSIONS], sid};
-    size_t linked_lens[] = {6, st->key_lens[VKEY_SESSIONS], sid_len};
-
-    if (redisAppendCommandArgv(st->ctx, 2, hgetall, hgetall_lens) != REDIS_OK ||
-        redisAppendCommandArgv(st->ctx, 5, cats, cats_lens) != REDIS_OK ||
-        redisAppendCommandArgv(st->ctx, 5, brands, brands_lens) != REDIS_OK ||
-        redisAppendCommandArgv(st->ctx, 5, tiers, tiers_lens) != REDIS_OK ||
-        redisAppendCommandArgv(st->ctx, 3, linked, linked_lens) != REDIS_OK) {
-        snprintf(err, errsize, "redis append failed: %s", st->ctx->errstr);
-        store_close(st);
+    /* One round trip, written as protocol text as the profile read is. */
+    struct store_batch batch = {.len = 0};
+    store_batch_read(&batch, st, "HGETALL", VKEY_PROFILE, NULL);
+    store_batch_read(&batch, st, "ZREVRANGE", VKEY_CATEGORIES, top_cat_s);
+    store_batch_read(&batch, st, "ZREVRANGE", VKEY_BRANDS, top_brand_s);
+    store_batch_read(&batch, st, "ZREVRANGE", VKEY_TIERS, "-1");
+    store_batch_member(&batch, st, "ZSCORE", VKEY_SESSIONS, sid, sid_len);
+    if (store_batch_send(st, &batch, err, errsize) != 0)
         return -1;
-    }
     if (store_read_replies(st, replies, READS, "visitor read", err, errsize) != 0)
         goto out;
 

@@ -252,6 +252,7 @@ int vt_store_profile_delete(struct vt_store *st, const char *id, size_t id_len,
  *   vt:{#<visitor>}:s      sorted set: linked session -> wall time of its last record
  *   vt:{#<visitor>}:x      sorted set: session refused over visitor.sessions_max -> the same
  *   vt:{#<visitor>}:al     set: visitors this one took a session over from at a login
+ *   vt:{#<visitor>}:to     set: visitors that took a session over from this one
  */
 
 /* What the visitor step of a batch did. */
@@ -266,13 +267,15 @@ struct vt_visitor_counts {
  * pipelined round trip, one script call per record of a session with consent and a
  * visitor. session is the session's profile as read after the profile step when the
  * record linked it to a new visitor (a login): the new visitor takes it over once, in
- * place of the record's own contributions. NULL otherwise. Redeliveries change nothing
- * (the visitor keeps its own offsets).
+ * place of the record's own contributions. NULL otherwise. covered: a later record of the
+ * same session and visitor in the batch, which that session profile holds already; only
+ * its offset and event count are added. Redeliveries change nothing (the visitor keeps
+ * its own offsets).
  */
 void vt_store_visitors_begin(struct vt_store *st);
 void vt_store_visitors_add(struct vt_store *st, const struct vt_profile_delta *delta,
                            const struct vt_apply_result *result,
-                           const struct vt_profile *session, int64_t now_ms);
+                           const struct vt_profile *session, bool covered, int64_t now_ms);
 int vt_store_visitors_commit(struct vt_store *st, struct vt_visitor_counts *counts, char *err,
                              size_t errsize);
 
@@ -282,16 +285,25 @@ int vt_store_visitor_read(struct vt_store *st, const char *visitor, const char *
                           size_t sid_len, int64_t ref_ms, struct vt_visitor_profile *v,
                           char *err, size_t errsize);
 
+/* Visitors one erasure erases or cleans, and sessions it deletes in all: a visitor lists
+ * at most 1,000 linked (visitor.sessions_max) and 10,000 refused sessions. Beyond these
+ * the erasure reports itself incomplete. */
+#define VT_ERASE_VISITORS_MAX 1024
+#define VT_ERASE_SESSIONS_MAX 11000
+
 /* What an erasure removed. */
 struct vt_erasure {
     int64_t visitors; /* the visitor and those it took sessions over from */
     int64_t sessions; /* sessions whose keys were deleted */
     int64_t keys;     /* keys deleted */
+    bool complete;    /* false: more visitors or sessions than one erasure follows */
 };
 
 /* Erase a visitor, every session it linked or refused, and the visitors it took sessions
- * over from at a login, with theirs. Erasing an unknown visitor deletes nothing and
- * succeeds. Adds to *out. */
+ * over from at a login, with theirs; such a visitor that others took sessions over from
+ * too is only cleaned of the erased ids. Visitors that took sessions over from an erased
+ * one, and theirs in turn, lose the erased visitors' and sessions' ids. Erasing an unknown
+ * visitor deletes nothing and succeeds. Adds to *out. */
 int vt_store_visitor_erase(struct vt_store *st, const char *visitor, size_t len,
                            struct vt_erasure *out, char *err, size_t errsize);
 

@@ -278,6 +278,10 @@ enum MHD_Result vt_handle_visitor_delete(struct vt_request *req)
     VT_INFO("HTTP", "visitor erasure %" PRIu64 ": %" PRId64 " visitor records, %" PRId64
             " sessions, %" PRId64 " keys deleted", number, erased.visitors, erased.sessions,
             erased.keys);
+    if (!erased.complete)
+        VT_WARN("HTTP", "visitor erasure %" PRIu64 " reached its limits (%d visitors or "
+                "%d sessions); erase the remaining ids one by one (docs/privacy.md)",
+                number, VT_ERASE_VISITORS_MAX, VT_ERASE_SESSIONS_MAX);
 
     vt_jsonw_init(&w, body, sizeof body);
     vt_jsonw_object_begin(&w);
@@ -291,6 +295,8 @@ enum MHD_Result vt_handle_visitor_delete(struct vt_request *req)
     vt_jsonw_int(&w, erased.sessions);
     vt_jsonw_key(&w, "deleted_keys");
     vt_jsonw_int(&w, erased.keys);
+    vt_jsonw_key(&w, "complete");
+    vt_jsonw_bool(&w, erased.complete);
     vt_jsonw_object_end(&w);
     return vt_reply_writer(req, MHD_HTTP_OK, &w);
 }

@@ -98,6 +98,7 @@ struct vt_ingest {
     struct vt_apply_result *results; /* phase-one results, in the order the records were queued */
     struct vt_profile *logins;  /* LOGIN_MERGES_MAX sessions read for the visitor step */
     size_t login_result[LOGIN_MERGES_MAX]; /* the result index of each */
+    char login_session[LOGIN_MERGES_MAX][VT_ID_MAX + 1];
     size_t n_logins;
     bool logins_failed; /* a read failed: the visitor step is retried */
     char logins_error[320];
@@ -570,12 +571,28 @@ static void read_logins(struct vt_ingest *in, size_t n)
                      err);
             return;
         }
+        vt_strlcpy(in->login_session[in->n_logins], in->delta.profile_id,
+                   sizeof in->login_session[in->n_logins]);
         in->login_result[in->n_logins++] = q;
     }
     if (skipped > 0)
         VT_WARN("INGEST", "%zu logins in one batch linked their sessions without handing "
                 "over the sessions' earlier affinities (at most %d per batch)", skipped,
                 LOGIN_MERGES_MAX);
+}
+
+
+/* Whether record q comes after a login of its session in this batch, to the same
+ * visitor: the session profile read for the login holds it already. */
+static bool taken_over_already(const struct vt_ingest *in, size_t q)
+{
+    for (size_t j = 0; j < in->n_logins; j++) {
+        size_t login = in->login_result[j];
+        if (login < q && strcmp(in->login_session[j], in->delta.profile_id) == 0 &&
+            strcmp(in->results[login].visitor, in->results[q].visitor) == 0)
+            return true;
+    }
+    return false;
 }
 
 
@@ -601,7 +618,8 @@ static void queue_visitors(struct vt_ingest *in, size_t n)
         if (login < in->n_logins && in->login_result[login] == q)
             session = &in->logins[login++];
         prepare_record(in, in->messages[i], &in->records[i]);
-        vt_store_visitors_add(in->store, &in->delta, &in->results[q], session, now);
+        vt_store_visitors_add(in->store, &in->delta, &in->results[q], session,
+                              taken_over_already(in, q), now);
     }
 }
 

@@ -269,12 +269,14 @@ void vt_profile_add_visitor(struct vt_profile *p, const struct vt_visitor_profil
 {
     int64_t ref = p->last_seen_ms > 0 ? p->last_seen_ms : v->last_seen_ms;
 
-    /* A refused session still knows how many sessions its visitor has, so that it does
-     * not pass for a first visit; it takes nothing else over. */
-    p->visitor_sessions = v->sessions;
+    /* A refused session counts itself and the visitor's sessions, so that it does not
+     * pass for a first visit; it takes nothing else over. */
     p->visitor_linked = v->linked;
-    if (!v->linked)
+    if (!v->linked) {
+        p->visitor_sessions = v->exists ? v->sessions + 1 : 0;
         return;
+    }
+    p->visitor_sessions = v->sessions;
     p->visitor_revenue = v->revenue;
     if (weight <= 0)
         return;

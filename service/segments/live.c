@@ -182,7 +182,8 @@ static void flush_served(struct vt_segments_live *live, struct vt_segments *segm
 }
 
 
-/* Flush and free the replaced sets past their grace period. */
+/* Flush the served counts of the replaced sets, which requests may still count in, and
+ * free those past their grace period. */
 static void collect_retired(struct vt_segments_live *live, bool all)
 {
     int64_t now = vt_now_ms();
@@ -191,9 +192,9 @@ static void collect_retired(struct vt_segments_live *live, bool all)
     size_t kept = 0;
     for (size_t i = 0; i < live->n_retired; i++) {
         struct retired r = live->retired[i];
+        if (live->store != NULL)
+            flush_served(live, r.segments);
         if (all || now - r.since_ms >= VT_SEGMENTS_GRACE_S * 1000) {
-            if (live->store != NULL)
-                flush_served(live, r.segments);
             vt_segments_free(r.segments);
         } else {
             live->retired[kept++] = r;

@@ -517,6 +517,20 @@ void store_batch_member(struct store_batch *b, const struct vt_store *st, const 
 }
 
 
+void store_batch_args(struct store_batch *b, int argc, const char *const *argv,
+                      const size_t *lens)
+{
+    char digits[24];
+    const char *count = decimal(digits, (uint64_t)argc);
+
+    batch_put(b, "*", 1);
+    batch_put(b, count, strlen(count));
+    batch_put(b, "\r\n", 2);
+    for (int i = 0; i < argc; i++)
+        batch_bulk(b, argv[i], lens[i]);
+}
+
+
 int store_batch_send(struct vt_store *st, const struct store_batch *b, char *err,
                      size_t errsize)
 {

@@ -142,6 +142,9 @@ void store_batch_read(struct store_batch *b, const struct vt_store *st, const ch
 /* "<command> <key k> <member>", member at most VT_ID_MAX bytes. */
 void store_batch_member(struct store_batch *b, const struct vt_store *st, const char *command,
                         int k, const char *member, size_t len);
+/* Any command; its arguments must fit the rule above. */
+void store_batch_args(struct store_batch *b, int argc, const char *const *argv,
+                      const size_t *lens);
 /* Append the batch to the connection's output; -1 with a message (connection closed). */
 int store_batch_send(struct vt_store *st, const struct store_batch *b, char *err,
                      size_t errsize);

@@ -34,8 +34,8 @@ static const char *const visitor_suffixes[VKEY_COUNT] = {"p", "cat", "brand", "t
                                                         "s", "x",   "al",    "to"};
 
 /* Sessions kept in the refused list, and visitors in the alias set. */
-#define REFUSED_CAP 1000
-#define ALIASES_CAP 64
+#define REFUSED_CAP 10000
+#define ALIASES_CAP 1000
 /* A linked session is forgotten this long after its keys expired at the latest. */
 #define SESSION_SLACK_MS (3600 * 1000)
 
@@ -43,7 +43,7 @@ _Static_assert((int)VKEY_COUNT <= (int)KEY_COUNT, "visitor keys are built in the
 _Static_assert(32 + 2 + VT_ID_MAX + 2 + 8 < STORE_KEY_MAX, "a visitor key fits the scratch");
 /* The visit script takes the keys up to the aliases; ":to" is written by the link script. */
 #define VKEY_VISIT_COUNT VKEY_TAKEN_BY
-_Static_assert(REFUSED_CAP == 1000 && ALIASES_CAP == 64,
+_Static_assert(REFUSED_CAP == 10000 && ALIASES_CAP == 1000,
                "the caps are written into the visit script as literals");
 
 /*
@@ -75,12 +75,18 @@ const char store_visit_script[] =
     "redis.call('ZREMRANGEBYSCORE', KEYS[6], '-inf', keep_from)\n"
     "redis.call('HSET', p, ARGV[1], ARGV[2])\n"
     "local function expire_all() for k = 1, 7 do redis.call('EXPIRE', KEYS[k], ttl) end end\n"
+    "local function add_alias()\n"
+    "  if ARGV[14] ~= '' and redis.call('SCARD', KEYS[7]) < 1000 then\n"
+    "    redis.call('SADD', KEYS[7], ARGV[14])\n"
+    "  end\n"
+    "end\n"
     "local outcome = 1\n"
     "local was_linked = redis.call('ZSCORE', KEYS[5], sid)\n"
     "if not was_linked then\n"
     "  if redis.call('ZCARD', KEYS[5]) >= tonumber(ARGV[7]) then\n"
     "    redis.call('ZADD', KEYS[6], ARGV[4], sid)\n"
-    "    redis.call('ZREMRANGEBYRANK', KEYS[6], '0', '-1001')\n"
+    "    redis.call('ZREMRANGEBYRANK', KEYS[6], '0', '-10001')\n"
+    "    add_alias()\n"
     "    expire_all()\n"
     "    return 2\n"
     "  end\n"
@@ -127,9 +133,7 @@ const char store_visit_script[] =
     "decayed(KEYS[2], cats, tonumber(ARGV[8]))\n"
     "decayed(KEYS[3], brands, tonumber(ARGV[9]))\n"
     "decayed(KEYS[4], tiers, 4)\n"
-    "if ARGV[14] ~= '' and redis.call('SCARD', KEYS[7]) < 64 then\n"
-    "  redis.call('SADD', KEYS[7], ARGV[14])\n"
-    "end\n"
+    "add_alias()\n"
     "expire_all()\n"
     "return outcome\n";
 const size_t store_visit_script_len = sizeof store_visit_script - 1;
@@ -137,11 +141,11 @@ const size_t store_visit_script_len = sizeof store_visit_script - 1;
 /*
  * Remember, in the visitor a session came from (KEYS[1], its ":to" set), the visitor that
  * took the session over at a login (ARGV[1]), so that erasing the first one can remove
- * its traces from the second. At most 64; the set expires with the visitor (ARGV[2]).
+ * its traces from the second. At most 1,000; the set expires with the visitor (ARGV[2]).
  * Returns 4, which the visit step's replies do not use otherwise.
  */
 const char store_link_script[] =
-    "if redis.call('SCARD', KEYS[1]) < 64 then redis.call('SADD', KEYS[1], ARGV[1]) end\n"
+    "if redis.call('SCARD', KEYS[1]) < 1000 then redis.call('SADD', KEYS[1], ARGV[1]) end\n"
     "redis.call('EXPIRE', KEYS[1], ARGV[2])\n"
     "return 4\n";
 const size_t store_link_script_len = sizeof store_link_script - 1;
@@ -215,7 +219,7 @@ void vt_store_visitors_begin(struct vt_store *st)
 
 void vt_store_visitors_add(struct vt_store *st, const struct vt_profile_delta *d,
                            const struct vt_apply_result *r, const struct vt_profile *session,
-                           int64_t now_ms)
+                           bool covered, int64_t now_ms)
 {
     const struct vt_config *cfg = st->cfg;
     double shift = ((double)d->ts_ms / 1000.0) * M_LN2 *
@@ -240,15 +244,15 @@ void vt_store_visitors_add(struct vt_store *st, const struct vt_profile_delta *d
     store_arg_int(st, cfg->profile_categories_max);
     store_arg_int(st, cfg->profile_brands_max);
     store_arg_int(st, d->ts_ms);
-    store_arg_double(st, d->gender_step);
-    store_arg_int(st, d->gender_evidence);
-    store_arg_double(st, d->revenue);
+    store_arg_double(st, covered ? 0 : d->gender_step);
+    store_arg_int(st, covered ? 0 : d->gender_evidence);
+    store_arg_double(st, covered ? 0 : d->revenue);
     store_arg(st, login ? r->visitor_before : "");
     store_arg(st, session != NULL ? "1" : "0");
 
-    arg_delta_scores(st, d->categories, d->n_categories, shift);
-    arg_delta_scores(st, d->brands, d->n_brands, shift);
-    arg_delta_scores(st, d->tiers, d->n_tiers, shift);
+    arg_delta_scores(st, d->categories, covered ? 0 : d->n_categories, shift);
+    arg_delta_scores(st, d->brands, covered ? 0 : d->n_brands, shift);
+    arg_delta_scores(st, d->tiers, covered ? 0 : d->n_tiers, shift);
     if (session != NULL) {
         int64_t at = session->last_seen_ms > 0 ? session->last_seen_ms : d->ts_ms;
         arg_session_scores(st, session->categories, session->n_categories, at,
@@ -396,35 +400,55 @@ out:
 
 /* ---- erasure ---- */
 
-/* Visitors one erasure follows through logins. */
-#define ERASE_VISITORS_MAX 64
-/* Sessions one visitor lists at most: the linked ones (visitor.sessions_max) and the
- * refused ones. */
-#define ERASE_SESSIONS_MAX (1000 + REFUSED_CAP)
-#define ERASE_LIST_MAX (ERASE_SESSIONS_MAX > ERASE_VISITORS_MAX ? ERASE_SESSIONS_MAX \
-                                                                 : ERASE_VISITORS_MAX)
+#define ERASE_VISITORS_MAX VT_ERASE_VISITORS_MAX
+#define ERASE_SESSIONS_MAX VT_ERASE_SESSIONS_MAX
+_Static_assert(VT_ERASE_SESSIONS_MAX >= 1000 + REFUSED_CAP,
+               "an erasure holds every session one visitor lists");
 
 struct id_list {
-    size_t n;
-    char ids[ERASE_LIST_MAX][VT_ID_MAX + 1];
+    size_t n, max;
+    bool full; /* an id did not fit */
+    char (*ids)[VT_ID_MAX + 1];
 };
 
 struct erase_work {
-    struct id_list visitors; /* to erase, in the order they were found */
-    size_t done;             /* visitors whose sessions are deleted */
-    struct id_list sessions; /* of the visitor being erased */
-    struct id_list taken_by; /* visitors that took sessions over from it */
+    struct id_list visitors; /* to erase, the requested one first */
+    bool *kept;              /* per visitor: shared with someone else, only cleaned */
+    struct id_list sessions; /* every session deleted */
+    struct id_list clean;    /* visitors to remove erased ids from */
+    struct id_list found;    /* scratch: one reply's ids */
+    struct id_list takers;   /* scratch: the current visitor's takers */
 };
 
 
-/* Append the id unless it is there already (or the list is full, or it is no id). */
-static void list_add(struct id_list *list, size_t max, const char *id, size_t len)
+static bool list_init(struct id_list *list, size_t max)
 {
-    if (len == 0 || len > VT_ID_MAX || list->n >= max || !vt_id_valid(id, len))
-        return;
+    list->n = 0;
+    list->max = max;
+    list->full = false;
+    list->ids = calloc(max, sizeof *list->ids);
+    return list->ids != NULL;
+}
+
+
+static bool list_has(const struct id_list *list, const char *id, size_t len)
+{
     for (size_t i = 0; i < list->n; i++) {
         if (strlen(list->ids[i]) == len && memcmp(list->ids[i], id, len) == 0)
-            return;
+            return true;
+    }
+    return false;
+}
+
+
+/* Append the id unless it is there already or is no id; a full list remembers it. */
+static void list_add(struct id_list *list, const char *id, size_t len)
+{
+    if (len == 0 || len > VT_ID_MAX || !vt_id_valid(id, len) || list_has(list, id, len))
+        return;
+    if (list->n == list->max) {
+        list->full = true;
+        return;
     }
     memcpy(list->ids[list->n], id, len);
     list->ids[list->n][len] = '\0';
@@ -432,26 +456,28 @@ static void list_add(struct id_list *list, size_t max, const char *id, size_t le
 }
 
 
-static void list_add_reply(struct id_list *list, size_t max, const redisReply *r)
+static void list_add_reply(struct id_list *list, const redisReply *r)
 {
     if (r->type != REDIS_REPLY_ARRAY)
         return;
     for (size_t i = 0; i < r->elements; i++) {
         if (r->element[i]->type == REDIS_REPLY_STRING)
-            list_add(list, max, r->element[i]->str, r->element[i]->len);
+            list_add(list, r->element[i]->str, r->element[i]->len);
     }
 }
 
 
-/* Read what one visitor links to: its sessions (linked and refused), the visitors it took
- * sessions over from (added to the visitors to erase) and those that took sessions over
- * from it. One round trip; nothing is deleted yet. */
-static int read_links(struct vt_store *st, const char *visitor, struct erase_work *work,
-                      char *err, size_t errsize)
+/* Read the members of some of a visitor's sets into lists: its sessions (linked and
+ * refused), aliases and takers, each list NULL when not wanted. One round trip. */
+static int read_sets(struct vt_store *st, const char *visitor, struct id_list *sessions,
+                     struct id_list *aliases, struct id_list *takers, char *err,
+                     size_t errsize)
 {
     enum { READS = 4 };
     static const int keys[READS] = {VKEY_SESSIONS, VKEY_REFUSED, VKEY_ALIASES, VKEY_TAKEN_BY};
+    struct id_list *into[READS] = {sessions, sessions, aliases, takers};
     redisReply *replies[READS] = {0};
+    struct store_batch batch = {.len = 0};
     int rc = -1;
 
     build_visitor_keys(st, visitor, strlen(visitor));
@@ -459,19 +485,15 @@ static int read_links(struct vt_store *st, const char *visitor, struct erase_wor
         bool sorted = keys[i] == VKEY_SESSIONS || keys[i] == VKEY_REFUSED;
         const char *argv[] = {sorted ? "ZRANGE" : "SMEMBERS", st->keys[keys[i]], "0", "-1"};
         size_t lens[] = {sorted ? 6 : 8, st->key_lens[keys[i]], 1, 2};
-        if (redisAppendCommandArgv(st->ctx, sorted ? 4 : 2, argv, lens) != REDIS_OK) {
-            snprintf(err, errsize, "redis append failed: %s", st->ctx->errstr);
-            store_close(st);
-            return -1;
-        }
+        store_batch_args(&batch, sorted ? 4 : 2, argv, lens);
     }
+    if (store_batch_send(st, &batch, err, errsize) != 0)
+        return -1;
     if (store_read_replies(st, replies, READS, "visitor erasure read", err, errsize) == 0) {
-        work->sessions.n = 0;
-        work->taken_by.n = 0;
-        list_add_reply(&work->sessions, ERASE_SESSIONS_MAX, replies[0]);
-        list_add_reply(&work->sessions, ERASE_SESSIONS_MAX, replies[1]);
-        list_add_reply(&work->visitors, ERASE_VISITORS_MAX, replies[2]);
-        list_add_reply(&work->taken_by, ERASE_VISITORS_MAX, replies[3]);
+        for (int i = 0; i < READS; i++) {
+            if (into[i] != NULL)
+                list_add_reply(into[i], replies[i]);
+        }
         rc = 0;
     }
     for (int i = 0; i < READS; i++) {
@@ -482,31 +504,52 @@ static int read_links(struct vt_store *st, const char *visitor, struct erase_wor
 }
 
 
-/* Remove what names the erased visitor and its sessions from a visitor that took sessions
- * over from it: the alias, and the sessions in its lists. Its interest stays. */
-static int scrub_taker(struct vt_store *st, const char *taker, const char *erased,
-                       const struct id_list *sessions, char *err, size_t errsize)
+/* One command "<command> <key> <member>..." with the members of a list; nothing for an
+ * empty list. */
+static int remove_members(struct vt_store *st, const char *command, int key,
+                          const struct id_list *members, char *err, size_t errsize)
 {
-    static const int lists[] = {VKEY_SESSIONS, VKEY_REFUSED};
+    if (members->n == 0)
+        return 0;
+    const char **argv = calloc(members->n + 2, sizeof *argv);
+    size_t *lens = calloc(members->n + 2, sizeof *lens);
+    int rc = -1;
 
-    build_visitor_keys(st, taker, strlen(taker));
-    const char *srem[] = {"SREM", st->keys[VKEY_ALIASES], erased};
-    size_t srem_lens[] = {4, st->key_lens[VKEY_ALIASES], strlen(erased)};
-    redisReply *r = store_command(st, 3, srem, srem_lens, err, errsize);
-    if (r == NULL)
-        return -1;
-    freeReplyObject(r);
-
-    for (size_t k = 0; k < sessions->n; k++) {
-        for (size_t i = 0; i < sizeof lists / sizeof lists[0]; i++) {
-            const char *zrem[] = {"ZREM", st->keys[lists[i]], sessions->ids[k]};
-            size_t zrem_lens[] = {4, st->key_lens[lists[i]], strlen(sessions->ids[k])};
-            r = store_command(st, 3, zrem, zrem_lens, err, errsize);
-            if (r == NULL)
-                return -1;
-            freeReplyObject(r);
-        }
+    if (argv == NULL || lens == NULL) {
+        snprintf(err, errsize, "out of memory");
+        goto out;
     }
+    argv[0] = command;
+    lens[0] = strlen(command);
+    argv[1] = st->keys[key];
+    lens[1] = st->key_lens[key];
+    for (size_t i = 0; i < members->n; i++) {
+        argv[2 + i] = members->ids[i];
+        lens[2 + i] = strlen(members->ids[i]);
+    }
+    redisReply *r = store_command(st, (int)members->n + 2, argv, lens, err, errsize);
+    if (r != NULL) {
+        freeReplyObject(r);
+        rc = 0;
+    }
+
+out:
+    free(argv);
+    free(lens);
+    return rc;
+}
+
+
+/* Remove from a visitor every erased visitor's id and every deleted session's id. */
+static int clean_visitor(struct vt_store *st, const char *visitor, const struct id_list *erased,
+                         const struct id_list *sessions, char *err, size_t errsize)
+{
+    build_visitor_keys(st, visitor, strlen(visitor));
+    if (remove_members(st, "SREM", VKEY_ALIASES, erased, err, errsize) != 0 ||
+        remove_members(st, "SREM", VKEY_TAKEN_BY, erased, err, errsize) != 0 ||
+        remove_members(st, "ZREM", VKEY_SESSIONS, sessions, err, errsize) != 0 ||
+        remove_members(st, "ZREM", VKEY_REFUSED, sessions, err, errsize) != 0)
+        return -1;
     return 0;
 }
 
@@ -533,28 +576,91 @@ static int delete_visitor_keys(struct vt_store *st, const char *visitor, int64_t
 }
 
 
+static void work_free(struct erase_work *work)
+{
+    free(work->visitors.ids);
+    free(work->kept);
+    free(work->sessions.ids);
+    free(work->clean.ids);
+    free(work->found.ids);
+    free(work->takers.ids);
+}
+
+
+/* Delete the sessions of one visitor to erase, and queue its aliases for erasure and its
+ * takers for cleaning. An alias that someone else took sessions over from too (a shared
+ * device's cookie id) is not erased: it is only cleaned, and its other sessions stay. */
+static int erase_sessions_of(struct vt_store *st, size_t index, struct erase_work *work,
+                             struct vt_erasure *out, char *err, size_t errsize)
+{
+    const char *current = work->visitors.ids[index];
+    size_t first_alias = work->visitors.n;
+
+    work->found.n = 0;
+    work->takers.n = 0;
+    if (index > 0) {
+        if (read_sets(st, current, NULL, NULL, &work->takers, err, errsize) != 0)
+            return -1;
+        for (size_t k = 0; k < work->takers.n; k++) {
+            const char *t = work->takers.ids[k];
+            if (!list_has(&work->visitors, t, strlen(t))) {
+                work->kept[index] = true;
+                list_add(&work->clean, current, strlen(current));
+                return 0;
+            }
+        }
+    }
+    if (read_sets(st, current, &work->found, &work->visitors, &work->takers, err,
+                  errsize) != 0)
+        return -1;
+    for (size_t k = first_alias; k < work->visitors.n; k++)
+        work->kept[k] = false;
+    for (size_t k = 0; k < work->takers.n; k++)
+        list_add(&work->clean, work->takers.ids[k], strlen(work->takers.ids[k]));
+
+    for (size_t k = 0; k < work->found.n; k++) {
+        int64_t deleted = 0;
+        if (vt_store_profile_delete(st, work->found.ids[k], strlen(work->found.ids[k]),
+                                    &deleted, err, errsize) != 0)
+            return -1;
+        out->keys += deleted;
+        out->sessions += deleted > 0;
+        list_add(&work->sessions, work->found.ids[k], strlen(work->found.ids[k]));
+    }
+    work->sessions.full = work->sessions.full || work->found.full;
+    return 0;
+}
+
+
 /*
- * The order makes a retry finish what a failure interrupted: first every session of the
- * visitor and of the visitors it took sessions over from is deleted, following the
- * aliases; then those visitors' own keys, the requested visitor's last. Until then its
- * lists still lead to everything that is left.
+ * The order makes a retry finish what a failure interrupted: first the sessions of the
+ * visitor and of the visitors it took sessions over from are deleted, following the
+ * aliases; then the visitors that keep something (takers, shared aliases, and theirs in
+ * turn) lose the erased ids; then the erased visitors' own keys go, the requested one
+ * last. Until then its lists still lead to everything that is left.
  */
 int vt_store_visitor_erase(struct vt_store *st, const char *visitor, size_t len,
                            struct vt_erasure *out, char *err, size_t errsize)
 {
-    struct erase_work *work = calloc(1, sizeof *work);
+    struct erase_work work = {0};
     int rc = -1;
 
-    if (work == NULL) {
+    out->complete = true;
+    if (!list_init(&work.visitors, ERASE_VISITORS_MAX) ||
+        !list_init(&work.sessions, ERASE_SESSIONS_MAX) ||
+        !list_init(&work.clean, ERASE_VISITORS_MAX) ||
+        !list_init(&work.found, ERASE_SESSIONS_MAX) ||
+        !list_init(&work.takers, ERASE_VISITORS_MAX) ||
+        (work.kept = calloc(ERASE_VISITORS_MAX, sizeof *work.kept)) == NULL) {
         snprintf(err, errsize, "out of memory");
-        return -1;
+        goto out;
     }
     if (store_ensure_connected(st, err, errsize) != 0)
         goto out;
-    list_add(&work->visitors, ERASE_VISITORS_MAX, visitor, len);
+    list_add(&work.visitors, visitor, len);
 
     /* Under profile.key=user the profile is keyed by the user id itself. */
-    if (st->cfg->profile_key == VT_PROFILE_KEY_USER && work->visitors.n == 1) {
+    if (st->cfg->profile_key == VT_PROFILE_KEY_USER && work.visitors.n == 1) {
         int64_t deleted = 0;
         if (vt_store_profile_delete(st, visitor, len, &deleted, err, errsize) != 0)
             goto out;
@@ -562,37 +668,42 @@ int vt_store_visitor_erase(struct vt_store *st, const char *visitor, size_t len,
         out->sessions += deleted > 0;
     }
 
-    while (work->done < work->visitors.n) {
-        const char *current = work->visitors.ids[work->done++];
-
-        if (read_links(st, current, work, err, errsize) != 0)
+    for (size_t i = 0; i < work.visitors.n; i++) {
+        if (erase_sessions_of(st, i, &work, out, err, errsize) != 0)
             goto out;
-        for (size_t k = 0; k < work->sessions.n; k++) {
-            int64_t deleted = 0;
-            if (vt_store_profile_delete(st, work->sessions.ids[k], strlen(work->sessions.ids[k]),
-                                        &deleted, err, errsize) != 0)
-                goto out;
-            out->keys += deleted;
-            out->sessions += deleted > 0;
-        }
-        for (size_t k = 0; k < work->taken_by.n; k++) {
-            if (scrub_taker(st, work->taken_by.ids[k], current, &work->sessions, err,
-                            errsize) != 0)
-                goto out;
-        }
     }
 
-    for (size_t i = work->visitors.n; i-- > 0;) {
+    /* The erased ids, for cleaning the visitors that keep something. */
+    struct id_list *erased = &work.found;
+    erased->n = 0;
+    for (size_t i = 0; i < work.visitors.n; i++) {
+        if (!work.kept[i])
+            list_add(erased, work.visitors.ids[i], strlen(work.visitors.ids[i]));
+    }
+    /* A taker's own takers hold the sessions too: follow them. */
+    for (size_t i = 0; i < work.clean.n; i++) {
+        const char *c = work.clean.ids[i];
+        if (list_has(erased, c, strlen(c)))
+            continue;
+        if (read_sets(st, c, NULL, NULL, &work.clean, err, errsize) != 0 ||
+            clean_visitor(st, c, erased, &work.sessions, err, errsize) != 0)
+            goto out;
+    }
+
+    for (size_t i = work.visitors.n; i-- > 0;) {
         int64_t deleted = 0;
-        if (delete_visitor_keys(st, work->visitors.ids[i], &deleted, err, errsize) != 0)
+        if (work.kept[i])
+            continue;
+        if (delete_visitor_keys(st, work.visitors.ids[i], &deleted, err, errsize) != 0)
             goto out;
         out->keys += deleted;
         out->visitors += deleted > 0;
     }
+    out->complete = !work.visitors.full && !work.sessions.full && !work.clean.full;
     rc = 0;
 
 out:
-    free(work);
+    work_free(&work);
     return rc;
 }
 

@@ -637,7 +637,8 @@ Test(privacy, default_denied_stores_only_sessions_that_say_yes, .timeout = 120)
 
 /* ---- erasure ---- */
 
-/* Hash fields and values under the test's prefix that contain text. */
+/* Keys under the test's prefix whose contents (hash fields and values, set and sorted set
+ * members) contain text. */
 static int hash_values_naming(const struct harness *h, const char *text)
 {
     char *keys = all_keys(h);
@@ -645,11 +646,16 @@ static int hash_values_naming(const struct harness *h, const char *text)
 
     for (char *key = strtok(keys, "\n"); key != NULL; key = strtok(NULL, "\n")) {
         char *type = harness_redis(h, "TYPE %s", key);
-        if (strcmp(type, "hash") == 0) {
-            char *all = harness_redis(h, "HGETALL %s", key);
+        char *all = NULL;
+        if (strcmp(type, "hash") == 0)
+            all = harness_redis(h, "HGETALL %s", key);
+        else if (strcmp(type, "set") == 0)
+            all = harness_redis(h, "SMEMBERS %s", key);
+        else if (strcmp(type, "zset") == 0)
+            all = harness_redis(h, "ZRANGE %s 0 -1", key);
+        if (all != NULL)
             hits += strstr(all, text) != NULL;
-            free(all);
-        }
+        free(all);
         free(type);
     }
     free(keys);
@@ -762,6 +768,112 @@ Test(privacy, visitor_erasure_leaves_no_key_behind, .timeout = 120)
     char *aliases = harness_redis(&h, "SMEMBERS %s{#cust-f}:al", h.prefix);
     cr_expect(strstr(aliases, "ever-f") == NULL, "cust-f no longer names ever-f: %s", aliases);
     free(aliases);
+    harness_stop(&h, 20);
+}
+
+
+Test(privacy, erasure_spares_a_shared_device_and_cleans_a_chain, .timeout = 120)
+{
+    struct harness h;
+    char value[2048];
+    char *body = NULL;
+
+    harness_init(&h, "erasshare");
+    harness_start(&h, NULL);
+
+    /* One family computer (cookie id fam-pc): mother and father log in, each in a session
+     * of their own. */
+    mapp_view(value, sizeof value, "fa-0", "7401", "fam-pc", "", "w-1", 0);
+    produce_one(&h, "7401", value);
+    mapp_view(value, sizeof value, "fa-1", "7401", "mum-c", "mum-c", "w-2", 1000);
+    produce_one(&h, "7401", value);
+    mapp_view(value, sizeof value, "fa-2", "7402", "fam-pc", "", "m-1", 2000);
+    produce_one(&h, "7402", value);
+    mapp_view(value, sizeof value, "fa-3", "7402", "dad-c", "dad-c", "m-2", 3000);
+    produce_one(&h, "7402", value);
+    /* One session through three cookie ids in turn: chain-a, chain-b, chain-c. */
+    const char *chain[] = {"chain-a", "chain-b", "chain-c"};
+    for (int i = 0; i < 3; i++) {
+        char request[16];
+        snprintf(request, sizeof request, "ch-%d", i);
+        mapp_view(value, sizeof value, request, "7403", chain[i], "", "h-1", 4000 + i * 1000);
+        produce_one(&h, "7403", value);
+    }
+    cr_assert_eq(harness_wait_events(&h, "7402", 2, 30), 2);
+    cr_assert_eq(harness_wait_events(&h, "7403", 3, 30), 3);
+    for (int i = 0; i < 50; i++) {
+        char *n = harness_redis(&h, "SCARD %s{#fam-pc}:to", h.prefix);
+        char *m = harness_redis(&h, "EXISTS %s{#chain-b}:to", h.prefix);
+        bool ready = strcmp(n, "2") == 0 && strcmp(m, "1") == 0;
+        free(n);
+        free(m);
+        if (ready)
+            break;
+        harness_sleep_ms(100);
+    }
+
+    cr_assert_eq(harness_http(&h, "DELETE", "/v1/visitors/mum-c", NULL, &body, NULL), 200);
+    cJSON *answer = cJSON_Parse(body);
+    free(body);
+    cr_expect_eq(cJSON_GetObjectItem(answer, "sessions")->valueint, 1, "only her session");
+    cr_expect(cJSON_IsTrue(cJSON_GetObjectItem(answer, "complete")));
+    cJSON_Delete(answer);
+    char *keys = all_keys(&h);
+    cr_expect(strstr(keys, "{7402}:p") != NULL && strstr(keys, "{#dad-c}:p") != NULL &&
+                  strstr(keys, "{#fam-pc}:p") != NULL,
+              "the father's session and the shared cookie id stay:\n%s", keys);
+    cr_expect(strstr(keys, "7401") == NULL && strstr(keys, "mum-c") == NULL, "%s", keys);
+    free(keys);
+    cr_expect_eq(hash_values_naming(&h, "mum-c") + hash_values_naming(&h, "7401"), 0,
+                 "nothing names the mother or her session");
+
+    cr_assert_eq(harness_http(&h, "DELETE", "/v1/visitors/chain-a", NULL, &body, NULL), 200);
+    free(body);
+    cr_expect_eq(hash_values_naming(&h, "chain-a") + hash_values_naming(&h, "7403"), 0,
+                 "the later ids of the chain no longer name chain-a or its session");
+    keys = all_keys(&h);
+    cr_expect(strstr(keys, "{#chain-c}:cat") != NULL, "chain-c keeps its interest:\n%s", keys);
+    free(keys);
+    harness_stop(&h, 20);
+}
+
+
+Test(visitors, a_login_and_a_purchase_in_one_batch_count_once, .timeout = 120)
+{
+    struct harness h;
+    char first[1024], login[1024], purchase[1024];
+
+    harness_init(&h, "visbatch");
+    const char *env[] = {"VITRINE_INGEST_BATCH_WAIT_MS=500", NULL};
+    harness_start(&h, env);
+
+    canonical(first, sizeof first, "product_view", "lb-1", "lb-cookie", "m-1", 0, "");
+    produce_one(&h, "lb-1", first);
+    cr_assert_eq(harness_wait_events(&h, "lb-1", 1, 30), 1);
+
+    /* The login and the purchase after it, produced together so that one batch takes
+     * both. */
+    canonical(login, sizeof login, "product_view", "lb-1", "lb-cookie", "m-2", 1000,
+              "\"customer_id\":\"lb-cust\",");
+    canonical(purchase, sizeof purchase, "purchase", "lb-1", "lb-cookie", "lux-1", 2000,
+              "\"customer_id\":\"lb-cust\",\"order_value\":240,");
+    const char *values[] = {login, purchase};
+    harness_produce(&h, h.topic, "lb-1", values, 2);
+    cr_assert_eq(harness_wait_events(&h, "lb-1", 3, 30), 3);
+    for (int i = 0; i < 50; i++) {
+        char *events = harness_redis(&h, "HGET %s{#lb-cust}:p events", h.prefix);
+        bool both = strcmp(events, "2") == 0;
+        free(events);
+        if (both)
+            break;
+        harness_sleep_ms(100);
+    }
+    char *revenue = harness_redis(&h, "HGET %s{#lb-cust}:p revenue", h.prefix);
+    cr_expect_str_eq(revenue, "240", "the purchase counts once for the customer");
+    free(revenue);
+    char *session = harness_redis(&h, "HGET %s{lb-1}:p revenue", h.prefix);
+    cr_expect_str_eq(session, "240");
+    free(session);
     harness_stop(&h, 20);
 }
 

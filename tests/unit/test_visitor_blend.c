@@ -123,7 +123,7 @@ Test(visitor_blend, unlinked_visitor_adds_nothing)
     cr_expect_eq(p.n_categories, 1);
     cr_expect_float_eq(p.categories[0].value, 6.0, 1e-12);
     cr_expect(!p.visitor_linked);
-    cr_expect_eq(p.visitor_sessions, 3, "a refused session is no first visit");
+    cr_expect_eq(p.visitor_sessions, 4, "a refused session counts itself and the visitor's");
     cr_expect_eq(p.gender_evidence, 0);
 }
 

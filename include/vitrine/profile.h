@@ -154,8 +154,9 @@ void vt_profile_clear(struct vt_profile *p);
 
 /* ---- visitor read model ---- */
 
-/* The long-term profile of a visitor (visitor.half_life_s), as read for a linked session.
- * Values are decayed to the session's last event, like the session's own. */
+/* The long-term profile of a visitor (visitor.half_life_s) as the session's snapshot
+ * holds it: taken when the session was linked, before its own records reached the
+ * visitor. Values are decayed to the session's last event, like the session's own. */
 struct vt_visitor_profile {
     bool exists;
     bool linked;      /* the session is one of the visitor's linked sessions */
@@ -178,7 +179,7 @@ void vt_visitor_profile_clear(struct vt_visitor_profile *v);
  * Start a session from its visitor: blend the visitor's affinities into the session's, so
  * that each list's shares become (1 - weight) * the session's + weight * the visitor's
  * (only the visitor's when the session has none), keeping the session's scale. Gender
- * evidence adds weight times what the visitor has beyond this session. Sets
+ * evidence adds weight times the visitor's. Sets
  * p->visitor_linked, p->visitor_sessions and
  * p->visitor_revenue. half_life_s is the
  * session's, for the log-scores of blended entries. Does nothing unless v->linked.

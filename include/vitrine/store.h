@@ -16,6 +16,8 @@
  *   vt:{<id>}:clk    hash: clicked product -> "<placement>|<position>|<decision id>"
  *   vt:{<id>}:ax     hash: the apply script's reply per applied record, for a redelivery
  *                    whose aggregate step did not run before a crash
+ *   vt:{<id>}:v      hash: the linked visitor as it stood when the session was linked
+ *                    (see "visitors" below), so that serving the session reads no visitor key
  *
  * Shared aggregates (trending, item-to-item, statistics) live under the hash tag {agg};
  * docs/architecture.md lists them.
@@ -81,6 +83,9 @@ struct vt_apply_result {
      * the record linked the session to a new visitor, at a login for instance. */
     char visitor_before[VT_ID_MAX + 1];
     char visitor[VT_ID_MAX + 1];
+    /* The session holds a snapshot of its visitor (vt:{id}:v, written by the visitor
+     * step when the session is linked). */
+    bool has_snapshot;
 };
 
 /*
@@ -269,21 +274,18 @@ struct vt_visitor_counts {
  * record linked it to a new visitor (a login): the new visitor takes it over once, in
  * place of the record's own contributions. NULL otherwise. covered: a later record of the
  * same session and visitor in the batch, which that session profile holds already; only
- * its offset and event count are added. Redeliveries change nothing (the visitor keeps
- * its own offsets).
+ * its offset and event count are added. want_snapshot: the session needs a snapshot of
+ * the visitor (vt:{id}:v), because it has none or moved to another visitor; commit
+ * writes it in one more round trip. Redeliveries change nothing (the visitor keeps its
+ * own offsets), but write a snapshot asked for.
  */
 void vt_store_visitors_begin(struct vt_store *st);
 void vt_store_visitors_add(struct vt_store *st, const struct vt_profile_delta *delta,
                            const struct vt_apply_result *result,
-                           const struct vt_profile *session, bool covered, int64_t now_ms);
+                           const struct vt_profile *session, bool covered,
+                           bool want_snapshot, int64_t now_ms);
 int vt_store_visitors_commit(struct vt_store *st, struct vt_visitor_counts *counts, char *err,
                              size_t errsize);
-
-/* Read a visitor for session sid in one round trip, decayed to ref_ms. A visitor that does
- * not exist gives 0 with v->exists == false. */
-int vt_store_visitor_read(struct vt_store *st, const char *visitor, const char *sid,
-                          size_t sid_len, int64_t ref_ms, struct vt_visitor_profile *v,
-                          char *err, size_t errsize);
 
 /* Visitors one erasure erases or cleans, and sessions it deletes in all: a visitor lists
  * at most 1,000 linked (visitor.sessions_max) and 10,000 refused sessions. Beyond these
@@ -308,8 +310,9 @@ int vt_store_visitor_erase(struct vt_store *st, const char *visitor, size_t len,
                            struct vt_erasure *out, char *err, size_t errsize);
 
 /* A session's profile as it is served: the session read, and when the session is linked
- * to a visitor, the visitor's long-term affinities blended in (vt_profile_add_visitor,
- * visitor.weight). Two round trips for a linked session, one otherwise. v is scratch. */
+ * to a visitor, the snapshot of the visitor's long-term affinities that the session keeps
+ * (vt:{id}:v) blended in (vt_profile_add_visitor, visitor.weight). One round trip. v is
+ * scratch. */
 int vt_store_profile_read_linked(struct vt_store *st, const char *id, size_t id_len,
                                  int64_t now_ms, struct vt_profile *p,
                                  struct vt_visitor_profile *v, char *err, size_t errsize);

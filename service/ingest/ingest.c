@@ -618,8 +618,10 @@ static void queue_visitors(struct vt_ingest *in, size_t n)
         if (login < in->n_logins && in->login_result[login] == q)
             session = &in->logins[login++];
         prepare_record(in, in->messages[i], &in->records[i]);
-        vt_store_visitors_add(in->store, &in->delta, &in->results[q], session,
-                              taken_over_already(in, q), now);
+        const struct vt_apply_result *r = &in->results[q];
+        bool want = !r->has_snapshot || is_login(r);
+        vt_store_visitors_add(in->store, &in->delta, r, session, taken_over_already(in, q),
+                              want, now);
     }
 }
 

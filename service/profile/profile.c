@@ -289,14 +289,10 @@ void vt_profile_add_visitor(struct vt_profile *p, const struct vt_visitor_profil
                              v->n_brands, weight, ref, half_life_s);
     p->n_tiers = blend_list(p->tiers, p->n_tiers, VT_TIER_COUNT, v->tiers, v->n_tiers, weight,
                             ref, half_life_s);
-    /* The visitor's gender evidence includes what this session gave it; only the rest,
-     * from its other sessions, is weighted in. A session linked only after its first
-     * records gave the visitor less than it holds itself, and then adds nothing. */
-    if (v->gender_evidence > p->gender_evidence) {
-        p->gender_log_odds += weight * (v->gender_log_odds - p->gender_log_odds);
-        p->gender_evidence +=
-            (int64_t)llround(weight * (double)(v->gender_evidence - p->gender_evidence));
-    }
+    /* The snapshot was taken before the session's own records reached the visitor, so
+     * its evidence is that of the other sessions. */
+    p->gender_log_odds += weight * v->gender_log_odds;
+    p->gender_evidence += (int64_t)llround(weight * (double)v->gender_evidence);
 }
 
 

@@ -119,7 +119,9 @@ static int open_connection(struct vt_store *st, char *err, size_t errsize)
         load_script(st, store_visit_script, store_visit_script_len, st->sha[SCRIPT_VISIT], err,
                     errsize) != 0 ||
         load_script(st, store_link_script, store_link_script_len, st->sha[SCRIPT_LINK], err,
-                    errsize) != 0)
+                    errsize) != 0 ||
+        load_script(st, store_snapshot_script, store_snapshot_script_len,
+                    st->sha[SCRIPT_SNAPSHOT], err, errsize) != 0)
         goto fail;
     st->scripts_loaded = true;
     return 0;
@@ -150,7 +152,9 @@ struct vt_store *vt_store_connect(const struct vt_config *cfg, int64_t timeout_m
     }
     st->cfg = cfg;
     st->timeout_ms = timeout_ms;
+    vt_buf_init(&st->snapshots, STORE_SNAPSHOTS_MAX);
     if (open_connection(st, err, errsize) != 0) {
+        vt_buf_free(&st->snapshots);
         free(st);
         return NULL;
     }
@@ -163,6 +167,7 @@ void vt_store_free(struct vt_store *st)
     if (st == NULL)
         return;
     store_close(st);
+    vt_buf_free(&st->snapshots);
     free(st);
 }
 
@@ -459,7 +464,7 @@ void store_reply_copy(char *dst, size_t dstsize, const redisReply *r)
 /* ---- reads written as protocol text ---- */
 
 /* Write v as decimal text into buf (24 bytes) and return where the text starts. */
-static const char *decimal(char *buf, uint64_t v)
+const char *store_decimal(char *buf, uint64_t v)
 {
     buf[23] = '\0';
     return vt_u64_digits(v, buf + 23);
@@ -468,7 +473,7 @@ static const char *decimal(char *buf, uint64_t v)
 
 const char *store_last_rank(char *buf, int64_t n)
 {
-    return decimal(buf, n > 1 ? (uint64_t)(n - 1) : 0);
+    return store_decimal(buf, n > 1 ? (uint64_t)(n - 1) : 0);
 }
 
 
@@ -483,7 +488,7 @@ static void batch_put(struct store_batch *b, const char *s, size_t n)
 static void batch_bulk(struct store_batch *b, const char *s, size_t n)
 {
     char digits[24];
-    const char *count = decimal(digits, n);
+    const char *count = store_decimal(digits, n);
 
     batch_put(b, "$", 1);
     batch_put(b, count, strlen(count));
@@ -521,7 +526,7 @@ void store_batch_args(struct store_batch *b, int argc, const char *const *argv,
                       const size_t *lens)
 {
     char digits[24];
-    const char *count = decimal(digits, (uint64_t)argc);
+    const char *count = store_decimal(digits, (uint64_t)argc);
 
     batch_put(b, "*", 1);
     batch_put(b, count, strlen(count));

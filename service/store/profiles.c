@@ -17,7 +17,8 @@
 #include "vitrine/util.h"
 
 static const char *const key_suffixes[KEY_COUNT] = {"p",    "cat",  "brand", "tier", "rv",
-                                                    "cart", "buy",  "seen",  "clk",  "ax"};
+                                                    "cart", "buy",  "seen",  "clk",  "ax",
+                                                    "v"};
 
 /* Lines kept per profile: cart, purchases, products shown (impressions), clicks. */
 #define CART_CAP VT_PROFILE_CART_MAX
@@ -59,7 +60,8 @@ static const char *const key_suffixes[KEY_COUNT] = {"p",    "cat",  "brand", "ti
  * stay unpersonalised. A session that never answered follows consent.default as it is
  * when each record comes. The reply ends with
  * personal (1, or 0 without consent), the visitor before the record and the visitor after
- * it; they differ at a login. A login record's reply is kept like a view's.
+ * it (they differ at a login), and 1 when KEYS[11] holds a snapshot of the visitor. A
+ * login record's reply is kept like a view's.
  */
 const char store_apply_script[] =
     "local SCALE = " VT_SCORE_SCALE_TEXT "\n"
@@ -114,7 +116,7 @@ const char store_apply_script[] =
     "end\n"
     "if denied then\n"
     "  if applied then\n"
-    "    for k = 1, 10 do redis.call('DEL', KEYS[k]) end\n"
+    "    for k = 1, 11 do redis.call('DEL', KEYS[k]) end\n"
     "    redis.call('HSET', p, off_field, ARGV[2])\n"
     "    if ARGV[16] == '0' or state[2] == '0' then redis.call('HSET', p, 'consent', '0') end\n"
     "    redis.call('EXPIRE', p, ARGV[4])\n"
@@ -160,6 +162,7 @@ const char store_apply_script[] =
     "result[#result + 1] = 1\n"
     "result[#result + 1] = vis_before\n"
     "result[#result + 1] = vis\n"
+    "result[#result + 1] = redis.call('EXISTS', KEYS[11])\n"
     "if not applied then return result end\n"
     "if #viewed > 0 or #bought > 0 or #cart_add > 0 or switched then\n"
     "  redis.call('HSET', ax, ctx_field, cjson.encode(result))\n"
@@ -237,14 +240,15 @@ const char store_apply_script[] =
     "  end\n"
     "end\n"
     "for k = 1, 9 do redis.call('EXPIRE', KEYS[k], ARGV[4]) end\n"
+    "redis.call('EXPIRE', KEYS[11], ARGV[4])\n"
     "redis.call('EXPIRE', ax, tostring(math.min(ttl, 3600)))\n"
     "return result\n";
 const size_t store_apply_script_len = sizeof store_apply_script - 1;
 
 /* The script keeps the 100 most shown products (-101 in ZREMRANGEBYRANK) and 50 clicks. */
-/* The script refreshes the TTL of KEYS[1..9] and gives KEYS[10] (the kept replies) its
- * own. */
-_Static_assert(KEY_CONTEXTS == 9 && KEY_COUNT == 10,
+/* The script refreshes the TTL of KEYS[1..9] and KEYS[11] and gives KEYS[10] (the kept
+ * replies) its own. */
+_Static_assert(KEY_CONTEXTS == 9 && KEY_VISITOR == 10 && KEY_COUNT == 11,
                "the key positions are written into the apply script as literals");
 _Static_assert(SEEN_CAP == 100 && CLICKS_CAP == 50,
                "the caps are written into the apply script as literals");
@@ -399,6 +403,7 @@ static bool read_apply_reply(const redisReply *r, size_t index, void *arg, char 
 
     res->applied = false;
     res->personal = true;
+    res->has_snapshot = false;
     res->visitor_before[0] = res->visitor[0] = '\0';
     res->n_previous = 0;
     res->n_attributions = 0;
@@ -442,6 +447,7 @@ static bool read_apply_reply(const redisReply *r, size_t index, void *arg, char 
         store_reply_copy(res->visitor_before, sizeof res->visitor_before, r->element[i + 1]);
         store_reply_copy(res->visitor, sizeof res->visitor, r->element[i + 2]);
     }
+    res->has_snapshot = i + 3 < r->elements && store_reply_int(r->element[i + 3]) == 1;
     /* Nothing records what a session without consent viewed, so each of its views counts
      * for trending. */
     if (!res->personal)
@@ -572,16 +578,83 @@ static size_t parse_seen(const redisReply *r, struct vt_seen_product *out, size_
 }
 
 
-int vt_store_profile_read(struct vt_store *st, const char *id, size_t id_len, int64_t now_ms,
-                          struct vt_profile *p, char *err, size_t errsize)
+/* Sort a list strongest first (insertion sort: at most VT_PROFILE_TOP_MAX entries). */
+static void sort_scored(struct vt_scored_name *list, size_t n)
+{
+    for (size_t i = 1; i < n; i++) {
+        struct vt_scored_name e = list[i];
+        size_t j = i;
+        while (j > 0 && list[j - 1].value < e.value) {
+            list[j] = list[j - 1];
+            j--;
+        }
+        list[j] = e;
+    }
+}
+
+
+/* Read the snapshot of the session's visitor (vt:{id}:v, written by visitors.c) into v:
+ * "linked", "sessions", "revenue", "g_lo", "g_n", and "c:", "b:", "t:" before each
+ * category, brand and tier with its stored score at visitor.half_life_s, decayed to
+ * ref_ms. */
+static void parse_snapshot(const redisReply *r, const struct vt_config *cfg, int64_t ref_ms,
+                           struct vt_visitor_profile *v)
+{
+    vt_visitor_profile_clear(v);
+    if (r->type != REDIS_REPLY_ARRAY || r->elements == 0)
+        return;
+    v->exists = true;
+    for (size_t i = 0; i + 1 < r->elements; i += 2) {
+        const redisReply *k = r->element[i], *val = r->element[i + 1];
+        struct vt_scored_name *list = NULL;
+        size_t *n = NULL, max = VT_PROFILE_TOP_MAX;
+
+        if (k->type != REDIS_REPLY_STRING)
+            continue;
+        if (store_reply_is(k, "linked"))
+            v->linked = store_reply_int(val) == 1;
+        else if (store_reply_is(k, "sessions"))
+            v->sessions = store_reply_int(val);
+        else if (store_reply_is(k, "revenue"))
+            v->revenue = store_reply_double(val);
+        else if (store_reply_is(k, "g_lo"))
+            v->gender_log_odds = store_reply_double(val);
+        else if (store_reply_is(k, "g_n"))
+            v->gender_evidence = store_reply_int(val);
+        else if (k->len > 2 && k->str[1] == ':' && k->str[0] == 'c')
+            list = v->categories, n = &v->n_categories;
+        else if (k->len > 2 && k->str[1] == ':' && k->str[0] == 'b')
+            list = v->brands, n = &v->n_brands;
+        else if (k->len > 2 && k->str[1] == ':' && k->str[0] == 't')
+            list = v->tiers, n = &v->n_tiers, max = VT_TIER_COUNT;
+        if (list == NULL || *n >= max)
+            continue;
+        struct vt_scored_name *e = &list[(*n)++];
+        vt_copy_utf8(e->name, sizeof e->name, k->str + 2, k->len - 2);
+        e->log_score = vt_score_from_stored(store_reply_double(val));
+        e->value = vt_decay_value(e->log_score, ref_ms, cfg->visitor_half_life_s);
+    }
+    sort_scored(v->categories, v->n_categories);
+    sort_scored(v->brands, v->n_brands);
+    sort_scored(v->tiers, v->n_tiers);
+}
+
+
+/* Read a profile, and with v also the snapshot of its visitor, in one round trip. */
+static int profile_read(struct vt_store *st, const char *id, size_t id_len, int64_t now_ms,
+                        struct vt_profile *p, struct vt_visitor_profile *v, char *err,
+                        size_t errsize)
 {
     const struct vt_config *cfg = st->cfg;
     char top_cat[24], top_brand[24], top_recent[24], top_buy[24], top_seen[24];
-    enum { READS = 9 };
-    redisReply *replies[READS] = {0};
+    enum { READS_MAX = 10 };
+    const int reads = v != NULL ? 10 : 9;
+    redisReply *replies[READS_MAX] = {0};
     int rc = -1;
 
     vt_profile_clear(p);
+    if (v != NULL)
+        vt_visitor_profile_clear(v);
     if (store_ensure_connected(st, err, errsize) != 0)
         return -1;
     build_keys(st, id, id_len);
@@ -603,10 +676,12 @@ int vt_store_profile_read(struct vt_store *st, const char *id, size_t id_len, in
     store_batch_read(&batch, st, "ZREVRANGE", KEY_PURCHASED, top_buy_s);
     store_batch_read(&batch, st, "ZREVRANGE", KEY_SEEN, top_seen_s);
     store_batch_read(&batch, st, "TTL", KEY_PROFILE, NULL);
+    if (v != NULL)
+        store_batch_read(&batch, st, "HGETALL", KEY_VISITOR, NULL);
     if (store_batch_send(st, &batch, err, errsize) != 0)
         return -1;
 
-    if (store_read_replies(st, replies, READS, "profile read", err, errsize) != 0)
+    if (store_read_replies(st, replies, (size_t)reads, "profile read", err, errsize) != 0)
         goto out;
 
     parse_profile_hash(replies[0], p);
@@ -636,14 +711,35 @@ int vt_store_profile_read(struct vt_store *st, const char *id, size_t id_len, in
     p->n_seen = parse_seen(replies[7], p->seen, VT_PROFILE_SEEN_MAX);
     if (replies[8]->type == REDIS_REPLY_INTEGER)
         p->ttl_s = replies[8]->integer;
+    if (v != NULL && p->visitor_id[0] != '\0')
+        parse_snapshot(replies[9], cfg, ref_ms, v);
     rc = 0;
 
 out:
-    for (int i = 0; i < READS; i++) {
+    for (int i = 0; i < READS_MAX; i++) {
         if (replies[i] != NULL)
             freeReplyObject(replies[i]);
     }
     return rc;
+}
+
+
+int vt_store_profile_read(struct vt_store *st, const char *id, size_t id_len, int64_t now_ms,
+                          struct vt_profile *p, char *err, size_t errsize)
+{
+    return profile_read(st, id, id_len, now_ms, p, NULL, err, errsize);
+}
+
+
+int vt_store_profile_read_linked(struct vt_store *st, const char *id, size_t id_len,
+                                 int64_t now_ms, struct vt_profile *p,
+                                 struct vt_visitor_profile *v, char *err, size_t errsize)
+{
+    if (profile_read(st, id, id_len, now_ms, p, v, err, errsize) != 0)
+        return -1;
+    if (p->exists && v->exists)
+        vt_profile_add_visitor(p, v, st->cfg->visitor_weight, st->cfg->profile_half_life_s);
+    return 0;
 }
 
 

@@ -11,9 +11,17 @@
 #include <stdint.h>
 
 #include "vitrine/store.h"
+#include "vitrine/util.h"
 
 /* The Lua scripts, loaded on every new connection. */
-enum store_script { SCRIPT_APPLY = 0, SCRIPT_AGGREGATE, SCRIPT_VISIT, SCRIPT_LINK, SCRIPT_COUNT };
+enum store_script {
+    SCRIPT_APPLY = 0,
+    SCRIPT_AGGREGATE,
+    SCRIPT_VISIT,
+    SCRIPT_LINK,
+    SCRIPT_SNAPSHOT,
+    SCRIPT_COUNT
+};
 
 extern const char store_apply_script[];
 extern const size_t store_apply_script_len;
@@ -23,6 +31,8 @@ extern const char store_visit_script[];
 extern const size_t store_visit_script_len;
 extern const char store_link_script[];
 extern const size_t store_link_script_len;
+extern const char store_snapshot_script[];
+extern const size_t store_snapshot_script_len;
 
 /* Keys of one profile, in the order the apply script's KEYS use them. */
 enum profile_key {
@@ -36,6 +46,7 @@ enum profile_key {
     KEY_SEEN,
     KEY_CLICKS,
     KEY_CONTEXTS,
+    KEY_VISITOR, /* the linked visitor as it stood when the session was linked */
     KEY_COUNT
 };
 
@@ -43,6 +54,8 @@ enum profile_key {
  * one call (at most one number of 32 bytes per argument). */
 #define STORE_ARGS_MAX 2048
 #define STORE_NUMBERS_MAX (STORE_ARGS_MAX * 32)
+/* Bytes of the snapshot writes of one visitor step (visitors.c): about 5 KB each. */
+#define STORE_SNAPSHOTS_MAX (16 * 1024 * 1024)
 /* Bytes of copied string arguments in one call (store_arg_copy). */
 #define STORE_COPIES_MAX (STORE_ARGS_MAX * 64)
 /* Key name: prefix (< 32) + "{" + id (<= 128) + "}:" + suffix, or a long aggregate key. */
@@ -60,6 +73,9 @@ struct vt_store {
     bool failed;
     size_t agg_records; /* records in the aggregate call being built (aggregates.c) */
     size_t visitor_calls;  /* visit calls queued in the current batch (visitors.c) */
+    struct vt_buf snapshots; /* snapshot writes the visit replies asked for (visitors.c) */
+    size_t n_snapshots;
+    struct vt_visitor_counts *visit_counts; /* of the visit step being committed */
     char fail_reason[256];
 
     /* Scratch for building one command, reused. */
@@ -134,6 +150,8 @@ struct store_batch {
     size_t len;
 };
 
+/* v as decimal text in buf (24 bytes); returns where the text starts. */
+const char *store_decimal(char *buf, uint64_t v);
 /* The last rank of a list of n entries (n - 1) as text in buf (24 bytes). */
 const char *store_last_rank(char *buf, int64_t n);
 /* "<command> <key k>", or with stop "<command> <key k> 0 <stop> WITHSCORES". */

@@ -59,17 +59,39 @@ _Static_assert(REFUSED_CAP == 10000 && ALIASES_CAP == 1000,
  * takes the session over from ("" when none), ARGV[15] "1" when the session's profile
  * follows the record's own lists, to be added instead of them when this visitor takes
  * over a session it never had (a login); a session it had before (a login back and forth)
- * adds only the record's own lists, so that nothing counts twice.
+ * adds only the record's own lists, so that nothing counts twice. ARGV[16] "1" asks for a
+ * snapshot of the visitor for the session (it has none, or a login moved it).
  *
- * Returns 0 for a redelivery, 1 for a linked session, 2 for a refused one and 3 for a
- * session linked by this record.
+ * Returns {outcome} or, when a snapshot was asked for, {outcome, session, login, linked,
+ * sessions, revenue, g_lo, g_n, n, (category, score)..., m, (brand, score)..., k, (tier,
+ * score)...}; login is 1 when ARGV[14] names a visitor the session came from. The outcome is 0 for a redelivery, 1 for a linked session, 2 for a refused
+ * one and 3 for a session linked by this record. The snapshot of a session the record
+ * links is taken before the record's own contributions, so that serving the session does
+ * not count them twice.
  */
 const char store_visit_script[] =
     "local SCALE = " VT_SCORE_SCALE_TEXT "\n"
     "local p = KEYS[1]\n"
-    "local last = redis.call('HGET', p, ARGV[1])\n"
-    "if last and tonumber(last) >= tonumber(ARGV[2]) then return 0 end\n"
     "local sid, ttl = ARGV[3], ARGV[6]\n"
+    "local want = ARGV[16] == '1'\n"
+    "local function snapshot(outcome, linked)\n"
+    "  local out = {outcome, sid, ARGV[14] ~= '' and 1 or 0, linked and 1 or 0}\n"
+    "  local h = redis.call('HMGET', p, 'sessions', 'revenue', 'g_lo', 'g_n')\n"
+    "  for k = 1, 4 do out[#out + 1] = h[k] or '0' end\n"
+    "  local caps = {tonumber(ARGV[8]), tonumber(ARGV[9]), 4}\n"
+    "  for k = 2, 4 do\n"
+    "    local r = {}\n"
+    "    if linked then r = redis.call('ZREVRANGE', KEYS[k], '0', tostring(caps[k - 1] - 1), 'WITHSCORES') end\n"
+    "    out[#out + 1] = #r / 2\n"
+    "    for j = 1, #r do out[#out + 1] = r[j] end\n"
+    "  end\n"
+    "  return out\n"
+    "end\n"
+    "local last = redis.call('HGET', p, ARGV[1])\n"
+    "if last and tonumber(last) >= tonumber(ARGV[2]) then\n"
+    "  if want then return snapshot(0, redis.call('ZSCORE', KEYS[5], sid) ~= false) end\n"
+    "  return {0}\n"
+    "end\n"
     "local keep_from = string.format('(%d', tonumber(ARGV[4]) - tonumber(ARGV[5]))\n"
     "redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', keep_from)\n"
     "redis.call('ZREMRANGEBYSCORE', KEYS[6], '-inf', keep_from)\n"
@@ -88,13 +110,16 @@ const char store_visit_script[] =
     "    redis.call('ZREMRANGEBYRANK', KEYS[6], '0', '-10001')\n"
     "    add_alias()\n"
     "    expire_all()\n"
-    "    return 2\n"
+    "    if want then return snapshot(2, false) end\n"
+    "    return {2}\n"
     "  end\n"
     "  outcome = 3\n"
     "  redis.call('HINCRBY', p, 'sessions', '1')\n"
     "end\n"
     "redis.call('ZADD', KEYS[5], ARGV[4], sid)\n"
-    "local i = 16\n"
+    "local result = {outcome}\n"
+    "if want then result = snapshot(outcome, true) end\n"
+    "local i = 17\n"
     "local function scored()\n"
     "  local n = tonumber(ARGV[i]); i = i + 1\n"
     "  local list = {}\n"
@@ -135,7 +160,7 @@ const char store_visit_script[] =
     "decayed(KEYS[4], tiers, 4)\n"
     "add_alias()\n"
     "expire_all()\n"
-    "return outcome\n";
+    "return result\n";
 const size_t store_visit_script_len = sizeof store_visit_script - 1;
 
 /*
@@ -147,8 +172,25 @@ const size_t store_visit_script_len = sizeof store_visit_script - 1;
 const char store_link_script[] =
     "if redis.call('SCARD', KEYS[1]) < 1000 then redis.call('SADD', KEYS[1], ARGV[1]) end\n"
     "redis.call('EXPIRE', KEYS[1], ARGV[2])\n"
-    "return 4\n";
+    "return {4}\n";
 const size_t store_link_script_len = sizeof store_link_script - 1;
+
+/*
+ * Write a session's snapshot of its visitor: KEYS[1] is the session's hash, KEYS[2] its
+ * snapshot; ARGV[1] the session TTL, ARGV[2] "1" to replace a snapshot (a login) and
+ * anything else to keep one that exists (the first record of a batch wrote it, before
+ * the later ones added to the visitor), then field/value pairs. A session that has no
+ * events (no consent, or erased meanwhile) gets none. Returns 1 when written.
+ */
+const char store_snapshot_script[] =
+    "local state = redis.call('HMGET', KEYS[1], 'consent', 'events')\n"
+    "if state[1] == '0' or not state[2] then return 0 end\n"
+    "if ARGV[2] ~= '1' and redis.call('EXISTS', KEYS[2]) == 1 then return 0 end\n"
+    "redis.call('DEL', KEYS[2])\n"
+    "if #ARGV > 2 then redis.call('HSET', KEYS[2], unpack(ARGV, 3)) end\n"
+    "redis.call('EXPIRE', KEYS[2], ARGV[1])\n"
+    "return 1\n";
+const size_t store_snapshot_script_len = sizeof store_snapshot_script - 1;
 
 /* Build the visitor's key names, "<prefix>{#<visitor>}:<suffix>", into st->keys. The
  * prefix (< 32 bytes) and the id (at most VT_ID_MAX) keep each one far below
@@ -214,12 +256,14 @@ void vt_store_visitors_begin(struct vt_store *st)
 {
     store_pipeline_begin(st);
     st->visitor_calls = 0;
+    vt_buf_reset(&st->snapshots);
+    st->n_snapshots = 0;
 }
 
 
 void vt_store_visitors_add(struct vt_store *st, const struct vt_profile_delta *d,
                            const struct vt_apply_result *r, const struct vt_profile *session,
-                           bool covered, int64_t now_ms)
+                           bool covered, bool want_snapshot, int64_t now_ms)
 {
     const struct vt_config *cfg = st->cfg;
     double shift = ((double)d->ts_ms / 1000.0) * M_LN2 *
@@ -249,6 +293,7 @@ void vt_store_visitors_add(struct vt_store *st, const struct vt_profile_delta *d
     store_arg_double(st, covered ? 0 : d->revenue);
     store_arg(st, login ? r->visitor_before : "");
     store_arg(st, session != NULL ? "1" : "0");
+    store_arg(st, want_snapshot ? "1" : "0");
 
     arg_delta_scores(st, d->categories, covered ? 0 : d->n_categories, shift);
     arg_delta_scores(st, d->brands, covered ? 0 : d->n_brands, shift);
@@ -279,21 +324,171 @@ void vt_store_visitors_add(struct vt_store *st, const struct vt_profile_delta *d
 }
 
 
+/* ---- snapshots ---- */
+
+static void snap_put(struct vt_buf *b, const char *s, size_t n)
+{
+    char digits[24];
+    const char *count = store_decimal(digits, n);
+
+    vt_buf_append(b, "$", 1);
+    vt_buf_appends(b, count);
+    vt_buf_append(b, "\r\n", 2);
+    vt_buf_append(b, s, n);
+    vt_buf_append(b, "\r\n", 2);
+}
+
+
+static void snap_put_reply(struct vt_buf *b, const redisReply *r)
+{
+    if (r->type == REDIS_REPLY_STRING)
+        snap_put(b, r->str, r->len);
+    else if (r->type == REDIS_REPLY_INTEGER) {
+        char digits[24];
+        const char *text = store_decimal(digits, r->integer > 0 ? (uint64_t)r->integer : 0);
+        snap_put(b, text, strlen(text));
+    } else {
+        snap_put(b, "0", 1);
+    }
+}
+
+
+/* A session key "<prefix>{<session>}:<suffix>" as one bulk string. */
+static void snap_put_key(struct vt_buf *b, const struct vt_store *st, const redisReply *sid,
+                         const char *suffix)
+{
+    char key[STORE_KEY_MAX];
+    int n = snprintf(key, sizeof key, "%s{%.*s}:%s", st->cfg->redis_prefix, (int)sid->len,
+                     sid->str, suffix);
+
+    snap_put(b, key, n > 0 && (size_t)n < sizeof key ? (size_t)n : 0);
+}
+
+
+/*
+ * Turn the snapshot part of a visit reply ({outcome, session, login, linked, sessions,
+ * revenue, g_lo, g_n, n, pairs..., m, pairs..., k, pairs...}) into one call of the
+ * snapshot script,
+ * appended to st->snapshots as protocol text. Fields of the snapshot hash: linked,
+ * sessions, revenue, g_lo, g_n, and "c:", "b:", "t:" before each category, brand and tier
+ * with its stored score.
+ */
+static bool queue_snapshot(struct vt_store *st, const redisReply *r, char *err, size_t errsize)
+{
+    static const char *const fields[] = {"linked", "sessions", "revenue", "g_lo", "g_n"};
+    static const char *const kinds[] = {"c:", "b:", "t:"};
+    const redisReply *sid = r->element[1];
+    size_t pairs = 5, i = 8;
+    char digits[24], name[VT_NAME_MAX + 3];
+
+    if (sid->type != REDIS_REPLY_STRING || r->elements < 11) {
+        snprintf(err, errsize, "redis visit script returned a short snapshot");
+        return false;
+    }
+    /* Count the pairs first: the command starts with its length. */
+    for (int kind = 0; kind < 3 && i < r->elements; kind++) {
+        size_t n = (size_t)store_reply_int(r->element[i]);
+        pairs += n;
+        i += 1 + 2 * n;
+    }
+    if (i > r->elements) {
+        snprintf(err, errsize, "redis visit script returned a malformed snapshot");
+        return false;
+    }
+
+    struct vt_buf *b = &st->snapshots;
+    const char *argc = store_decimal(digits, 7 + 2 * pairs);
+    vt_buf_append(b, "*", 1);
+    vt_buf_appends(b, argc);
+    vt_buf_append(b, "\r\n", 2);
+    snap_put(b, "EVALSHA", 7);
+    snap_put(b, st->sha[SCRIPT_SNAPSHOT], strlen(st->sha[SCRIPT_SNAPSHOT]));
+    snap_put(b, "2", 1);
+    snap_put_key(b, st, sid, "p");
+    snap_put_key(b, st, sid, "v");
+    const char *ttl = store_decimal(digits, (uint64_t)st->cfg->profile_ttl_s);
+    snap_put(b, ttl, strlen(ttl));
+    snap_put(b, store_reply_int(r->element[2]) == 1 ? "1" : "0", 1);
+    for (size_t f = 0; f < 5; f++) {
+        snap_put(b, fields[f], strlen(fields[f]));
+        snap_put_reply(b, r->element[3 + f]);
+    }
+    i = 8;
+    for (int kind = 0; kind < 3; kind++) {
+        size_t n = (size_t)store_reply_int(r->element[i++]);
+        for (size_t k = 0; k < n; k++, i += 2) {
+            const redisReply *entry = r->element[i];
+            size_t len = entry->type == REDIS_REPLY_STRING && entry->len <= VT_NAME_MAX
+                             ? entry->len : 0;
+            memcpy(name, kinds[kind], 2);
+            if (len > 0)
+                memcpy(name + 2, entry->str, len);
+            snap_put(b, name, 2 + len);
+            snap_put_reply(b, r->element[i + 1]);
+        }
+    }
+    st->n_snapshots++;
+    return true;
+}
+
+
 static bool count_visits(const redisReply *r, size_t index, void *arg, char *err,
                          size_t errsize)
 {
-    struct vt_visitor_counts *counts = arg;
+    struct vt_store *st = arg;
+    struct vt_visitor_counts *counts = st->visit_counts;
 
     (void)index;
-    if (r->type != REDIS_REPLY_INTEGER || r->integer < 0 || r->integer > 4) {
+    if (r->type != REDIS_REPLY_ARRAY || r->elements == 0 ||
+        r->element[0]->type != REDIS_REPLY_INTEGER || r->element[0]->integer < 0 ||
+        r->element[0]->integer > 4) {
         snprintf(err, errsize, "redis visit script returned an unexpected reply (type %d)",
                  r->type);
         return false;
     }
-    counts->applied += r->integer == 1 || r->integer == 3;
-    counts->linked += r->integer == 3;
-    counts->refused += r->integer == 2;
-    return true;
+    long long outcome = r->element[0]->integer;
+    counts->applied += outcome == 1 || outcome == 3;
+    counts->linked += outcome == 3;
+    counts->refused += outcome == 2;
+    return r->elements == 1 || queue_snapshot(st, r, err, errsize);
+}
+
+
+/* Write the snapshots the visit replies carried: one more round trip, only when a
+ * session was linked or moved. */
+static int write_snapshots(struct vt_store *st, char *err, size_t errsize)
+{
+    size_t n = st->n_snapshots;
+    int rc;
+
+    if (n == 0)
+        return 0;
+    if (st->snapshots.overflow) {
+        snprintf(err, errsize, "the snapshots of one batch exceed %d bytes",
+                 STORE_SNAPSHOTS_MAX);
+        return -1;
+    }
+    if (redisAppendFormattedCommand(st->ctx, st->snapshots.data, st->snapshots.len) !=
+        REDIS_OK) {
+        snprintf(err, errsize, "redis append failed: %s", st->ctx->errstr);
+        store_close(st);
+        return -1;
+    }
+    redisReply **replies = calloc(n, sizeof *replies);
+    if (replies == NULL) {
+        snprintf(err, errsize, "out of memory");
+        store_close(st);
+        return -1;
+    }
+    rc = store_read_replies(st, replies, n, "snapshot write", err, errsize);
+    for (size_t i = 0; i < n; i++) {
+        if (replies[i] != NULL)
+            freeReplyObject(replies[i]);
+    }
+    free(replies);
+    if (rc != 0)
+        store_close(st);
+    return rc;
 }
 
 
@@ -301,100 +496,10 @@ int vt_store_visitors_commit(struct vt_store *st, struct vt_visitor_counts *coun
                              size_t errsize)
 {
     memset(counts, 0, sizeof *counts);
-    return store_pipeline_commit(st, count_visits, counts, err, errsize);
-}
-
-
-/* ---- reads ---- */
-
-static size_t parse_visitor_scored(const redisReply *r, struct vt_scored_name *out,
-                                   size_t max, int64_t ref_ms, double half_life_s)
-{
-    size_t n = 0;
-
-    if (r->type != REDIS_REPLY_ARRAY)
-        return 0;
-    for (size_t i = 0; i + 1 < r->elements && n < max; i += 2) {
-        store_reply_copy(out[n].name, sizeof out[n].name, r->element[i]);
-        out[n].log_score = vt_score_from_stored(store_reply_double(r->element[i + 1]));
-        out[n].value = vt_decay_value(out[n].log_score, ref_ms, half_life_s);
-        n++;
-    }
-    return n;
-}
-
-
-static void parse_visitor_hash(const redisReply *r, struct vt_visitor_profile *v)
-{
-    if (r->type != REDIS_REPLY_ARRAY || r->elements == 0)
-        return;
-    v->exists = true;
-    for (size_t i = 0; i + 1 < r->elements; i += 2) {
-        const redisReply *k = r->element[i], *val = r->element[i + 1];
-
-        if (store_reply_is(k, "events"))
-            v->events = store_reply_int(val);
-        else if (store_reply_is(k, "sessions"))
-            v->sessions = store_reply_int(val);
-        else if (store_reply_is(k, "first"))
-            v->first_seen_ms = store_reply_int(val);
-        else if (store_reply_is(k, "last"))
-            v->last_seen_ms = store_reply_int(val);
-        else if (store_reply_is(k, "g_lo"))
-            v->gender_log_odds = store_reply_double(val);
-        else if (store_reply_is(k, "g_n"))
-            v->gender_evidence = store_reply_int(val);
-        else if (store_reply_is(k, "revenue"))
-            v->revenue = store_reply_double(val);
-    }
-}
-
-
-int vt_store_visitor_read(struct vt_store *st, const char *visitor, const char *sid,
-                          size_t sid_len, int64_t ref_ms, struct vt_visitor_profile *v,
-                          char *err, size_t errsize)
-{
-    const struct vt_config *cfg = st->cfg;
-    enum { READS = 5 };
-    redisReply *replies[READS] = {0};
-    char top_cat[24], top_brand[24];
-    int rc = -1;
-
-    vt_visitor_profile_clear(v);
-    if (store_ensure_connected(st, err, errsize) != 0)
+    st->visit_counts = counts;
+    if (store_pipeline_commit(st, count_visits, st, err, errsize) != 0)
         return -1;
-    build_visitor_keys(st, visitor, strlen(visitor));
-    const char *top_cat_s = store_last_rank(top_cat, cfg->profile_categories_max);
-    const char *top_brand_s = store_last_rank(top_brand, cfg->profile_brands_max);
-
-    /* One round trip, written as protocol text as the profile read is. */
-    struct store_batch batch = {.len = 0};
-    store_batch_read(&batch, st, "HGETALL", VKEY_PROFILE, NULL);
-    store_batch_read(&batch, st, "ZREVRANGE", VKEY_CATEGORIES, top_cat_s);
-    store_batch_read(&batch, st, "ZREVRANGE", VKEY_BRANDS, top_brand_s);
-    store_batch_read(&batch, st, "ZREVRANGE", VKEY_TIERS, "-1");
-    store_batch_member(&batch, st, "ZSCORE", VKEY_SESSIONS, sid, sid_len);
-    if (store_batch_send(st, &batch, err, errsize) != 0)
-        return -1;
-    if (store_read_replies(st, replies, READS, "visitor read", err, errsize) != 0)
-        goto out;
-
-    parse_visitor_hash(replies[0], v);
-    v->n_categories = parse_visitor_scored(replies[1], v->categories, VT_PROFILE_TOP_MAX,
-                                           ref_ms, cfg->visitor_half_life_s);
-    v->n_brands = parse_visitor_scored(replies[2], v->brands, VT_PROFILE_TOP_MAX, ref_ms,
-                                       cfg->visitor_half_life_s);
-    v->n_tiers = parse_visitor_scored(replies[3], v->tiers, VT_TIER_COUNT, ref_ms,
-                                      cfg->visitor_half_life_s);
-    v->linked = v->exists && replies[4]->type != REDIS_REPLY_NIL;
-    rc = 0;
-
-out:
-    for (int i = 0; i < READS; i++) {
-        if (replies[i] != NULL)
-            freeReplyObject(replies[i]);
-    }
-    return rc;
+    return write_snapshots(st, err, errsize);
 }
 
 
@@ -707,18 +812,3 @@ out:
     return rc;
 }
 
-
-int vt_store_profile_read_linked(struct vt_store *st, const char *id, size_t id_len,
-                                 int64_t now_ms, struct vt_profile *p,
-                                 struct vt_visitor_profile *v, char *err, size_t errsize)
-{
-    if (vt_store_profile_read(st, id, id_len, now_ms, p, err, errsize) != 0)
-        return -1;
-    if (!p->exists || p->visitor_id[0] == '\0')
-        return 0;
-    int64_t ref = p->last_seen_ms > 0 ? p->last_seen_ms : now_ms;
-    if (vt_store_visitor_read(st, p->visitor_id, id, id_len, ref, v, err, errsize) != 0)
-        return -1;
-    vt_profile_add_visitor(p, v, st->cfg->visitor_weight, st->cfg->profile_half_life_s);
-    return 0;
-}

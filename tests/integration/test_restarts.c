@@ -287,8 +287,9 @@ static bool same_key(const struct harness *a, const struct harness *b, const cha
 
 /* Every key the instance wrote under its prefix, without the prefix, sorted. Left out:
  * keys whose values hold wall-clock times (also each visitor's list of sessions, ":s"),
- * and each profile's saved replies for redeliveries (":ax"), which follow the batch
- * boundaries. */
+ * each profile's saved replies for redeliveries (":ax"), which follow the batch
+ * boundaries, and each session's snapshot of its visitor (":v"), which a redelivery
+ * takes again from the visitor as it stands then. */
 static size_t list_keys(const struct harness *h, char **keys, size_t max)
 {
     char *all = harness_redis(h, "KEYS %s*", h->prefix);
@@ -297,6 +298,7 @@ static size_t list_keys(const struct harness *h, char **keys, size_t max)
     for (char *line = strtok(all, "\n"); line != NULL && n < max; line = strtok(NULL, "\n")) {
         if (strstr(line, "{agg}:i2i:dirty") != NULL || strstr(line, "{agg}:al:") != NULL ||
             strstr(line, "{agg}:lease") != NULL || strstr(line, "}:ax") != NULL ||
+            strstr(line, "}:v") != NULL ||
             (strstr(line, "{#") != NULL && strstr(line, "}:s") != NULL))
             continue;
         keys[n++] = strdup(line + plen);
@@ -304,6 +306,25 @@ static size_t list_keys(const struct harness *h, char **keys, size_t max)
     free(all);
     qsort(keys, n, sizeof keys[0], compare_lines);
     return n;
+}
+
+
+/* Wait (up to 30 s) until the instance is idle: nothing left to consume and no batch
+ * finished for 1.5 s. Its profiles are written first, so they can be complete while the
+ * visitor and aggregate steps of its last batch still run. */
+static void wait_steps_done(const struct harness *h)
+{
+    double previous = -1;
+    int quiet = 0;
+
+    for (int i = 0; i < 100 && quiet < 5; i++) {
+        double batches = metric_sum(h, "vitrine_ingest_batches_total", NULL);
+        double lag = metric_sum(h, "vitrine_consumer_lag{", NULL);
+        quiet = batches == previous && lag == 0 ? quiet + 1 : 0;
+        previous = batches;
+        harness_sleep_ms(300);
+    }
+    cr_expect_geq(quiet, 5, "%s did not become idle within 30 s", h->name);
 }
 
 
@@ -367,7 +388,10 @@ Test(restarts, sigkill_mid_batches_changes_no_profile, .timeout = 420)
     snprintf(ref.prefix, sizeof ref.prefix, "t%dref:", (int)getpid());
     harness_start(&ref, extra);
     wait_all_sessions(&ref, &s, 120);
-    harness_sleep_ms(1000); /* let both finish their aggregate updates */
+    /* The profiles are written first; let both finish the visitor and aggregate steps of
+     * their last batches. */
+    wait_steps_done(&h);
+    wait_steps_done(&ref);
 
     /* Every key equal, value for value: profiles and the shared aggregates. */
     static char *keys_h[MAX_KEYS], *keys_ref[MAX_KEYS];

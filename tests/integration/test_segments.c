@@ -100,6 +100,22 @@ static const cJSON *explain_of(const cJSON *obj, const char *segment)
 }
 
 
+/* Wait until the session's snapshot of its visitor is written (the visitor step runs
+ * after the profile step), up to 10 s. */
+static void wait_snapshot(const struct harness *h, const char *sid)
+{
+    for (int i = 0; i < 100; i++) {
+        char *n = harness_redis(h, "EXISTS %s{%s}:v", h->prefix, sid);
+        bool there = strcmp(n, "1") == 0;
+        free(n);
+        if (there)
+            return;
+        harness_sleep_ms(100);
+    }
+    cr_expect_fail("session %s got no snapshot of its visitor", sid);
+}
+
+
 /* Wait until the log contains text, up to timeout_s. */
 static bool log_contains(const struct harness *h, const char *text, int timeout_s)
 {
@@ -371,6 +387,7 @@ Test(visitors, mapp_records_link_sessions_and_follow_a_login, .timeout = 120)
     mapp_view(value, sizeof value, "r72-0", "7102", "ever-1", "", "c-1", 4000);
     produce_one(&h, "7102", value);
     cr_assert_eq(harness_wait_events(&h, "7102", 1, 30), 1);
+    wait_snapshot(&h, "7102");
     cJSON *prof = harness_get_json(&h, "/v1/profiles/7102", 200);
     const cJSON *visitor = cJSON_GetObjectItem(prof, "visitor");
     cr_assert(cJSON_IsObject(visitor), "7102 is linked");
@@ -391,6 +408,14 @@ Test(visitors, mapp_records_link_sessions_and_follow_a_login, .timeout = 120)
     mapp_view(value, sizeof value, "r72-1", "7102", "cust-71", "cust-71", "w-1", 5000);
     produce_one(&h, "7102", value);
     cr_assert_eq(harness_wait_events(&h, "7102", 2, 30), 2);
+    for (int i = 0; i < 100; i++) {
+        char *linked = harness_redis(&h, "ZSCORE %s{#cust-71}:s 7102", h.prefix);
+        bool done = strcmp(linked, "(nil)") != 0;
+        free(linked);
+        if (done)
+            break;
+        harness_sleep_ms(100);
+    }
     prof = harness_get_json(&h, "/v1/profiles/7102", 200);
     visitor = cJSON_GetObjectItem(prof, "visitor");
     cr_assert(cJSON_IsObject(visitor));
@@ -422,6 +447,7 @@ Test(visitors, mapp_records_link_sessions_and_follow_a_login, .timeout = 120)
     mapp_view(value, sizeof value, "r73-0", "7103", "cust-71", "cust-71", "h-1", 6000);
     produce_one(&h, "7103", value);
     cr_assert_eq(harness_wait_events(&h, "7103", 1, 30), 1);
+    wait_snapshot(&h, "7103");
     prof = harness_get_json(&h, "/v1/profiles/7103", 200);
     visitor = cJSON_GetObjectItem(prof, "visitor");
     cr_expect_eq(cJSON_GetObjectItem(visitor, "sessions")->valueint, 2, "7102 and 7103");
@@ -458,6 +484,7 @@ Test(visitors, sessions_beyond_the_cap_are_refused, .timeout = 120)
                   i * 1000, "");
         produce_one(&h, sessions[i], value);
         cr_assert_eq(harness_wait_events(&h, sessions[i], 1, 30), 1);
+        wait_snapshot(&h, sessions[i]);
     }
 
     cJSON *prof = harness_get_json(&h, "/v1/profiles/cap-c", 200);

@@ -1,8 +1,8 @@
 /*
  * Starting a session from its visitor (vt_profile_add_visitor): shares blend by
  * visitor.weight, a session without affinities takes the visitor's, a visitor that
- * refused or lost the session adds nothing, and the session's own gender evidence counts
- * once.
+ * refused or lost the session adds nothing, and the other sessions' gender evidence is
+ * weighted in.
  */
 #include <criterion/criterion.h>
 #include <math.h>
@@ -128,7 +128,7 @@ Test(visitor_blend, unlinked_visitor_adds_nothing)
 }
 
 
-Test(visitor_blend, own_gender_evidence_counts_once)
+Test(visitor_blend, gender_evidence_of_other_sessions_is_weighted)
 {
     struct vt_profile p;
     struct vt_visitor_profile v;
@@ -139,21 +139,13 @@ Test(visitor_blend, own_gender_evidence_counts_once)
     p.gender_log_odds = 0.6;
     p.gender_evidence = 1;
     vt_visitor_profile_clear(&v);
+    v.exists = true;
     v.linked = true;
-    v.sessions = 1;
-    /* The visitor holds only what this session gave it. */
-    v.gender_log_odds = 0.6;
-    v.gender_evidence = 1;
+    v.sessions = 2;
+    /* The snapshot holds the other session's 3 interactions with men's products. */
+    v.gender_log_odds = -1.8;
+    v.gender_evidence = 3;
 
-    vt_profile_add_visitor(&p, &v, 0.5, HALF_LIFE_S);
-    cr_expect_float_eq(p.gender_log_odds, 0.6, 1e-12);
-    cr_expect_eq(p.gender_evidence, 1);
-
-    /* Another session gave the visitor 3 more interactions with men's products. */
-    p.gender_log_odds = 0.6;
-    p.gender_evidence = 1;
-    v.gender_log_odds = 0.6 - 1.8;
-    v.gender_evidence = 4;
     vt_profile_add_visitor(&p, &v, 0.5, HALF_LIFE_S);
     cr_expect_float_eq(p.gender_log_odds, 0.6 - 0.9, 1e-12);
     cr_expect_eq(p.gender_evidence, 1 + 2);

@@ -15,8 +15,9 @@
  *   1. VmRSS and VmHWM (peak) of the process from /proc/PID/status.
  *   2. SCAN of every key under the prefix with MEMORY USAGE ... SAMPLES 0 (exact for
  *      sets and hashes), summed by key type: the profile keys "<prefix>{<session>}:<type>"
- *      of docs/architecture.md, per kind of session (typical or near cap), and the
- *      aggregate keys "<prefix>{agg}:...". A profile counts once per ":p" key.
+ *      of docs/architecture.md, per kind of session (typical or near cap), the visitor
+ *      keys "<prefix>{#<visitor>}:..." and the aggregate keys "<prefix>{agg}:...". A
+ *      profile, and a visitor, counts once per ":p" key.
  *   3. For a sample of profiles of each kind (reservoir sampling, --sample each, default
  *      1000), the sum of MEMORY USAGE over all its keys, for percentiles.
  *   4. INFO memory used_memory, and with --used-before the growth per profile, which also
@@ -30,7 +31,7 @@
  *           profiles_typical=T profiles_heavy=H typical_bytes_mean=M typical_bytes_p50=B
  *           typical_bytes_p90=B typical_ax_bytes_mean=X typical_ax_share=F
  *           heavy_bytes_mean=M heavy_bytes_p50=B heavy_ax_share=F agg_keys=K agg_bytes=A
- *           used_growth_per_profile=G
+ *           used_growth_per_profile=G visitors=V visitor_bytes_mean=VB
  *
  * (one line). Figures that cannot be measured (no --pid, no profile of a kind, no
  * --used-before) are printed as "na". The exit status is 0 on success, 1 when Redis or
@@ -77,6 +78,9 @@ struct totals {
     long long other_profile_keys; /* profile keys of a type not listed above */
     long long other_profile_bytes;
     long long agg_keys;
+    long long visitor_keys; /* "<prefix>{#<visitor>}:...", counted apart from profiles */
+    long long visitor_bytes;
+    long long visitors;     /* their ":p" keys */
     long long agg_bytes;
     long long unknown_keys; /* under the prefix, neither profile nor aggregate */
 };
@@ -262,6 +266,13 @@ static int scan_keys(redisContext *c, const struct options *o, struct totals *t,
                 t->agg_bytes += bytes;
                 continue;
             }
+            if (strncmp(key + prefix_len, "{#", 2) == 0) {
+                size_t len = strlen(key);
+                t->visitor_keys++;
+                t->visitor_bytes += bytes;
+                t->visitors += len >= 3 && strcmp(key + len - 3, "}:p") == 0;
+                continue;
+            }
             if (!split_profile_key(key, prefix_len, &id, &id_len, &type)) {
                 t->unknown_keys++;
                 continue;
@@ -420,10 +431,11 @@ int main(int argc, char **argv)
         for (long i = 0; i < n; i++)
             free(samples[k].ids[i]);
     }
-    printf("aggregate keys: %lld, %lld bytes; other keys under %s: %lld profile keys of other "
-           "types (%lld bytes), %lld unrecognised\n",
-           t.agg_keys, t.agg_bytes, o.prefix, t.other_profile_keys, t.other_profile_bytes,
-           t.unknown_keys);
+    printf("aggregate keys: %lld, %lld bytes; visitor keys: %lld of %lld visitors, %lld "
+           "bytes; other keys under %s: %lld profile keys of other types (%lld bytes), %lld "
+           "unrecognised\n",
+           t.agg_keys, t.agg_bytes, t.visitor_keys, t.visitors, t.visitor_bytes, o.prefix,
+           t.other_profile_keys, t.other_profile_bytes, t.unknown_keys);
 
     long long all_profiles = profiles[TYPICAL] + profiles[HEAVY];
     double growth = o.used_before >= 0 && all_profiles > 0
@@ -445,10 +457,12 @@ int main(int argc, char **argv)
            figure(d, sizeof d, p90[TYPICAL], 0), figure(e, sizeof e, ax_mean[TYPICAL], 0),
            figure(f, sizeof f, ax_share[TYPICAL], 3));
     printf(" heavy_bytes_mean=%s heavy_bytes_p50=%s heavy_ax_share=%s agg_keys=%lld "
-           "agg_bytes=%lld used_growth_per_profile=%s\n",
+           "agg_bytes=%lld used_growth_per_profile=%s visitors=%lld visitor_bytes_mean=%s\n",
            figure(a, sizeof a, mean[HEAVY], 0), figure(b, sizeof b, p50[HEAVY], 0),
            figure(d, sizeof d, ax_share[HEAVY], 3), t.agg_keys, t.agg_bytes,
-           figure(g, sizeof g, growth, 0));
+           figure(g, sizeof g, growth, 0), t.visitors,
+           figure(e, sizeof e,
+                  t.visitors > 0 ? (double)t.visitor_bytes / (double)t.visitors : -1, 0));
 
     for (int k = 0; k < KINDS; k++)
         free(samples[k].ids);

@@ -533,6 +533,8 @@ commit=$(git -C "$VITRINE_ROOT" rev-parse --short HEAD 2>/dev/null || echo unkno
         "$(field "$m" profiles_heavy)" "$(field "$m" heavy_bytes_mean)"
     printf '| growth of Redis used_memory per profile, aggregates and allocator overhead included | %s bytes | |\n' \
         "$(field "$m" used_growth_per_profile)"
+    printf '| Redis memory per visitor (sessions linked across visits), mean (%s visitors) | %s bytes | |\n' \
+        "$(field "$m" visitors)" "$(field "$m" visitor_bytes_mean)"
 
     printf '\n## Cost growth of recommendations (home, 10 items; %s s each, wrk)\n\n' "$growth_seconds"
     first_catalog=${growth_catalogs%% *}

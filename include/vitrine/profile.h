@@ -132,7 +132,8 @@ struct vt_profile {
     char visitor_id[VT_ID_MAX + 1];
     bool visitor_linked; /* false also when the visitor refused the session */
     int64_t visitor_sessions;
-    double visitor_revenue; /* of all the visitor's sessions, 0 without a linked visitor */
+    double visitor_revenue; /* of all the visitor's sessions, this one included; 0 without
+                               a linked visitor */
     /* The analyst segments (segments.h) the profile is in, set by the HTTP worker that
      * serves it: bit i is segment i of `segments`. NULL and 0 until evaluated. */
     const struct vt_segments *segments;

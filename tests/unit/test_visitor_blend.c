@@ -62,7 +62,9 @@ Test(visitor_blend, shares_mix_by_the_weight)
     p.last_seen_ms = T0;
     put(p.categories, &p.n_categories, "perfume", 6);
     put(p.categories, &p.n_categories, "skin care", 2);
+    p.revenue = 25;
     linked_visitor(&v);
+    v.revenue = 80;
 
     vt_profile_add_visitor(&p, &v, 0.5, HALF_LIFE_S);
 
@@ -79,6 +81,8 @@ Test(visitor_blend, shares_mix_by_the_weight)
                        vt_decay_log_score(p.categories[0].value, T0, HALF_LIFE_S), 1e-9);
     cr_expect_eq(p.visitor_sessions, 3);
     cr_expect(p.visitor_linked);
+    cr_expect_float_eq(p.visitor_revenue, 80.0 + 25.0, 1e-9,
+                       "the other sessions' revenue and this one's");
     /* The session has no gender evidence: half of the visitor's. */
     cr_expect_float_eq(p.gender_log_odds, -1.0, 1e-12);
     cr_expect_eq(p.gender_evidence, 4);

@@ -276,6 +276,10 @@ int vt_segments_live_count(struct vt_segments_live *live, char *err, size_t errs
         if (live->store == NULL)
             return -1;
     }
+    /* Recency conditions compare with the stream clock as it stands now: the last read
+     * may be 5 s old, which in a fast replay is hours of event time. */
+    read_clock(live);
+    now = vt_segments_live_now_ms(live);
     live->n_sample = 0;
     live->scanned = 0;
     do {

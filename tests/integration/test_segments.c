@@ -697,19 +697,19 @@ Test(privacy, visitor_erasure_leaves_no_key_behind, .timeout = 120)
     harness_init(&h, "erasure");
     harness_start(&h, NULL);
 
-    /* The cookie visitor ever-e views in session 7201, logs in as cust-e in it, and comes
-     * back in session 7202. Another visitor's session 7299 must survive. */
-    mapp_view(value, sizeof value, "re-0", "7201", "ever-e", "", "m-1", 0);
-    produce_one(&h, "7201", value);
-    mapp_view(value, sizeof value, "re-1", "7201", "cust-e", "cust-e", "m-2", 1000);
-    produce_one(&h, "7201", value);
-    mapp_view(value, sizeof value, "re-2", "7202", "cust-e", "cust-e", "w-1", 2000);
-    produce_one(&h, "7202", value);
-    mapp_view(value, sizeof value, "re-3", "7299", "other-e", "", "w-2", 3000);
-    produce_one(&h, "7299", value);
-    cr_assert_eq(harness_wait_events(&h, "7201", 2, 30), 2);
-    cr_assert_eq(harness_wait_events(&h, "7202", 1, 30), 1);
-    cr_assert_eq(harness_wait_events(&h, "7299", 1, 30), 1);
+    /* The cookie visitor ever-e views in session ers-a, logs in as cust-e in it, and comes
+     * back in session ers-b. Another visitor's session ers-other must survive. */
+    mapp_view(value, sizeof value, "re-0", "ers-a", "ever-e", "", "m-1", 0);
+    produce_one(&h, "ers-a", value);
+    mapp_view(value, sizeof value, "re-1", "ers-a", "cust-e", "cust-e", "m-2", 1000);
+    produce_one(&h, "ers-a", value);
+    mapp_view(value, sizeof value, "re-2", "ers-b", "cust-e", "cust-e", "w-1", 2000);
+    produce_one(&h, "ers-b", value);
+    mapp_view(value, sizeof value, "re-3", "ers-other", "other-e", "", "w-2", 3000);
+    produce_one(&h, "ers-other", value);
+    cr_assert_eq(harness_wait_events(&h, "ers-a", 2, 30), 2);
+    cr_assert_eq(harness_wait_events(&h, "ers-b", 1, 30), 1);
+    cr_assert_eq(harness_wait_events(&h, "ers-other", 1, 30), 1);
     for (int i = 0; i < 50; i++) {
         char *n = harness_redis(&h, "EXISTS %s{#cust-e}:p", h.prefix);
         bool there = strcmp(n, "1") == 0;
@@ -724,22 +724,23 @@ Test(privacy, visitor_erasure_leaves_no_key_behind, .timeout = 120)
     cJSON *answer = cJSON_Parse(body);
     free(body);
     cr_assert_not_null(answer);
-    cr_expect_eq(cJSON_GetObjectItem(answer, "sessions")->valueint, 2, "7201 and 7202");
+    cr_expect_eq(cJSON_GetObjectItem(answer, "sessions")->valueint, 2, "ers-a and ers-b");
     cr_expect_eq(cJSON_GetObjectItem(answer, "visitors")->valueint, 2, "cust-e and ever-e");
     cr_expect_gt(cJSON_GetObjectItem(answer, "deleted_keys")->valueint, 10);
     cJSON_Delete(answer);
 
-    /* Scan the whole key space of the test: nothing names the person any more. */
+    /* Scan the whole key space of the test: nothing names the person any more. The
+     * session ids are not numbers, so that no time or score can contain them. */
     char *keys = all_keys(&h);
-    cr_expect(strstr(keys, "7201") == NULL && strstr(keys, "7202") == NULL,
+    cr_expect(strstr(keys, "ers-a") == NULL && strstr(keys, "ers-b") == NULL,
               "no session key is left:\n%s", keys);
     cr_expect(strstr(keys, "cust-e") == NULL && strstr(keys, "ever-e") == NULL,
               "no visitor key is left:\n%s", keys);
-    cr_expect(strstr(keys, "{7299}:p") != NULL && strstr(keys, "{#other-e}:p") != NULL,
+    cr_expect(strstr(keys, "{ers-other}:p") != NULL && strstr(keys, "{#other-e}:p") != NULL,
               "the other visitor stays:\n%s", keys);
     free(keys);
     cr_expect_eq(hash_values_naming(&h, "cust-e") + hash_values_naming(&h, "ever-e") +
-                     hash_values_naming(&h, "7201") + hash_values_naming(&h, "7202"),
+                     hash_values_naming(&h, "ers-a") + hash_values_naming(&h, "ers-b"),
                  0, "no hash field or value names the person");
 
     /* Again: nothing left to delete, still a success. */
@@ -755,7 +756,7 @@ Test(privacy, visitor_erasure_leaves_no_key_behind, .timeout = 120)
     char line[2048];
     while (f != NULL && fgets(line, sizeof line, f) != NULL) {
         if (strstr(line, "erasure") != NULL)
-            cr_expect(strstr(line, "cust-e") == NULL && strstr(line, "7201") == NULL,
+            cr_expect(strstr(line, "cust-e") == NULL && strstr(line, "ers-a") == NULL,
                       "the log names no one: %s", line);
     }
     if (f != NULL)
@@ -768,11 +769,11 @@ Test(privacy, visitor_erasure_leaves_no_key_behind, .timeout = 120)
 
     /* Erasing the older id: the visitor that took its session over keeps its interest,
      * but no longer names it or the session. */
-    mapp_view(value, sizeof value, "rf-0", "7301", "ever-f", "", "m-3", 4000);
-    produce_one(&h, "7301", value);
-    mapp_view(value, sizeof value, "rf-1", "7301", "cust-f", "cust-f", "m-4", 5000);
-    produce_one(&h, "7301", value);
-    cr_assert_eq(harness_wait_events(&h, "7301", 2, 30), 2);
+    mapp_view(value, sizeof value, "rf-0", "ers-f", "ever-f", "", "m-3", 4000);
+    produce_one(&h, "ers-f", value);
+    mapp_view(value, sizeof value, "rf-1", "ers-f", "cust-f", "cust-f", "m-4", 5000);
+    produce_one(&h, "ers-f", value);
+    cr_assert_eq(harness_wait_events(&h, "ers-f", 2, 30), 2);
     for (int i = 0; i < 50; i++) {
         char *n = harness_redis(&h, "EXISTS %s{#ever-f}:to", h.prefix);
         bool there = strcmp(n, "1") == 0;
@@ -784,13 +785,13 @@ Test(privacy, visitor_erasure_leaves_no_key_behind, .timeout = 120)
     cr_assert_eq(harness_http(&h, "DELETE", "/v1/visitors/ever-f", NULL, &body, NULL), 200);
     free(body);
     keys = all_keys(&h);
-    cr_expect(strstr(keys, "ever-f") == NULL && strstr(keys, "7301") == NULL,
+    cr_expect(strstr(keys, "ever-f") == NULL && strstr(keys, "ers-f") == NULL,
               "nothing of ever-f or its session:\n%s", keys);
     cr_expect(strstr(keys, "{#cust-f}:cat") != NULL, "cust-f keeps its interest:\n%s", keys);
     free(keys);
-    cr_expect_eq(hash_values_naming(&h, "ever-f") + hash_values_naming(&h, "7301"), 0);
+    cr_expect_eq(hash_values_naming(&h, "ever-f") + hash_values_naming(&h, "ers-f"), 0);
     char *sessions = harness_redis(&h, "ZRANGE %s{#cust-f}:s 0 -1", h.prefix);
-    cr_expect(strstr(sessions, "7301") == NULL, "cust-f no longer lists 7301: %s", sessions);
+    cr_expect(strstr(sessions, "ers-f") == NULL, "cust-f no longer lists ers-f: %s", sessions);
     free(sessions);
     char *aliases = harness_redis(&h, "SMEMBERS %s{#cust-f}:al", h.prefix);
     cr_expect(strstr(aliases, "ever-f") == NULL, "cust-f no longer names ever-f: %s", aliases);
@@ -810,24 +811,24 @@ Test(privacy, erasure_spares_a_shared_device_and_cleans_a_chain, .timeout = 120)
 
     /* One family computer (cookie id fam-pc): mother and father log in, each in a session
      * of their own. */
-    mapp_view(value, sizeof value, "fa-0", "7401", "fam-pc", "", "w-1", 0);
-    produce_one(&h, "7401", value);
-    mapp_view(value, sizeof value, "fa-1", "7401", "mum-c", "mum-c", "w-2", 1000);
-    produce_one(&h, "7401", value);
-    mapp_view(value, sizeof value, "fa-2", "7402", "fam-pc", "", "m-1", 2000);
-    produce_one(&h, "7402", value);
-    mapp_view(value, sizeof value, "fa-3", "7402", "dad-c", "dad-c", "m-2", 3000);
-    produce_one(&h, "7402", value);
+    mapp_view(value, sizeof value, "fa-0", "fam-s1", "fam-pc", "", "w-1", 0);
+    produce_one(&h, "fam-s1", value);
+    mapp_view(value, sizeof value, "fa-1", "fam-s1", "mum-c", "mum-c", "w-2", 1000);
+    produce_one(&h, "fam-s1", value);
+    mapp_view(value, sizeof value, "fa-2", "fam-s2", "fam-pc", "", "m-1", 2000);
+    produce_one(&h, "fam-s2", value);
+    mapp_view(value, sizeof value, "fa-3", "fam-s2", "dad-c", "dad-c", "m-2", 3000);
+    produce_one(&h, "fam-s2", value);
     /* One session through three cookie ids in turn: chain-a, chain-b, chain-c. */
     const char *chain[] = {"chain-a", "chain-b", "chain-c"};
     for (int i = 0; i < 3; i++) {
         char request[16];
         snprintf(request, sizeof request, "ch-%d", i);
-        mapp_view(value, sizeof value, request, "7403", chain[i], "", "h-1", 4000 + i * 1000);
-        produce_one(&h, "7403", value);
+        mapp_view(value, sizeof value, request, "chain-s", chain[i], "", "h-1", 4000 + i * 1000);
+        produce_one(&h, "chain-s", value);
     }
-    cr_assert_eq(harness_wait_events(&h, "7402", 2, 30), 2);
-    cr_assert_eq(harness_wait_events(&h, "7403", 3, 30), 3);
+    cr_assert_eq(harness_wait_events(&h, "fam-s2", 2, 30), 2);
+    cr_assert_eq(harness_wait_events(&h, "chain-s", 3, 30), 3);
     for (int i = 0; i < 50; i++) {
         char *n = harness_redis(&h, "SCARD %s{#fam-pc}:to", h.prefix);
         char *m = harness_redis(&h, "EXISTS %s{#chain-b}:to", h.prefix);
@@ -846,17 +847,17 @@ Test(privacy, erasure_spares_a_shared_device_and_cleans_a_chain, .timeout = 120)
     cr_expect(cJSON_IsTrue(cJSON_GetObjectItem(answer, "complete")));
     cJSON_Delete(answer);
     char *keys = all_keys(&h);
-    cr_expect(strstr(keys, "{7402}:p") != NULL && strstr(keys, "{#dad-c}:p") != NULL &&
+    cr_expect(strstr(keys, "{fam-s2}:p") != NULL && strstr(keys, "{#dad-c}:p") != NULL &&
                   strstr(keys, "{#fam-pc}:p") != NULL,
               "the father's session and the shared cookie id stay:\n%s", keys);
-    cr_expect(strstr(keys, "7401") == NULL && strstr(keys, "mum-c") == NULL, "%s", keys);
+    cr_expect(strstr(keys, "fam-s1") == NULL && strstr(keys, "mum-c") == NULL, "%s", keys);
     free(keys);
-    cr_expect_eq(hash_values_naming(&h, "mum-c") + hash_values_naming(&h, "7401"), 0,
+    cr_expect_eq(hash_values_naming(&h, "mum-c") + hash_values_naming(&h, "fam-s1"), 0,
                  "nothing names the mother or her session");
 
     cr_assert_eq(harness_http(&h, "DELETE", "/v1/visitors/chain-a", NULL, &body, NULL), 200);
     free(body);
-    cr_expect_eq(hash_values_naming(&h, "chain-a") + hash_values_naming(&h, "7403"), 0,
+    cr_expect_eq(hash_values_naming(&h, "chain-a") + hash_values_naming(&h, "chain-s"), 0,
                  "the later ids of the chain no longer name chain-a or its session");
     keys = all_keys(&h);
     cr_expect(strstr(keys, "{#chain-c}:cat") != NULL, "chain-c keeps its interest:\n%s", keys);

@@ -259,6 +259,8 @@ int vt_segments_live_count(struct vt_segments_live *live, char *err, size_t errs
     int64_t members[VT_SEGMENTS_MAX] = {0};
     const char *names[VT_SEGMENTS_MAX];
     uint64_t started = vt_monotonic_ns();
+    /* The count reports when it began: every profile written before then is in it. */
+    int64_t began_ms = vt_now_ms();
     uint64_t cursor = 0;
     size_t read = 0;
     int64_t now = vt_segments_live_now_ms(live);
@@ -318,7 +320,7 @@ int vt_segments_live_count(struct vt_segments_live *live, char *err, size_t errs
                                    0.5);
     }
     if (vt_store_segment_counts_put(live->store, names, members, n, (int64_t)live->scanned,
-                                    (int64_t)read, vt_now_ms(), err, errsize) != 0)
+                                    (int64_t)read, began_ms, err, errsize) != 0)
         return -1;
     VT_DEBUG("SEGMENTS", "counted %zu segments over %" PRIu64 " profiles from a sample of %zu "
              "in %.0f ms", n, live->scanned, read,

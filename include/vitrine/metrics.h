@@ -100,8 +100,8 @@ void vt_metrics_catalog(size_t products, size_t rejected);
 void vt_metrics_visitors(size_t applied, size_t linked, size_t refused);
 /* A record that named a visitor with blocked values only. */
 void vt_metrics_visitor_blocked(void);
-/* Records applied by their consent (granted, denied, or not said), and consent values
- * that could not be read. */
+/* Count an applied record by its consent value (granted, denied, or none), and a consent
+ * value that could not be read. */
 void vt_metrics_consent(enum vt_consent consent, bool unreadable);
 /* A visitor erasure (DELETE /v1/visitors/{id}) that deleted something, or nothing. */
 void vt_metrics_erasure(bool deleted);

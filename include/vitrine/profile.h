@@ -120,9 +120,9 @@ struct vt_profile {
     int64_t gender_evidence;
     int64_t ttl_s; /* remaining time to live, -1 when unknown */
     int64_t last_by_type_ms[VT_EV_TYPE_COUNT]; /* newest event of each type, -1: none */
-    /* Consent (docs/privacy.md): denied when the session's events said no, or said
-     * nothing under consent.default=denied; such a profile holds nothing else and is
-     * served non-personalised answers. given: the session said yes. */
+    /* Consent (docs/privacy.md): denied when the session's events denied it, or gave no
+     * value under consent.default=denied. Such a profile contains nothing else and is
+     * served non-personalised responses. given: the session granted consent. */
     bool consent_denied;
     bool consent_given;
     /* The visitor the session names ("" when none), whether it linked the session, and
@@ -155,8 +155,8 @@ void vt_profile_clear(struct vt_profile *p);
 
 /* ---- visitor read model ---- */
 
-/* The long-term profile of a visitor (visitor.half_life_s) as the session's snapshot
- * holds it: taken when the session was linked, before its own records reached the
+/* The long-term profile of a visitor (visitor.half_life_s) as stored in the session's
+ * snapshot, taken when the session was linked and before its own records reached the
  * visitor. Values are decayed to the session's last event, like the session's own. */
 struct vt_visitor_profile {
     bool exists;
@@ -177,13 +177,12 @@ struct vt_visitor_profile {
 void vt_visitor_profile_clear(struct vt_visitor_profile *v);
 
 /*
- * Start a session from its visitor: blend the visitor's affinities into the session's, so
- * that each list's shares become (1 - weight) * the session's + weight * the visitor's
- * (only the visitor's when the session has none), keeping the session's scale. Gender
- * evidence adds weight times the visitor's. Sets
- * p->visitor_linked, p->visitor_sessions and
- * p->visitor_revenue. half_life_s is the
- * session's, for the log-scores of blended entries. Does nothing unless v->linked.
+ * Start a session from its visitor. Each affinity list's shares become (1 - weight) * the
+ * session's + weight * the visitor's, or the visitor's alone when the session has none,
+ * at the session's scale. Gender evidence adds weight times the visitor's. Sets
+ * p->visitor_linked, p->visitor_sessions and p->visitor_revenue. half_life_s is the
+ * session's, for the log-scores of blended entries. A session the visitor rejected only
+ * gets the session count.
  */
 void vt_profile_add_visitor(struct vt_profile *p, const struct vt_visitor_profile *v,
                             double weight, double half_life_s);
@@ -220,9 +219,9 @@ struct vt_profile_delta {
     int64_t settled_offset;
     int64_t ts_ms;
     enum vt_event_type type;
-    /* Consent as the apply script takes it: '1' granted, '0' denied by this record; 'i'
-     * or 'j' not said by the record, so the session's earlier answer holds, and without
-     * one consent.default ('i': granted, 'j': denied). */
+    /* Consent in the form the apply script reads: '1' granted, '0' denied by this record.
+     * 'i' or 'j': the record has no value, so the session's earlier value applies, and
+     * without one consent.default ('i': granted, 'j': denied). */
     char consent;
     /* The visitor this record names (visitor.id_fields, blocked values removed); "" when
      * none. The session keeps the link of an earlier record when this one names none. */

@@ -4,10 +4,10 @@
  * A segments file is one JSON object {"segments": [...]}. Each segment has a name and
  * either a condition ("when") or a score ("score": points added per condition that holds,
  * and the minimum total for membership). Conditions combine all/any/not with leaf tests
- * on the profile: category, brand and price-tier shares (of a named entry, or with the
- * name "*" of the strongest entry, whichever it is), event counts, the time since
- * the newest event of a type, the gender estimate, first visit, visitor sessions, cart
- * lines and revenue. deploy/segments.example.json shows each of them.
+ * on the profile. The leaves test category, brand and price-tier shares (of a named entry,
+ * or with the name "*" of the strongest one), event counts, the time since the newest
+ * event of a type, the gender estimate, first visit, visitor sessions, cart lines and
+ * revenue. deploy/segments.example.json shows each of them.
  *
  * Loading checks everything, so that evaluation never meets an invalid condition. An
  * invalid file is rejected with a message naming the file, the segment index and name,

@@ -14,9 +14,9 @@
  *   - every 5 s adds the served counts of this instance to Redis and reads the stream
  *     clock (the newest event time the aggregates applied);
  *   - every segments.count_interval_s, when it takes the counting lock, estimates the
- *     members of every segment: it scans the session profiles, reads a uniform sample of
- *     segments.count_sample of them with their visitors, evaluates the segments and
- *     scales the counts up to all profiles.
+ *     members of every segment. It scans the session profiles and reads a uniform sample
+ *     of segments.count_sample of them with their visitor snapshots. It evaluates the
+ *     segments on them and scales the counts up to all profiles.
  */
 #ifndef VITRINE_SEGMENTS_LIVE_H
 #define VITRINE_SEGMENTS_LIVE_H
@@ -43,7 +43,7 @@ int vt_segments_live_start(struct vt_segments_live *live, char *err, size_t errs
 void vt_segments_live_free(struct vt_segments_live *live);
 
 /* main thread, on SIGHUP: load the file again. On failure the active definitions stay and
- * err says why. */
+ * err contains the reason. */
 int vt_segments_live_reload(struct vt_segments_live *live, char *err, size_t errsize);
 
 /* Any thread: the active definitions, valid for VT_SEGMENTS_GRACE_S seconds. */

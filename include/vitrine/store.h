@@ -83,7 +83,7 @@ struct vt_apply_result {
      * the record linked the session to a new visitor, at a login for instance. */
     char visitor_before[VT_ID_MAX + 1];
     char visitor[VT_ID_MAX + 1];
-    /* The session holds a snapshot of its visitor (vt:{id}:v, written by the visitor
+    /* The session has a snapshot of its visitor (vt:{id}:v, written by the visitor
      * step when the session is linked). */
     bool has_snapshot;
 };
@@ -260,7 +260,7 @@ int vt_store_profile_delete(struct vt_store *st, const char *id, size_t id_len,
  *   vt:{#<visitor>}:to     set: visitors that took a session over from this one
  */
 
-/* What the visitor step of a batch did. */
+/* Outcome counts of the visitor step of one batch. */
 struct vt_visitor_counts {
     size_t applied;  /* records added to a visitor */
     size_t linked;   /* sessions linked for the first time */
@@ -273,11 +273,11 @@ struct vt_visitor_counts {
  * visitor. session is the session's profile as read after the profile step when the
  * record linked it to a new visitor (a login): the new visitor takes it over once, in
  * place of the record's own contributions. NULL otherwise. covered: a later record of the
- * same session and visitor in the batch, which that session profile holds already; only
- * its offset and event count are added. want_snapshot: the session needs a snapshot of
- * the visitor (vt:{id}:v), because it has none or moved to another visitor; commit
- * writes it in one more round trip. Redeliveries change nothing (the visitor keeps its
- * own offsets), but write a snapshot asked for.
+ * same session and visitor in the batch, which that session profile already contains, so
+ * only its offset and event count are added. want_snapshot: the session needs a snapshot
+ * of the visitor (vt:{id}:v) because it has none or moved to another visitor. Commit
+ * writes the snapshots in one more round trip. Redeliveries change nothing, because the
+ * visitor keeps its own offsets, but still write a requested snapshot.
  */
 void vt_store_visitors_begin(struct vt_store *st);
 void vt_store_visitors_add(struct vt_store *st, const struct vt_profile_delta *delta,
@@ -293,7 +293,7 @@ int vt_store_visitors_commit(struct vt_store *st, struct vt_visitor_counts *coun
 #define VT_ERASE_VISITORS_MAX 1024
 #define VT_ERASE_SESSIONS_MAX 11000
 
-/* What an erasure removed. */
+/* Counts of what an erasure deleted. */
 struct vt_erasure {
     int64_t visitors; /* the visitor and those it took sessions over from */
     int64_t sessions; /* sessions whose keys were deleted */
@@ -301,8 +301,8 @@ struct vt_erasure {
     bool complete;    /* false: more visitors or sessions than one erasure follows */
 };
 
-/* Erase a visitor, every session it linked or refused, and the visitors it took sessions
- * over from at a login, with theirs; such a visitor that others took sessions over from
+/* Erase a visitor, every session it linked or rejected, and the visitors it took sessions
+ * over from at a login, with their sessions. A visitor that others took sessions over from
  * too is only cleaned of the erased ids. Visitors that took sessions over from an erased
  * one, and theirs in turn, lose the erased visitors' and sessions' ids. Erasing an unknown
  * visitor deletes nothing and succeeds. Adds to *out. */

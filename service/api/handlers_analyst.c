@@ -247,8 +247,8 @@ enum MHD_Result vt_handle_profile_delete(struct vt_request *req)
 }
 
 
-/* Erasures so far, numbered so that an operator can match a log line to the answer
- * without the log holding the visitor's id. Shared by the HTTP workers. */
+/* Number of erasures so far, so that an operator can match a log line to its response
+ * without the log containing the visitor's id. Shared by the HTTP workers. */
 static atomic_uint_fast64_t erasures;
 
 enum MHD_Result vt_handle_visitor_delete(struct vt_request *req)

@@ -59,8 +59,8 @@ void vt_api_write_segments(struct vt_jsonw *w, const struct vt_request *req,
         return;
     }
 
-    /* 64 segments of 64 conditions explain in more than a response may hold. Then each
-     * segment says only whether the profile is a member, and why not more. */
+    /* The explanation of 64 segments of 64 conditions can exceed the response limit. Then
+     * each segment reports only whether the profile is a member, with the reason. */
     struct vt_jsonw before = *w;
     vt_segments_explain(segments, &facts, w);
     if (!w->overflow && w->len + EXPLAIN_RESERVE <= w->cap)

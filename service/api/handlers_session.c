@@ -425,9 +425,9 @@ static void write_reasons(struct vt_jsonw *w, const struct vt_catalog *cat,
 }
 
 
-/* Who a decision was for: the session, or null for a session without consent (nothing
- * about it is kept; the decision id alone still ties impressions and clicks to the
- * decision). Then the analyst segments it was in. */
+/* Write the decision's subject: the session id, or null for a session without consent,
+ * because nothing about such a session is kept. The decision id alone still ties
+ * impressions and clicks to the decision. Then write the session's analyst segments. */
 static void write_decision_subject(struct vt_jsonw *w, const struct vt_request *req)
 {
     const struct vt_profile *p = &worker_profile;

@@ -525,8 +525,8 @@ size_t vt_json_nul_at(const char *text, size_t len, bool *escaped)
 char *vt_read_file(const char *path, size_t max, const char *what, size_t *len, char *err,
                    size_t errsize)
 {
-    /* O_NONBLOCK: a FIFO opens at once instead of waiting for a writer; only a regular
-     * file or a directory (whose read fails with EISDIR, as before) gets further. */
+    /* O_NONBLOCK makes a FIFO open at once instead of waiting for a writer. Only a regular
+     * file or a directory (whose read then fails with EISDIR) gets further. */
     int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
     struct stat info;
     if (fd < 0) {

@@ -8,8 +8,8 @@
  * forms. docs/events.md lists the fields read and how basket statuses map to event types.
  *
  * session.id and timestamp are required. Other fields are optional, and JSON null counts
- * as absent. A known field with an unusable JSON type (an object where text is expected,
- * say) rejects the record with VT_DECODE_ERR_FIELD, except user.id and user.customerId,
+ * as absent. A known field with an unusable JSON type (for example an object where text
+ * is expected) rejects the record with VT_DECODE_ERR_FIELD, except user.id and user.customerId,
  * which are dropped and counted like any other unusable value of theirs. Numbers and text
  * are accepted for one another where the meaning is clear, since custom streams may carry
  * either. A price, quantity or order value out of its range is dropped and counted, as in

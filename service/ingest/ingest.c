@@ -69,9 +69,9 @@ struct record {
     char reason[256];
 };
 
-/* Logins (a session linked to a new visitor) whose session one batch hands over to the
- * new visitor; the session is read after the profile step. Further ones in the same batch
- * link without taking the session's earlier affinities along (counted). */
+/* Logins (a session linked to a new visitor) per batch whose session profile is read
+ * after the profile step and handed over to the new visitor. Further logins in the same
+ * batch link without the session's earlier affinities, and are logged. */
 #define LOGIN_MERGES_MAX 16
 
 struct vt_ingest {
@@ -582,8 +582,8 @@ static void read_logins(struct vt_ingest *in, size_t n)
 }
 
 
-/* Whether record q comes after a login of its session in this batch, to the same
- * visitor: the session profile read for the login holds it already. */
+/* True when record q follows a login of its session to the same visitor in this batch,
+ * because the session profile read for the login already contains it. */
 static bool taken_over_already(const struct vt_ingest *in, size_t q)
 {
     for (size_t j = 0; j < in->n_logins; j++) {

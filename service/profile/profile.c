@@ -277,7 +277,8 @@ void vt_profile_add_visitor(struct vt_profile *p, const struct vt_visitor_profil
         return;
     }
     p->visitor_sessions = v->sessions;
-    /* The snapshot holds what the other sessions bought; this one's comes on top. */
+    /* The snapshot contains what the other sessions bought, so this session's revenue is
+     * added. */
     p->visitor_revenue = v->revenue + p->revenue;
     if (weight <= 0)
         return;

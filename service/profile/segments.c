@@ -107,8 +107,8 @@ struct vt_segments {
     size_t n;
     _Atomic uint64_t served[VT_SEGMENTS_MAX];
     /* Distinct category and brand names over all conditions, and a hash table of them
-     * (slot + 1, 0 for empty), so that evaluation sums the shares of every name with one
-     * pass over the profile's lists however many conditions use them. */
+     * (slot + 1, 0 for empty). Evaluation sums the shares of every name in one pass over
+     * the profile's lists, however many conditions use them. */
     size_t n_names;
     struct affinity_name names[VT_SEGMENTS_NAMES_MAX];
     uint16_t name_table[NAME_TABLE_SIZE];
@@ -222,7 +222,7 @@ static void format_path(char *out, size_t size, const char *fmt, ...)
 
 /* Write the path of a condition for messages ("when.all[1].count"). The longest path,
  * VT_SEGMENT_DEPTH_MAX levels of ".any[15]" under "score.points[31].when", fits the
- * buffers used; a longer one would only be cut short in the message. */
+ * buffers used. A longer one would only be truncated in the message. */
 static void format_path(char *out, size_t size, const char *fmt, ...)
 {
     va_list ap;
@@ -754,8 +754,8 @@ static int read_name(struct parser *ps, const cJSON *item, char *name)
             return fail(ps, "\"name\" contains the byte 0x%02X at position %zu; a segment "
                             "name consists of a-z, 0-9, _ and -", ch, i + 1);
     }
-    /* Names starting with _ or - would meet the totals in the count ("_at") and look
-     * like options; gender names would be taken for the gender segment in a rule. */
+    /* A name starting with _ or - would collide with the count's totals ("_at"). A
+     * gender name would be read as the gender segment in a business rule. */
     if (value->valuestring[0] == '_' || value->valuestring[0] == '-')
         return fail(ps, "\"name\" \"%s\" starts with \"%c\"; start it with a letter or a "
                         "digit", value->valuestring, value->valuestring[0]);

@@ -14,7 +14,7 @@ static bool is_blank(char c)
 
 
 /* True when s[0..len) consists only of '0' and the separators - : . _ and space. An id
- * made of separators alone counts too, since it identifies nobody either. */
+ * made of separators alone counts too, because it identifies no person either. */
 static bool only_zeros(const char *s, size_t len)
 {
     for (size_t i = 0; i < len; i++) {

@@ -278,8 +278,8 @@ int vt_segments_live_count(struct vt_segments_live *live, char *err, size_t errs
         if (live->store == NULL)
             return -1;
     }
-    /* Recency conditions compare with the stream clock as it stands now: the last read
-     * may be 5 s old, which in a fast replay is hours of event time. */
+    /* Recency conditions compare with the current stream clock. The last read may be 5 s
+     * old, which in a fast replay is hours of event time. */
     read_clock(live);
     now = vt_segments_live_now_ms(live);
     live->n_sample = 0;

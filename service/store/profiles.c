@@ -50,9 +50,9 @@ static const char *const key_suffixes[KEY_COUNT] = {"p",    "cat",  "brand", "ti
  *
  * ARGV[17] is the visitor the record names and ARGV[18] the rank of the field it came
  * from in visitor.id_fields (0 first). The session keeps its visitor in "vis" and that
- * rank in "visr": a record moves the session to another visitor only from a field of the
- * same or a better rank, so a login (user id, then customer id) moves it, and a later
- * record that carries only the user id does not move it back.
+ * rank in "visr". A record moves the session to another visitor only by an id from a field
+ * of the same or a better rank. So a login (user id, then customer id) moves it, and a
+ * later record that carries only the user id does not move it back.
  *
  * ARGV[16] is the consent mode (vt_profile_delta.consent). Without consent the script
  * deletes every key of the profile and keeps only the redelivery field in KEYS[1], and the
@@ -688,8 +688,8 @@ static int profile_read(struct vt_store *st, const char *id, size_t id_len, int6
     if (!p->consent_given && !cfg->consent_default_granted)
         p->consent_denied = true;
     if (p->consent_denied) {
-        /* The session said no: the hash holds only that answer, and the profile reads as
-         * one without events. */
+        /* Consent was denied: the hash contains only the consent value and offsets, so
+         * the profile reads as one without events. */
         vt_profile_clear(p);
         p->consent_denied = true;
         rc = 0;

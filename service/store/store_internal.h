@@ -142,11 +142,11 @@ void store_queue(struct vt_store *st);
 /* ---- reads written as protocol text (connection.c) ----
  *
  * A read of several keys is written as Redis protocol text into one buffer and handed to
- * hiredis in one piece, which saves formatting each command. Each command holds one key
- * of st->keys (at most STORE_KEY_MAX - 1 bytes) and under 160 bytes besides, so nine fit
- * a batch. */
+ * hiredis in one piece, which saves formatting each command. Each command contains one
+ * key of st->keys (at most STORE_KEY_MAX - 1 bytes) and under 160 bytes besides, so twelve
+ * fit a batch; the profile read with the visitor snapshot writes ten. */
 struct store_batch {
-    char text[9 * (STORE_KEY_MAX + 160)];
+    char text[12 * (STORE_KEY_MAX + 160)];
     size_t len;
 };
 

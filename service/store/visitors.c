@@ -51,16 +51,18 @@ _Static_assert(REFUSED_CAP == 10000 && ALIASES_CAP == 1000,
  *
  * KEYS: the first seven visitor keys above. ARGV[1] and ARGV[2] are the redelivery field and
  * the offset, checked like the profile's. ARGV[3] is the session, ARGV[4] the wall time
- * (ms). Sessions whose last record is older than ARGV[5] ms are dropped from both lists:
- * their keys have expired. A session not yet linked is linked while fewer than ARGV[7]
- * are; otherwise it goes into the refused list and the record changes nothing else.
- * ARGV[8] and ARGV[9] cap the category and brand lists, ARGV[10] is the event time,
- * ARGV[11..13] gender step, gender evidence and revenue, ARGV[14] a visitor this one
- * takes the session over from ("" when none), ARGV[15] "1" when the session's profile
- * follows the record's own lists, to be added instead of them when this visitor takes
- * over a session it never had (a login); a session it had before (a login back and forth)
- * adds only the record's own lists, so that nothing counts twice. ARGV[16] "1" asks for a
- * snapshot of the visitor for the session (it has none, or a login moved it).
+ * (ms). Sessions whose last record is older than ARGV[5] ms are dropped from both lists,
+ * because their keys have expired. A session not yet linked is linked while fewer than
+ * ARGV[7] are. Otherwise it goes into the rejected list and the record changes nothing
+ * else.
+ *
+ * ARGV[8] and ARGV[9] cap the category and brand lists. ARGV[10] is the event time, and
+ * ARGV[11..13] are the gender step, gender evidence and revenue. ARGV[14] is a visitor
+ * this one takes the session over from ("" when none). ARGV[15] is "1" when the session's
+ * profile follows the record's own lists: it replaces them when this visitor takes over a
+ * session it never had (a login). A session it had before (a login back and forth) adds
+ * only the record's own lists, so nothing counts twice. ARGV[16] "1" requests a snapshot
+ * of the visitor for the session, because it has none or a login moved it.
  *
  * Returns {outcome} or, when a snapshot was asked for, {outcome, session, login, linked,
  * sessions, revenue, g_lo, g_n, n, (category, score)..., m, (brand, score)..., k, (tier,
@@ -167,7 +169,7 @@ const size_t store_visit_script_len = sizeof store_visit_script - 1;
  * Remember, in the visitor a session came from (KEYS[1], its ":to" set), the visitor that
  * took the session over at a login (ARGV[1]), so that erasing the first one can remove
  * its traces from the second. At most 1,000; the set expires with the visitor (ARGV[2]).
- * Returns 4, which the visit step's replies do not use otherwise.
+ * Returns {4}, an outcome the visit script never returns.
  */
 const char store_link_script[] =
     "if redis.call('SCARD', KEYS[1]) < 1000 then redis.call('SADD', KEYS[1], ARGV[1]) end\n"
@@ -176,10 +178,10 @@ const char store_link_script[] =
 const size_t store_link_script_len = sizeof store_link_script - 1;
 
 /*
- * Write a session's snapshot of its visitor: KEYS[1] is the session's hash, KEYS[2] its
- * snapshot; ARGV[1] the session TTL, ARGV[2] "1" to replace a snapshot (a login) and
- * anything else to keep one that exists (the first record of a batch wrote it, before
- * the later ones added to the visitor), then field/value pairs. A session that has no
+ * Write a session's snapshot of its visitor. KEYS[1] is the session's hash and KEYS[2] its
+ * snapshot. ARGV[1] is the session TTL, then field/value pairs from ARGV[3] on. ARGV[2] "1"
+ * replaces a snapshot (a login). Any other value keeps an existing one, because the first
+ * record of a batch wrote it before the later ones reached the visitor. A session without
  * events (no consent, or erased meanwhile) gets none. Returns 1 when written.
  */
 const char store_snapshot_script[] =
@@ -738,11 +740,10 @@ static int erase_sessions_of(struct vt_store *st, size_t index, struct erase_wor
 
 
 /*
- * The order makes a retry finish what a failure interrupted: first the sessions of the
- * visitor and of the visitors it took sessions over from are deleted, following the
- * aliases; then the visitors that keep something (takers, shared aliases, and theirs in
- * turn) lose the erased ids; then the erased visitors' own keys go, the requested one
- * last. Until then its lists still lead to everything that is left.
+ * The order lets a retry finish what a failure interrupted. First the sessions of the
+ * visitor and of its aliases are deleted. Then the visitors that keep something (takers,
+ * shared aliases, and theirs in turn) lose the erased ids. Last the erased visitors' own
+ * keys go, the requested one at the very end, so its lists lead to everything left.
  */
 int vt_store_visitor_erase(struct vt_store *st, const char *visitor, size_t len,
                            struct vt_erasure *out, char *err, size_t errsize)

@@ -10,7 +10,7 @@
 # decoder on any JSON object, the alert and business rules loaders, the segments loader
 # with evaluation and explain, and HTTP requests to the API server running in the
 # fuzzer's process. A crash, a sanitizer report or a failed check stops the run with the
-# input that caused it; turn that input into a unit test when fixing the cause.
+# input that caused it. Turn that input into a unit test when fixing the cause.
 set -euo pipefail
 
 VITRINE_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)

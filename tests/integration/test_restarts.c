@@ -289,7 +289,7 @@ static bool same_key(const struct harness *a, const struct harness *b, const cha
  * keys whose values hold wall-clock times (also each visitor's list of sessions, ":s"),
  * each profile's saved replies for redeliveries (":ax"), which follow the batch
  * boundaries, and each session's snapshot of its visitor (":v"), which a redelivery
- * takes again from the visitor as it stands then. */
+ * takes again from the visitor's current state. */
 static size_t list_keys(const struct harness *h, char **keys, size_t max)
 {
     char *all = harness_redis(h, "KEYS %s*", h->prefix);

@@ -198,7 +198,7 @@ Test(segments, explain_stats_and_served_counts_follow_the_events, .timeout = 120
     cr_expect_float_eq(cJSON_GetObjectItem(engaged, "score")->valuedouble, 5.0, 1e-9);
     cJSON_Delete(seg);
 
-    /* The segment answer without explain has the names only. */
+    /* Without explain, the segment response lists the names only. */
     seg = harness_get_json(&h, "/v1/sessions/seg-1/segment", 200);
     cr_expect_null(cJSON_GetObjectItem(seg, "segments_explain"));
     cr_expect(has_string(seg, "segments", "cart_open"));
@@ -383,7 +383,7 @@ Test(visitors, mapp_records_link_sessions_and_follow_a_login, .timeout = 120)
     }
     cr_assert_eq(harness_wait_events(&h, "7101", 3, 30), 3);
 
-    /* Session 7102 of the same visitor starts from what 7101 collected. */
+    /* Session 7102 of the same visitor starts from the interest 7101 collected. */
     mapp_view(value, sizeof value, "r72-0", "7102", "ever-1", "", "c-1", 4000);
     produce_one(&h, "7102", value);
     cr_assert_eq(harness_wait_events(&h, "7102", 1, 30), 1);
@@ -550,14 +550,14 @@ Test(privacy, without_consent_only_counters_are_kept, .timeout = 120)
     const char *env[] = {"VITRINE_MAPP_CONSENT_PARAM=cs12", env_decisions, NULL};
     harness_start(&h, env);
 
-    /* A canonical session that says no, then sends events without saying anything. */
+    /* A canonical session that denies consent, then sends events without a consent value. */
     canonical(value, sizeof value, "product_view", "nc-1", "nc-user", "w-2", 0,
               "\"consent\":false,");
     produce_one(&h, "nc-1", value);
     canonical(value, sizeof value, "add_to_cart", "nc-1", "nc-user", "w-2", 1000, "");
     produce_one(&h, "nc-1", value);
 
-    /* A Mapp session that says no in session parameter 12. */
+    /* A Mapp session that denies consent in session parameter 12. */
     char stamp[40];
     vt_time_format_iso8601(vt_now_ms(), stamp, sizeof stamp);
     snprintf(mapp, sizeof mapp,
@@ -580,7 +580,7 @@ Test(privacy, without_consent_only_counters_are_kept, .timeout = 120)
         harness_sleep_ms(100);
     cr_expect_eq(harness_metric(&h, "vitrine_consent_records_total{consent=\"denied\"}"), 2);
 
-    /* Only the answer is kept for the two sessions, no visitor for their users. */
+    /* Only the consent value is kept for the two sessions, and no visitor for their users. */
     char *keys = all_keys(&h);
     cr_expect(strstr(keys, "{nc-1}:p") != NULL, "the answer is kept:\n%s", keys);
     cr_expect(strstr(keys, "{nc-1}:cat") == NULL && strstr(keys, "{nc-1}:rv") == NULL &&

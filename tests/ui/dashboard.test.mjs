@@ -57,8 +57,8 @@ function explained(name) {
   return page.locator(`[data-testid="explain-segment"][data-segment="${name}"]`);
 }
 
-// The line of the explained condition with this text in one segment's box: its text,
-// whether it holds and its value (the children of all/any/not have lines of their own).
+// Locate the line of the explained condition with this text in one segment's box: its
+// text, whether it held and its value. Children of all/any/not have lines of their own.
 function condition(name, text) {
   return explained(name).locator(".condition-line")
     .filter({ has: page.getByTestId("explain-text").getByText(text, { exact: true }) });

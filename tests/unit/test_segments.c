@@ -895,7 +895,7 @@ Test(segments, revenue_bounds, .init = setup)
 
 Test(segments, revenue_of_the_visitor, .init = setup)
 {
-    /* The visitor spent 500 over its sessions, this session 120. */
+    /* Revenue is 500 over the visitor's sessions and 120 in this session. */
     profile.visitor_revenue = 500;
     cr_assert(holds("{\"revenue\":{\"min\":500,\"of\":\"visitor\"}}"));
     cr_assert_not(holds("{\"revenue\":{\"min\":500,\"of\":\"session\"}}"));

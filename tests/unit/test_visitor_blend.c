@@ -146,7 +146,7 @@ Test(visitor_blend, gender_evidence_of_other_sessions_is_weighted)
     v.exists = true;
     v.linked = true;
     v.sessions = 2;
-    /* The snapshot holds the other session's 3 interactions with men's products. */
+    /* The snapshot contains the other session's 3 interactions with men's products. */
     v.gender_log_odds = -1.8;
     v.gender_evidence = 3;
 

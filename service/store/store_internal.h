@@ -72,7 +72,6 @@ struct vt_store {
     size_t queued;
     bool failed;
     size_t agg_records; /* records in the aggregate call being built (aggregates.c) */
-    size_t visitor_calls;  /* visit calls queued in the current batch (visitors.c) */
     struct vt_buf snapshots; /* snapshot writes the visit replies asked for (visitors.c) */
     size_t n_snapshots;
     struct vt_visitor_counts *visit_counts; /* of the visit step being committed */

@@ -257,7 +257,6 @@ static void arg_session_scores(struct vt_store *st, const struct vt_scored_name 
 void vt_store_visitors_begin(struct vt_store *st)
 {
     store_pipeline_begin(st);
-    st->visitor_calls = 0;
     vt_buf_reset(&st->snapshots);
     st->n_snapshots = 0;
 }
@@ -312,7 +311,6 @@ void vt_store_visitors_add(struct vt_store *st, const struct vt_profile_delta *d
         store_arg_double(st, session->revenue);
     }
     store_queue(st);
-    st->visitor_calls++;
 
     if (login) {
         store_args_reset(st);
